@@ -1,0 +1,98 @@
+"""The one error tree of zoo.
+
+Every error zoo raises on purpose is a :class:`ZooError`; each subclass also inherits the
+builtin exception a caller would naturally catch, so ``except ValueError`` keeps working::
+
+    ZooError (Exception)
+    ├── SpecError (ValueError)            a card or rdf.yaml is invalid or incomplete
+    ├── PackageError (ValueError)         a package cannot be read or written
+    │   └── UnsafeArchiveError            an archive member would escape its folder
+    ├── ModelNotFoundError (LookupError)  no such model id or version in a registry
+    ├── IntegrityError (ValueError)       bytes do not match their recorded sha256
+    ├── RegistryError (RuntimeError)      a registry refuses an operation (e.g. version exists)
+    ├── ImportFailedError (ValueError)    trained weights cannot be turned into a torch module
+    ├── ExportError (RuntimeError)        an export does not reproduce its source numerically
+    ├── ImageError (ValueError)           an image is unreadable or unusable (NaN, wrong axes)
+    ├── DomainMismatchError (ValueError)  an image does not match a model's domain
+    └── DependencyError (ImportError)     an optional dependency (torch, …) is not installed
+
+Messages say what was expected, what was found, and what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DependencyError",
+    "DomainMismatchError",
+    "ExportError",
+    "ImageError",
+    "ImportFailedError",
+    "IntegrityError",
+    "ModelNotFoundError",
+    "PackageError",
+    "RegistryError",
+    "SpecError",
+    "UnsafeArchiveError",
+    "ZooError",
+]
+
+
+class ZooError(Exception):
+    """Base of every error zoo raises on purpose."""
+
+
+class SpecError(ZooError, ValueError):
+    """A denoiser card or bioimage.io description is invalid or incomplete."""
+
+
+class PackageError(ZooError, ValueError):
+    """A model package cannot be read or written."""
+
+
+class UnsafeArchiveError(PackageError):
+    """An archive member would be written outside its target folder."""
+
+
+class ModelNotFoundError(ZooError, LookupError):
+    """No model with this id (or version) exists in the registry."""
+
+
+class IntegrityError(ZooError, ValueError):
+    """Bytes do not match the sha256 recorded for them."""
+
+
+class RegistryError(ZooError, RuntimeError):
+    """The registry refuses an operation (a version exists with other bytes, …)."""
+
+
+class ImportFailedError(ZooError, ValueError):
+    """Trained weights (checkpoint, Keras folder, state dict) cannot be imported."""
+
+
+class ExportError(ZooError, RuntimeError):
+    """An exported model does not reproduce its source numerically, or cannot be written."""
+
+
+class ImageError(ZooError, ValueError):
+    """An image cannot be read or is unusable (NaN, empty, wrong axes)."""
+
+
+class DomainMismatchError(ZooError, ValueError):
+    """An image does not match the domain a model was trained for."""
+
+
+class DependencyError(ZooError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+
+def require(module: str, extra: str):  # type: ignore[no-untyped-def]
+    """Import an optional dependency or raise :class:`DependencyError` naming the extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise DependencyError(
+            f"{module!r} is needed for this but is not installed; "
+            f"install it with: pip install 'zoo[{extra}]'"
+        ) from exc
