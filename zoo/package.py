@@ -1,0 +1,281 @@
+"""Read and write whole model packages: a bioimage.io model description plus its zoo card.
+
+A package is what bioimage.io calls a model package: ``rdf.yaml`` with its files, as a zip or a
+folder. :func:`load_package` gives one typed :class:`Package` (the validated ``ModelDescr`` and
+the parsed :class:`~zoo.spec.ZooCard`); :func:`build_model_descr` makes a new description for
+a single-image denoiser; :func:`save_package` writes it as a zip, atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from zoo.errors import PackageError, SpecError
+from zoo.spec import ZooCard
+
+if TYPE_CHECKING:
+    from bioimageio.spec.model.v0_5 import ModelDescr
+
+__all__ = [
+    "CARD_KEY",
+    "Package",
+    "build_model_descr",
+    "card_from_config",
+    "card_problems",
+    "load_descr",
+    "load_package",
+    "save_package",
+    "with_card",
+]
+
+logger = logging.getLogger(__name__)
+
+CARD_KEY = "zoo"
+"""Key under ``config`` of rdf.yaml that holds the denoiser card."""
+
+
+@dataclass(frozen=True)
+class Package:
+    """A loaded model package: where it came from, its description and its card."""
+
+    source: Path
+    """The zip, folder or rdf.yaml it was loaded from."""
+    descr: ModelDescr
+    """The validated bioimage.io model description (format 0.5)."""
+    card: ZooCard | None
+    """The denoiser card, or None for a plain bioimage.io package without one."""
+
+    @property
+    def name(self) -> str:
+        return str(self.descr.name)
+
+    def weight_formats(self) -> list[str]:
+        """Weight formats present in the package, e.g. ["onnx", "torchscript"]."""
+        return [fmt for fmt, entry in self.descr.weights if entry is not None]
+
+
+def _format_loc(loc: Sequence[int | str]) -> str:
+    return ".".join(str(part) for part in loc) or "<root>"
+
+
+def card_problems(raw: Any) -> list[tuple[str, str]]:
+    """Validate raw card data; return ``(field path, message)`` pairs (empty when valid)."""
+    try:
+        ZooCard.model_validate(raw)
+    except ValidationError as exc:
+        return [
+            (_format_loc(("config", CARD_KEY, *err["loc"])), err["msg"]) for err in exc.errors()
+        ]
+    return []
+
+
+def card_from_config(config: Any) -> ZooCard | None:
+    """Parse the card from a description's ``config``; None when there is no card.
+
+    Raises :class:`SpecError` listing every invalid field when a card is present but invalid.
+    """
+    extra = getattr(config, "model_extra", None) or {}
+    raw = extra.get(CARD_KEY) if extra else None
+    if raw is None:
+        return None
+    problems = card_problems(raw)
+    if problems:
+        lines = "\n".join(f"  {loc}: {msg}" for loc, msg in problems)
+        raise SpecError(f"the zoo card under config.{CARD_KEY} is invalid:\n{lines}")
+    return ZooCard.model_validate(raw)
+
+
+def load_package(source: str | os.PathLike[str], *, check_hashes: bool = True) -> Package:
+    """Load a model package from a zip, a folder or an rdf.yaml.
+
+    Raises :class:`PackageError` when the path does not exist or is no model package, and
+    :class:`SpecError` when the bioimage.io description or the card is invalid.
+    """
+    from bioimageio.spec import InvalidDescr
+    from bioimageio.spec.model.v0_5 import ModelDescr
+
+    path = Path(source)
+    descr = load_descr(path, check_hashes=check_hashes)
+    if isinstance(descr, InvalidDescr):
+        raise SpecError(
+            f"{path} is not a valid bioimage.io model package:\n"
+            + "\n".join(f"  {loc}: {msg}" for loc, msg in bioimageio_problems(descr))
+        )
+    if not isinstance(descr, ModelDescr):
+        raise PackageError(
+            f"{path} describes a bioimage.io {descr.type!r} (format {descr.format_version}), "
+            "expected a model in format 0.5; update it with bioimageio.spec.update_format"
+        )
+    return Package(source=path, descr=descr, card=card_from_config(descr.config))
+
+
+def load_descr(path: Path, *, check_hashes: bool = True) -> Any:
+    """Run ``bioimageio.spec.load_description``; unreadable input becomes :class:`PackageError`.
+
+    Returns the description, which may be an ``InvalidDescr`` carrying its validation summary.
+    """
+    from bioimageio.spec import load_description
+
+    if not path.exists():
+        raise PackageError(f"no package at {path}: expected a .zip, a folder or an rdf.yaml")
+    try:
+        return load_description(path, perform_io_checks=check_hashes, format_version="latest")
+    except Exception as exc:  # bioimageio.spec raises many kinds for unreadable input
+        raise PackageError(
+            f"cannot read {path} as a bioimage.io package ({type(exc).__name__}: {exc}); "
+            "expected a package .zip, a folder with rdf.yaml, or an rdf.yaml file"
+        ) from exc
+
+
+def bioimageio_problems(descr: Any) -> list[tuple[str, str]]:
+    """The errors of a bioimage.io validation summary as ``(field path, message)`` pairs."""
+    problems = []
+    for detail in descr.validation_summary.details:
+        for err in detail.errors:
+            problems.append((_format_loc(err.loc), err.msg))
+    return problems or [("<root>", "invalid (no detail given by bioimageio.spec)")]
+
+
+def with_card(descr: ModelDescr, card: ZooCard) -> ModelDescr:
+    """A copy of ``descr`` with ``card`` stored under ``config.zoo``."""
+    from bioimageio.spec.model.v0_5 import Config
+
+    config = descr.config.model_dump(mode="json", exclude_unset=True)
+    config[CARD_KEY] = card.to_yaml_dict()
+    return descr.model_copy(update={"config": Config.model_validate(config)})
+
+
+def build_model_descr(
+    *,
+    name: str,
+    description: str,
+    authors: Sequence[str],
+    license: str,
+    documentation: Path,
+    covers: Sequence[Path],
+    test_input: Path,
+    test_output: Path,
+    weights: Mapping[str, Mapping[str, Any]],
+    card: ZooCard | None,
+    spatial_axes: str = "yx",
+    channels: int = 1,
+    size_min: int = 16,
+    size_step: int = 8,
+    halo: int = 0,
+    preprocessing: Sequence[Any] = (),
+    postprocessing: Sequence[Any] = (),
+    version: str = "0.1.0",
+    tags: Sequence[str] = ("denoising", "zoo"),
+    cite: Sequence[Mapping[str, str]] = (),
+    attachments: Sequence[Path] = (),
+    test_tolerance: float | None = None,
+) -> ModelDescr:
+    """Describe a single-input, single-output image-to-image denoiser (bioimage.io 0.5).
+
+    ``weights`` maps a bioimage.io weight format (``onnx``, ``torchscript``,
+    ``pytorch_state_dict``) to the keyword arguments of its weights description (``source``
+    and the format's own fields). Files are local paths; they are copied into the package
+    by :func:`save_package`.
+    """
+    from bioimageio.spec.model import v0_5 as bmz
+
+    def axes(output: bool) -> list[Any]:
+        space = []
+        for ax in spatial_axes:
+            if output:
+                ref = bmz.SizeReference(tensor_id=bmz.TensorId("input"), axis_id=bmz.AxisId(ax))
+                cls = bmz.SpaceOutputAxisWithHalo if halo else bmz.SpaceOutputAxis
+                kw = {"halo": halo} if halo else {}
+                space.append(cls(id=bmz.AxisId(ax), size=ref, **kw))
+            else:
+                size = bmz.ParameterizedSize(min=size_min, step=size_step)
+                space.append(bmz.SpaceInputAxis(id=bmz.AxisId(ax), size=size))
+        names = [bmz.Identifier(f"channel{i}") for i in range(channels)]
+        return [bmz.BatchAxis(), bmz.ChannelAxis(channel_names=names), *space]
+
+    entries = {fmt: _weights_entry(bmz, fmt, dict(kw)) for fmt, kw in weights.items()}
+    config: dict[str, Any] = {}
+    if card is not None:
+        config[CARD_KEY] = card.to_yaml_dict()
+    if test_tolerance is not None:
+        tol = {"absolute_tolerance": test_tolerance, "relative_tolerance": test_tolerance}
+        config["bioimageio"] = {"test_kwargs": {fmt: tol for fmt in weights}}
+    try:
+        return bmz.ModelDescr(
+            name=name,
+            description=description,
+            authors=[bmz.Author(name=a) for a in authors],
+            license=license,
+            documentation=bmz.FileDescr(source=documentation),
+            covers=[bmz.FileDescr(source=p) for p in covers],
+            cite=[bmz.CiteEntry(**c) for c in cite],
+            tags=list(tags),
+            version=version,
+            attachments=[bmz.FileDescr(source=p) for p in attachments],
+            inputs=[
+                bmz.InputTensorDescr(
+                    id=bmz.TensorId("input"),
+                    axes=axes(output=False),
+                    test_tensor=bmz.FileDescr(source=test_input),
+                    preprocessing=list(preprocessing),
+                )
+            ],
+            outputs=[
+                bmz.OutputTensorDescr(
+                    id=bmz.TensorId("output"),
+                    axes=axes(output=True),
+                    test_tensor=bmz.FileDescr(source=test_output),
+                    postprocessing=list(postprocessing),
+                )
+            ],
+            weights=bmz.WeightsDescr(**entries),
+            config=bmz.Config.model_validate(config),
+        )
+    except ValidationError as exc:
+        raise SpecError(f"cannot describe model {name!r}: {exc}") from exc
+
+
+def _weights_entry(bmz: Any, fmt: str, kwargs: dict[str, Any]) -> Any:
+    classes = {
+        "onnx": bmz.OnnxWeightsDescr,
+        "torchscript": bmz.TorchscriptWeightsDescr,
+        "pytorch_state_dict": bmz.PytorchStateDictWeightsDescr,
+    }
+    if fmt not in classes:
+        raise SpecError(f"unsupported weight format {fmt!r}: expected one of {sorted(classes)}")
+    if fmt == "pytorch_state_dict" and isinstance(kwargs.get("architecture"), Mapping):
+        kwargs["architecture"] = bmz.ArchitectureFromFileDescr(**kwargs["architecture"])
+    return classes[fmt](**kwargs)
+
+
+def save_package(descr: ModelDescr, output: str | os.PathLike[str]) -> Path:
+    """Write ``descr`` and all its files as a bioimage.io package zip, atomically.
+
+    The zip is written to a temporary file beside ``output``, then renamed into place, so
+    ``output`` is either absent or complete.
+    """
+    from bioimageio.spec import save_bioimageio_package
+
+    out = Path(output)
+    if out.suffix != ".zip":
+        raise PackageError(f"package output must end in .zip, got {out.name!r}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".zip", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        save_bioimageio_package(descr, output_path=tmp)
+        os.replace(tmp, out)
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
+    logger.info("wrote package %s", out)
+    return out
