@@ -1,0 +1,276 @@
+"""Build a verified bioimage.io package from an imported torch model and a zoo card.
+
+The builder writes, into one zip: the architecture source + state dict
+(``pytorch_state_dict``), TorchScript and ONNX exports (each checked against the torch module
+before it is written), test input/output tensors, a cover (noisy | denoised) and a README
+model card generated from the zoo card. The output zip appears only when all of that worked.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import ExportError, ImageError, require
+from zoo.export.onnx import ONNX_OPSET, export_onnx
+from zoo.export.torchscript import export_torchscript
+from zoo.export.verify import ExportCheck, torch_forward
+from zoo.hashes import sha256_file
+from zoo.package import build_model_descr, load_package, save_package
+from zoo.processing import apply_processing
+from zoo.spec import ZooCard
+
+__all__ = ["BuildResult", "ImportedModel", "build_package", "model_card_markdown"]
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+TEST_TILE = 256
+"""Largest side of the test tensors written into a package."""
+
+
+@dataclass(frozen=True)
+class ImportedModel:
+    """What every importer produces: a torch module and how to rebuild and feed it."""
+
+    module: Any
+    """The torch module, in eval mode, weights loaded."""
+    architecture: Path
+    """Self-contained source file defining the module's class (copied into the package)."""
+    callable: str
+    """Class name in ``architecture``."""
+    kwargs: Mapping[str, Any]
+    """Constructor keyword arguments (JSON-able)."""
+    method: str
+    """Training method (n2v, n2v2, structn2v, care, …)."""
+    framework: str
+    """Software that trained it, e.g. "careamics 0.3.5"."""
+    preprocessing: Sequence[Mapping[str, Any]] = ()
+    """bioimage.io preprocessing steps as plain data ({"id": …, "kwargs": …})."""
+    postprocessing: Sequence[Mapping[str, Any]] = ()
+    """bioimage.io postprocessing steps as plain data."""
+    spatial_axes: str = "yx"
+    """Spatial axes of the input ("yx" or "zyx")."""
+    channels: int = 1
+    """Input channels."""
+    size_step: int = 4
+    """Spatial sizes must be multiples of this (2 ** UNet depth)."""
+    halo: int = 0
+    """Border (pixels) a tile needs for a seamless result; recorded for the runner."""
+    source: str = ""
+    """Where the weights came from, for the README."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """A written package and the evidence it is right."""
+
+    path: Path
+    checks: tuple[ExportCheck, ...]
+    files: Mapping[str, str] = field(default_factory=dict)
+    """sha256 of every file inside the package."""
+
+
+def _processing(kind: str, steps: Sequence[Mapping[str, Any]]) -> list[Any]:
+    from bioimageio.spec.model import v0_5 as bmz
+    from pydantic import TypeAdapter
+
+    descr = bmz.PreprocessingDescr if kind == "pre" else bmz.PostprocessingDescr
+    return TypeAdapter(list[descr]).validate_python([dict(s) for s in steps])  # type: ignore[valid-type]
+
+
+def _test_input(image: np.ndarray, model: ImportedModel) -> np.ndarray:
+    """A centred crop of ``image`` (channel-first or plain), shaped (1, C, *space), float32."""
+    n_space = len(model.spatial_axes)
+    arr = np.asarray(image)
+    if arr.ndim == n_space:
+        arr = arr[np.newaxis]
+    if arr.ndim != n_space + 1 or arr.shape[0] != model.channels:
+        raise ImageError(
+            f"test image must have shape (C={model.channels}, {model.spatial_axes}) or "
+            f"({model.spatial_axes}), got {image.shape}"
+        )
+    crop = []
+    for size in arr.shape[1:]:
+        side = min(size, TEST_TILE) // model.size_step * model.size_step
+        if side < model.size_step * 2:
+            raise ImageError(f"test image side {size} is too small for this model")
+        start = (size - side) // 2
+        crop.append(slice(start, start + side))
+    out = arr[(slice(None), *crop)][np.newaxis].astype(np.float32)
+    if not np.all(np.isfinite(out)):
+        raise ImageError("test image contains NaN or infinite values")
+    return out
+
+
+def _predict(model: ImportedModel, x: np.ndarray) -> np.ndarray:
+    axes = "bc" + model.spatial_axes
+    pre = apply_processing(x, axes, _processing("pre", model.preprocessing))
+    y = torch_forward(model.module, pre)
+    return apply_processing(y, axes, _processing("post", model.postprocessing))
+
+
+def _display(x: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(x, [1, 99.8])
+    return (np.clip((x - lo) / (hi - lo + 1e-12), 0, 1) * 255).astype(np.uint8)
+
+
+def _write_cover(x: np.ndarray, y: np.ndarray, path: Path) -> None:
+    """noisy | denoised, side by side (first channel, middle plane for 3D)."""
+    from PIL import Image
+
+    def plane(a: np.ndarray) -> np.ndarray:
+        a = a[0, 0]
+        return a[a.shape[0] // 2] if a.ndim == 3 else a
+
+    noisy, clean = plane(x), plane(y)
+    gap = np.full((noisy.shape[0], 4), 255, np.uint8)
+    Image.fromarray(np.hstack([_display(noisy), gap, _display(clean)])).save(path)
+
+
+def model_card_markdown(
+    name: str, description: str, card: ZooCard, model: ImportedModel, checks: Sequence[Any]
+) -> str:
+    """The README of a package, generated from its zoo card."""
+    d, n, m, t, v = card.domain, card.noise, card.method, card.training_data, card.validation
+    px = d.pixel_size
+    rows = [
+        ("Modality", d.modality.value),
+        ("Structures", ", ".join(d.structures)),
+        ("Dimensionality / channels", f"{d.dimensionality}D, {d.channels} channel(s)"),
+        ("Data type", d.dtype + (f" ({d.bit_depth}-bit)" if d.bit_depth else "")),
+        ("Pixel size", f"{px.x} × {px.y} {px.unit}" if px else "not recorded"),
+        ("Noise", n.type.value),
+        ("Method", f"{m.name.value} ({m.framework})"),
+    ]
+    lines = [f"# {name}", "", description, "", "## Domain", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {val} |" for k, val in rows]
+    lines += ["", "## Training data", "", t.description, "", f"- Licence: {t.license}"]
+    if t.source:
+        lines.append(f"- Source: {t.source}")
+    lines += ["", "## Intended use", "", v.intended_use, ""]
+    if v.limitations:
+        lines += ["## Limitations", "", *[f"- {lim}" for lim in v.limitations], ""]
+    if v.metrics:
+        lines += ["## Validation", "", "| metric | value | method | data |", "|---|---|---|---|"]
+        lines += [f"| {x.name} | {x.value:.4g} | {x.method} | {x.dataset} |" for x in v.metrics]
+        lines.append("")
+    lines += ["## Export checks", ""]
+    lines += [f"- {c.format}: max abs error {c.max_abs_error:.2g} vs torch" for c in checks]
+    lines += ["", "## Run it", "", "```", f"zoo run {name} image.tif -o denoised.tif", "```", ""]
+    if model.source:
+        lines += [f"Weights imported from: {model.source}", ""]
+    return "\n".join(lines)
+
+
+def build_package(
+    model: ImportedModel,
+    card: ZooCard,
+    image: np.ndarray,
+    output: Path,
+    *,
+    name: str,
+    description: str,
+    authors: Sequence[str],
+    license: str,
+    cite: Sequence[Mapping[str, str]] = (),
+    version: str = "0.1.0",
+    tags: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Export ``model`` to every format, verify, and write a bioimage.io package zip.
+
+    ``image`` is a raw example image of the model's domain; its centred crop becomes the test
+    input. Raises :class:`ExportError` (or :class:`ImageError`) and writes nothing when any
+    step fails.
+    """
+    torch = require("torch", "export")
+    say = progress or (lambda _msg: None)
+    x = _test_input(image, model)
+    say("predicting the test output with the torch module")
+    y = _predict(model, x)
+    if not np.all(np.isfinite(y)):
+        raise ExportError("the model produces NaN or infinite values on the test input")
+    pre = apply_processing(x, "bc" + model.spatial_axes, _processing("pre", model.preprocessing))
+    other = _other_shape(pre, model.size_step)
+    with tempfile.TemporaryDirectory(prefix="zoo-build-") as tmp_name:
+        tmp = Path(tmp_name)
+        say("exporting TorchScript")
+        ts = export_torchscript(
+            model.module, pre, tmp / "weights_torchscript.pt", check_inputs=[other]
+        )
+        say("exporting ONNX")
+        ox = export_onnx(model.module, pre, tmp / "weights.onnx", check_inputs=[other])
+        checks = (ts, ox)
+        say("writing test tensors, cover and README")
+        np.save(tmp / "test_input.npy", x)
+        np.save(tmp / "test_output.npy", y)
+        _write_cover(x, y, tmp / "cover.png")
+        (tmp / "README.md").write_text(model_card_markdown(name, description, card, model, checks))
+        arch = tmp / model.architecture.name
+        shutil.copyfile(model.architecture, arch)
+        torch.save(model.module.state_dict(), tmp / "weights.pt")
+        torch_version = str(torch.__version__).split("+")[0]
+        weights = {
+            "pytorch_state_dict": {
+                "source": tmp / "weights.pt",
+                "architecture": {
+                    "source": arch,
+                    "callable": model.callable,
+                    "kwargs": dict(model.kwargs),
+                },
+                "pytorch_version": torch_version,
+            },
+            "torchscript": {
+                "source": tmp / "weights_torchscript.pt",
+                "parent": "pytorch_state_dict",
+                "pytorch_version": torch_version,
+            },
+            "onnx": {
+                "source": tmp / "weights.onnx",
+                "parent": "pytorch_state_dict",
+                "opset_version": ONNX_OPSET,
+            },
+        }
+        descr = build_model_descr(
+            name=name,
+            description=description,
+            authors=authors,
+            license=license,
+            documentation=tmp / "README.md",
+            covers=[tmp / "cover.png"],
+            test_input=tmp / "test_input.npy",
+            test_output=tmp / "test_output.npy",
+            weights=weights,
+            card=card,
+            spatial_axes=model.spatial_axes,
+            channels=model.channels,
+            size_min=model.size_step * 2,
+            size_step=model.size_step,
+            preprocessing=_processing("pre", model.preprocessing),
+            postprocessing=_processing("post", model.postprocessing),
+            version=version,
+            tags=("denoising", "zoo", model.method, *tags),
+            cite=cite,
+        )
+        files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
+        say("saving the package")
+        path = save_package(descr, output)
+    load_package(path)  # the written zip must load and validate as a whole
+    return BuildResult(path, checks, files)
+
+
+def _other_shape(pre: np.ndarray, step: int) -> np.ndarray:
+    """A second, different input shape (batch 2, smaller non-square) to check dynamic axes."""
+    space = [max(2 * step, (s // 2) // step * step) for s in pre.shape[2:]]
+    space[-1] = max(2 * step, space[-1] - step)
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(2, pre.shape[1], *space)).astype(np.float32)
