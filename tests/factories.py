@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zoo.package import build_model_descr, save_package
+from zoo.processing import apply_processing, parse_processing
 from zoo.spec import ZooCard
 
 CARD: dict[str, Any] = {
@@ -78,16 +80,31 @@ def tiny_onnx(path: Path) -> Path:
     return path
 
 
-def build_tiny_package(folder: Path, card: ZooCard | None, *, name: str = "tiny-mean") -> Path:
-    """Build and save a valid bioimage.io package around :func:`tiny_onnx`."""
+def build_tiny_package(
+    folder: Path,
+    card: ZooCard | None,
+    *,
+    name: str = "tiny-mean",
+    preprocessing: Sequence[Mapping[str, Any]] = (),
+    postprocessing: Sequence[Mapping[str, Any]] = (),
+    test_input: np.ndarray | None = None,
+) -> Path:
+    """Build and save a valid bioimage.io package around :func:`tiny_onnx`.
+
+    The test output is computed with zoo's own pre/post-processing, so ``bioimageio.core``'s
+    ``test_model`` on the result judges that implementation too.
+    """
     import onnxruntime as ort
 
     folder.mkdir(parents=True, exist_ok=True)
     weights = tiny_onnx(folder / "weights.onnx")
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(1, 1, 64, 64)).astype(np.float32)
+    x = rng.normal(size=(1, 1, 64, 64)).astype(np.float32) if test_input is None else test_input
+    pre = parse_processing("pre", preprocessing)
+    post = parse_processing("post", postprocessing)
     session = ort.InferenceSession(str(weights), providers=["CPUExecutionProvider"])
-    y = session.run(None, {"input": x})[0]
+    y = session.run(None, {"input": apply_processing(x, "bcyx", pre)})[0]
+    y = apply_processing(y, "bcyx", post)
     np.save(folder / "test_input.npy", x)
     np.save(folder / "test_output.npy", y)
     (folder / "README.md").write_text(f"# {name}\n\nA 3x3 mean filter used by zoo's tests.\n")
@@ -105,5 +122,7 @@ def build_tiny_package(folder: Path, card: ZooCard | None, *, name: str = "tiny-
         test_output=folder / "test_output.npy",
         weights={"onnx": {"source": weights, "opset_version": 17}},
         card=card,
+        preprocessing=pre,
+        postprocessing=post,
     )
     return save_package(descr, folder / f"{name}.zip")

@@ -8,14 +8,14 @@ one is passed, so that a tile can be normalised with the statistics of its whole
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
 from zoo.errors import SpecError
 
-__all__ = ["apply_processing"]
+__all__ = ["apply_processing", "parse_processing"]
 
 
 def _reduce_axes(axes: str, names: Sequence[Any] | None) -> tuple[int, ...]:
@@ -99,3 +99,15 @@ def apply_processing(
 def _as_float(x: np.ndarray) -> np.ndarray:
     """Keep computing in float64 after an ``ensure_dtype`` to a float type."""
     return x.astype(np.float64) if x.dtype.kind == "f" else x
+
+
+def parse_processing(kind: Literal["pre", "post"], steps: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Validate plain ``{"id": …, "kwargs": …}`` steps into bioimage.io processing descriptions."""
+    from bioimageio.spec.model import v0_5 as bmz
+    from pydantic import TypeAdapter, ValidationError
+
+    descr = bmz.PreprocessingDescr if kind == "pre" else bmz.PostprocessingDescr
+    try:
+        return TypeAdapter(list[descr]).validate_python([dict(s) for s in steps])  # type: ignore[valid-type]
+    except ValidationError as exc:
+        raise SpecError(f"invalid {kind}processing steps: {exc}") from exc

@@ -24,7 +24,7 @@ from zoo.export.torchscript import export_torchscript
 from zoo.export.verify import ExportCheck, torch_forward
 from zoo.hashes import sha256_file
 from zoo.package import build_model_descr, load_package, save_package
-from zoo.processing import apply_processing
+from zoo.processing import apply_processing, parse_processing
 from zoo.spec import ZooCard
 
 __all__ = ["BuildResult", "ImportedModel", "build_package", "model_card_markdown"]
@@ -79,14 +79,6 @@ class BuildResult:
     """sha256 of every file inside the package."""
 
 
-def _processing(kind: str, steps: Sequence[Mapping[str, Any]]) -> list[Any]:
-    from bioimageio.spec.model import v0_5 as bmz
-    from pydantic import TypeAdapter
-
-    descr = bmz.PreprocessingDescr if kind == "pre" else bmz.PostprocessingDescr
-    return TypeAdapter(list[descr]).validate_python([dict(s) for s in steps])  # type: ignore[valid-type]
-
-
 def _test_input(image: np.ndarray, model: ImportedModel) -> np.ndarray:
     """A centred crop of ``image`` (channel-first or plain), shaped (1, C, *space), float32."""
     n_space = len(model.spatial_axes)
@@ -113,9 +105,9 @@ def _test_input(image: np.ndarray, model: ImportedModel) -> np.ndarray:
 
 def _predict(model: ImportedModel, x: np.ndarray) -> np.ndarray:
     axes = "bc" + model.spatial_axes
-    pre = apply_processing(x, axes, _processing("pre", model.preprocessing))
+    pre = apply_processing(x, axes, parse_processing("pre", model.preprocessing))
     y = torch_forward(model.module, pre)
-    return apply_processing(y, axes, _processing("post", model.postprocessing))
+    return apply_processing(y, axes, parse_processing("post", model.postprocessing))
 
 
 def _display(x: np.ndarray) -> np.ndarray:
@@ -199,7 +191,9 @@ def build_package(
     y = _predict(model, x)
     if not np.all(np.isfinite(y)):
         raise ExportError("the model produces NaN or infinite values on the test input")
-    pre = apply_processing(x, "bc" + model.spatial_axes, _processing("pre", model.preprocessing))
+    pre = apply_processing(
+        x, "bc" + model.spatial_axes, parse_processing("pre", model.preprocessing)
+    )
     other = _other_shape(pre, model.size_step)
     with tempfile.TemporaryDirectory(prefix="zoo-build-") as tmp_name:
         tmp = Path(tmp_name)
@@ -255,8 +249,8 @@ def build_package(
             channels=model.channels,
             size_min=model.size_step * 2,
             size_step=model.size_step,
-            preprocessing=_processing("pre", model.preprocessing),
-            postprocessing=_processing("post", model.postprocessing),
+            preprocessing=parse_processing("pre", model.preprocessing),
+            postprocessing=parse_processing("post", model.postprocessing),
             version=version,
             tags=("denoising", "zoo", model.method, *tags),
             cite=cite,
