@@ -15,7 +15,10 @@ import numpy as np
 
 from zoo.errors import SpecError
 
-__all__ = ["apply_processing", "parse_processing"]
+__all__ = ["BMZ_EPS", "apply_processing", "parse_processing"]
+
+BMZ_EPS = 1e-6
+"""bioimageio.core adds this to the std of ``fixed_zero_mean_unit_variance``."""
 
 
 def _reduce_axes(axes: str, names: Sequence[Any] | None) -> tuple[int, ...]:
@@ -49,7 +52,7 @@ def _step(x: np.ndarray, axes: str, step: Any, stats: np.ndarray) -> np.ndarray:
     if op == "fixed_zero_mean_unit_variance":
         mean = _scalar_or_along(axes, kw, "mean", x.ndim)
         std = _scalar_or_along(axes, kw, "std", x.ndim)
-        return (x - mean) / std
+        return (x - mean) / (std + BMZ_EPS)
     if op == "scale_linear":
         gain = _scalar_or_along(axes, kw, "gain", x.ndim)
         offset = _scalar_or_along(axes, kw, "offset", x.ndim)

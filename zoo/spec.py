@@ -14,11 +14,17 @@ and the check reports it as *missing* rather than guessing.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from zoo.errors import SpecError
 
 __all__ = [
     "CARD_FORMAT_VERSION",
@@ -38,6 +44,7 @@ __all__ = [
     "TrainingData",
     "Validation",
     "ZooCard",
+    "load_card",
 ]
 
 CARD_FORMAT_VERSION = "0.1.0"
@@ -346,3 +353,49 @@ class ZooCard(_Node):
     def to_yaml_dict(self) -> dict[str, Any]:
         """The card as plain JSON-compatible data, without unset defaults' noise."""
         return self.model_dump(mode="json", exclude_none=True)
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise SpecError(f"cannot set {dotted!r}: {key!r} is not a mapping")
+    node[last] = value
+
+
+def load_card(
+    path: str | os.PathLike[str] | None,
+    *,
+    overrides: Sequence[str] = (),
+    defaults: Mapping[str, Any] | None = None,
+) -> ZooCard:
+    """Read a card from YAML, apply ``KEY=VALUE`` overrides (dotted keys, YAML values).
+
+    ``defaults`` fill whole top-level sections the file leaves out (e.g. ``method`` from an
+    importer). Raises :class:`SpecError` naming every invalid field.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise SpecError(f"cannot read card {path}: {exc}") from exc
+        if not isinstance(loaded, dict | None):
+            raise SpecError(f"card {path} must be a YAML mapping, got {type(loaded).__name__}")
+        data = loaded or {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise SpecError(f"override {item!r} must look like domain.modality=confocal")
+        _set_dotted(data, key.strip(), yaml.safe_load(raw))
+    for key, value in (defaults or {}).items():
+        data.setdefault(key, value)
+    try:
+        return ZooCard.model_validate(data)
+    except ValidationError as exc:
+        lines = "\n".join(
+            f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise SpecError(f"invalid card{f' {path}' if path else ''}:\n{lines}") from exc
