@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from zoo.errors import PackageError, SpecError
+from zoo.files import atomic_path
 from zoo.spec import ZooCard
 
 if TYPE_CHECKING:
@@ -267,15 +267,7 @@ def save_package(descr: ModelDescr, output: str | os.PathLike[str]) -> Path:
     out = Path(output)
     if out.suffix != ".zip":
         raise PackageError(f"package output must end in .zip, got {out.name!r}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".zip", dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(out, suffix=".zip") as tmp:
         save_bioimageio_package(descr, output_path=tmp)
-        os.replace(tmp, out)
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        raise
     logger.info("wrote package %s", out)
     return out

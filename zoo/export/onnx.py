@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import ExportError, require
-from zoo.export.verify import ExportCheck, atomic_output, check_against_torch
+from zoo.export.verify import ExportCheck, check_against_torch
+from zoo.files import atomic_path
 
 __all__ = ["ONNX_OPSET", "export_onnx"]
 
@@ -64,7 +65,7 @@ def export_onnx(
         return session.run(None, {"input": arr})[0]
 
     check = check_against_torch("onnx", module, run, [example, *check_inputs], atol)
-    with atomic_output(path) as tmp:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(model_bytes)
     logger.info("wrote %s (max abs error %.2g)", path, check.max_abs_error)
     return check

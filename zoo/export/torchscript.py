@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import ExportError, require
-from zoo.export.verify import ExportCheck, atomic_output, check_against_torch
+from zoo.export.verify import ExportCheck, check_against_torch
+from zoo.files import atomic_path
 
 __all__ = ["export_torchscript"]
 
@@ -50,7 +51,7 @@ def export_torchscript(
             return loaded(torch.from_numpy(np.ascontiguousarray(arr))).numpy()
 
     check = check_against_torch("torchscript", module, run, [example, *check_inputs], atol)
-    with atomic_output(path) as tmp:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     logger.info("wrote %s (max abs error %.2g)", path, check.max_abs_error)
     return check

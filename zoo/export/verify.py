@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zoo.errors import ExportError
 
-__all__ = ["ExportCheck", "atomic_output", "check_against_torch", "torch_forward"]
+__all__ = ["ExportCheck", "check_against_torch", "torch_forward"]
 
 
 @dataclass(frozen=True)
@@ -64,17 +60,3 @@ def check_against_torch(
             )
         worst = max(worst, err)
     return ExportCheck(fmt, worst, tuple(tuple(x.shape) for x in inputs))
-
-
-@contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it into place only on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
