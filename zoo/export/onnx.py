@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +32,7 @@ def export_onnx(
 ) -> ExportCheck:
     """Export ``module`` to a single-file ONNX model at ``path`` and verify it.
 
-    Axes 0 (batch) and 2.. (spatial) are dynamic. The export is run with ONNX Runtime on
+    Uses the torch.export-based exporter; axes 0 (batch) and 2.. (spatial) are dynamic. The export is run with ONNX Runtime on
     ``example`` and every array of ``check_inputs`` and compared with the torch module;
     beyond ``atol`` an :class:`ExportError` is raised and ``path`` is not written.
     """
@@ -42,23 +41,23 @@ def export_onnx(
     ort = require("onnxruntime", "export")
     module = module.eval()
     x = torch.from_numpy(np.ascontiguousarray(example))
-    names = {0: "batch", **{d: f"s{d}" for d in range(2, x.ndim)}}
-    buffer = io.BytesIO()
+    auto = torch.export.Dim.AUTO
+    dynamic = ({0: auto, **{d: auto for d in range(2, x.ndim)}},)
     try:
-        with torch.inference_mode():
-            torch.onnx.export(
-                module,
-                (x,),
-                buffer,
-                input_names=["input"],
-                output_names=["output"],
-                dynamic_axes={"input": names, "output": names},
-                opset_version=opset,
-                dynamo=False,
-            )
+        program = torch.onnx.export(
+            module,
+            (x,),
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_shapes=dynamic,
+            opset_version=opset,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+        model_bytes = program.model_proto.SerializeToString()
     except Exception as exc:
         raise ExportError(f"torch.onnx.export failed for {type(module).__name__}: {exc}") from exc
-    model_bytes = buffer.getvalue()
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
 
     def run(arr: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,14 +38,18 @@ def export_torchscript(
     module = module.eval()
     x = torch.from_numpy(np.ascontiguousarray(example))
     buffer = io.BytesIO()
-    try:
-        with torch.inference_mode():
-            traced = torch.jit.trace(module, x, check_trace=False)
-        torch.jit.save(traced, buffer)
-    except Exception as exc:
-        raise ExportError(f"torch.jit.trace failed for {type(module).__name__}: {exc}") from exc
-    data = buffer.getvalue()
-    loaded = torch.jit.load(io.BytesIO(data), map_location="cpu").eval()
+    # bioimage.io's torchscript format needs torch.jit, which torch now marks deprecated.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`torch.jit", DeprecationWarning)
+        try:
+            with torch.inference_mode():
+                traced = torch.jit.trace(module, x, check_trace=False)
+            torch.jit.save(traced, buffer)
+        except Exception as exc:
+            msg = f"torch.jit.trace failed for {type(module).__name__}: {exc}"
+            raise ExportError(msg) from exc
+        data = buffer.getvalue()
+        loaded = torch.jit.load(io.BytesIO(data), map_location="cpu").eval()
 
     def run(arr: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
