@@ -34,7 +34,8 @@ def export_onnx(
 
     Uses the torch.export-based exporter; axes 0 (batch) and 2.. (spatial) are dynamic.
     The export is run with ONNX Runtime on ``example`` and every array of ``check_inputs``
-    and compared with the torch module; beyond ``atol`` an :class:`ExportError` is raised and ``path`` is not written.
+    and compared with the torch module; beyond ``atol`` an :class:`ExportError` is raised
+    and ``path`` is not written.
     """
     torch = require("torch", "export")
     require("onnx", "export")
