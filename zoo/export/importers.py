@@ -19,7 +19,14 @@ from zoo.errors import ImportFailedError, require
 from zoo.export.builder import ImportedModel
 from zoo.processing import BMZ_EPS
 
-__all__ = ["ARCHITECTURES", "SOURCES", "import_model", "load_architecture", "mean_std_processing"]
+__all__ = [
+    "ARCHITECTURES",
+    "SOURCES",
+    "import_model",
+    "load_architecture",
+    "load_architecture_file",
+    "mean_std_processing",
+]
 
 ARCHS_DIR = Path(__file__).parent / "archs"
 
@@ -41,11 +48,16 @@ def load_architecture(name: str) -> tuple[Path, Any]:
         )
     filename, cls_name = ARCHITECTURES[name]
     path = ARCHS_DIR / filename
+    return path, load_architecture_file(path, cls_name)
+
+
+def load_architecture_file(path: Path, cls_name: str) -> Any:
+    """Import one of zoo's own self-contained architecture files and return the class."""
     spec = importlib.util.spec_from_file_location(f"zoo_arch_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return path, getattr(module, cls_name)
+    return getattr(module, cls_name)
 
 
 def mean_std_processing(

@@ -1,0 +1,225 @@
+"""Run a package's weights with its pre/post-processing, and test that they reproduce it.
+
+Engines: ONNX Runtime (the default; CPU, or CUDA when the CUDA provider is available),
+TorchScript, and ``pytorch_state_dict`` when the architecture is one zoo ships (compared by
+sha256 of the source file, or CAREamics's library UNet, which zoo has ported). zoo never
+executes Python code that a package brings with it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+import numpy as np
+
+from zoo.errors import PackageError, require
+from zoo.hashes import sha256_bytes, sha256_file
+from zoo.package import Package
+from zoo.processing import apply_processing
+
+__all__ = ["FormatTest", "Predictor", "self_test", "tensor_axes"]
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("onnx", "torchscript", "pytorch_state_dict")
+"""Weight formats zoo can run, in order of preference."""
+
+Engine = Callable[[np.ndarray], np.ndarray]
+
+
+def tensor_axes(tensor_descr: Any) -> str:
+    """Axes of a tensor description as a string: b (batch), c (channel), then axis ids."""
+    letters = {"batch": "b", "channel": "c"}
+    return "".join(letters.get(a.type, str(a.id)) for a in tensor_descr.axes)
+
+
+def _read(file_descr: Any) -> bytes:
+    return file_descr.get_reader().read()
+
+
+def _onnx_engine(weights: Any, device: str) -> Engine:
+    ort = require("onnxruntime", "runtime")
+    providers = ["CPUExecutionProvider"]
+    if device == "cuda":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise PackageError("device 'cuda' asked for, but onnxruntime has no CUDA provider")
+        providers.insert(0, "CUDAExecutionProvider")
+    if weights.external_data is None:
+        session = ort.InferenceSession(_read(weights), providers=providers)
+    else:  # ONNX Runtime resolves external data relative to the model file, inside a folder
+        with tempfile.TemporaryDirectory(prefix="zoo-onnx-") as tmp:
+            model = Path(tmp) / "model.onnx"
+            model.write_bytes(_read(weights))
+            data_name = PurePosixPath(str(weights.external_data.source)).name
+            (Path(tmp) / data_name).write_bytes(_read(weights.external_data))
+            session = ort.InferenceSession(str(model), providers=providers)
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: x})[0]
+
+
+def _torchscript_engine(weights: Any, device: str) -> Engine:
+    import warnings
+
+    torch = require("torch", "export")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`torch.jit", DeprecationWarning)
+        module = torch.jit.load(io.BytesIO(_read(weights)), map_location=device).eval()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return module(torch.from_numpy(x).to(device)).cpu().numpy()
+
+    return run
+
+
+def _known_architecture(arch: Any) -> tuple[Path, str]:
+    """zoo's own copy of a package's architecture, or PackageError when zoo has none."""
+    from zoo.export.importers import ARCHITECTURES, ARCHS_DIR
+
+    callable_name = str(arch.callable)
+    if hasattr(arch, "source"):
+        digest = sha256_bytes(_read(arch))
+        for filename, cls in ARCHITECTURES.values():
+            path = ARCHS_DIR / filename
+            if cls == callable_name and sha256_file(path) == digest:
+                return path, cls
+        raise PackageError(
+            f"architecture file {arch.source} is not one zoo ships; zoo does not run code "
+            "from packages"
+        )
+    if str(arch.import_from).startswith("careamics.models") and callable_name == "UNet":
+        filename, cls = ARCHITECTURES["careamics-unet"]
+        return ARCHS_DIR / filename, cls
+    raise PackageError(f"architecture {arch.import_from}.{callable_name} is not known to zoo")
+
+
+def _state_dict_engine(weights: Any, device: str) -> Engine:
+    torch = require("torch", "export")
+    from zoo.export.importers import load_architecture_file
+
+    path, cls_name = _known_architecture(weights.architecture)
+    cls = load_architecture_file(path, cls_name)
+    module = cls(**dict(weights.architecture.kwargs))
+    state = torch.load(io.BytesIO(_read(weights)), map_location=device, weights_only=True)
+    module.load_state_dict(state)
+    module = module.to(device).eval()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return module(torch.from_numpy(x).to(device)).cpu().numpy()
+
+    return run
+
+
+ENGINES: dict[str, Callable[[Any, str], Engine]] = {
+    "onnx": _onnx_engine,
+    "torchscript": _torchscript_engine,
+    "pytorch_state_dict": _state_dict_engine,
+}
+
+
+class Predictor:
+    """A package's network with its pre/post-processing, for one weight format and device."""
+
+    def __init__(
+        self, package: Package, *, weight_format: str | None = None, device: str = "cpu"
+    ) -> None:
+        available = [f for f in FORMATS if getattr(package.descr.weights, f) is not None]
+        if not available:
+            raise PackageError(
+                f"{package.name} has no weights zoo can run; expected one of {list(FORMATS)}"
+            )
+        fmt = weight_format or available[0]
+        if fmt not in available:
+            raise PackageError(f"{package.name} has no {fmt!r} weights; it has {available}")
+        self.package = package
+        self.weight_format = fmt
+        self.device = device
+        self.input_axes = tensor_axes(package.descr.inputs[0])
+        self.output_axes = tensor_axes(package.descr.outputs[0])
+        self._run = ENGINES[fmt](getattr(package.descr.weights, fmt), device)
+
+    def network(self, x: np.ndarray) -> np.ndarray:
+        """The network alone, on an already pre-processed float32 tensor."""
+        return self._run(np.ascontiguousarray(x, dtype=np.float32))
+
+    def __call__(self, x: np.ndarray, *, stats_source: np.ndarray | None = None) -> np.ndarray:
+        """Pre-process, run, post-process a tensor laid out as the input axes."""
+        inp, out = self.package.descr.inputs[0], self.package.descr.outputs[0]
+        pre = apply_processing(x, self.input_axes, inp.preprocessing, stats_source=stats_source)
+        y = self.network(pre)
+        return apply_processing(y, self.output_axes, out.postprocessing)
+
+
+@dataclass(frozen=True)
+class FormatTest:
+    """Whether one weight format reproduces the package's test output."""
+
+    format: str
+    status: Literal["passed", "failed", "skipped"]
+    message: str
+    mismatched_ppm: float | None = None
+    max_abs_error: float | None = None
+
+
+def _tolerance(descr: Any, fmt: str) -> tuple[float, float, float]:
+    """(rtol, atol, mismatched elements per million) as bioimageio.core reads them."""
+    bio = descr.config.bioimageio
+    rtol, atol, ppm = 1e-3, 1e-3, 100.0
+    legacy = (bio.model_extra or {}).get("test_kwargs", {}).get(fmt)
+    if legacy:
+        rtol = legacy.get("relative_tolerance", 1e-3)
+        atol = legacy.get("absolute_tolerance", 1e-3)
+    for tol in bio.reproducibility_tolerance:
+        if not tol.weights_formats or fmt in tol.weights_formats:
+            ppm = tol.mismatched_elements_per_million
+            return tol.relative_tolerance, tol.absolute_tolerance, ppm
+    return rtol, atol, ppm
+
+
+def self_test(package: Package) -> list[FormatTest]:
+    """Run every weight format on the test input and compare with the test output.
+
+    A format zoo cannot run (an architecture it does not ship, torch not installed) is
+    ``skipped`` with the reason; one that runs and disagrees is ``failed``.
+    """
+    descr = package.descr
+    x = np.load(io.BytesIO(_read(descr.inputs[0].test_tensor)), allow_pickle=False)
+    expected = np.load(io.BytesIO(_read(descr.outputs[0].test_tensor)), allow_pickle=False)
+    results = []
+    for fmt in FORMATS:
+        if getattr(descr.weights, fmt) is None:
+            continue
+        try:
+            got = Predictor(package, weight_format=fmt)(x)
+        except (PackageError, ImportError) as exc:
+            results.append(FormatTest(fmt, "skipped", str(exc)))
+            continue
+        results.append(_compare(fmt, got, expected, *_tolerance(descr, fmt)))
+    return results
+
+
+def _compare(
+    fmt: str, got: np.ndarray, expected: np.ndarray, rtol: float, atol: float, ppm_ok: float
+) -> FormatTest:
+    if got.shape != expected.shape:
+        msg = f"output shape {got.shape} differs from the test output's {expected.shape}"
+        return FormatTest(fmt, "failed", msg)
+    diff = np.abs(got.astype(np.float64) - expected)
+    bad = diff > atol + rtol * np.abs(expected)
+    ppm = float(bad.mean() * 1e6)
+    err = float(diff.max())
+    if ppm > ppm_ok:
+        msg = (
+            f"{fmt} weights do not reproduce the test output: {ppm / 1e4:.1f}% of elements "
+            f"differ by more than atol={atol:g} + rtol={rtol:g}·|expected| "
+            f"(max abs error {err:.3g})"
+        )
+        return FormatTest(fmt, "failed", msg, ppm, err)
+    return FormatTest(fmt, "passed", f"max abs error {err:.3g}", ppm, err)
