@@ -30,6 +30,7 @@ __all__ = [
     "build_model_descr",
     "card_from_config",
     "card_problems",
+    "card_template",
     "load_descr",
     "load_package",
     "save_package",
@@ -271,3 +272,48 @@ def save_package(descr: ModelDescr, output: str | os.PathLike[str]) -> Path:
         save_bioimageio_package(descr, output_path=tmp)
     logger.info("wrote package %s", out)
     return out
+
+
+def card_template(package: Package) -> str:
+    """A card YAML for ``package``: what its rdf tells is filled in, the rest is ``TODO``.
+
+    The TODOs are deliberately invalid, so a template published unfilled is refused with
+    the fields still to fill.
+    """
+    import yaml
+
+    from zoo.spec import MethodName, Modality, NoiseType
+
+    descr = package.descr
+    axes = descr.inputs[0].axes
+    space = [a for a in axes if a.type == "space"]
+    channel = [a for a in axes if a.type == "channel"]
+    tags = {str(t).lower() for t in descr.tags}
+    method = next((m.value for m in MethodName if m.value in tags), None)
+    if method is None and "noise2void" in tags:
+        method = "n2v"
+    framework = next((f for f in ("careamics", "csbdeep", "n2v") if f in tags), "TODO")
+    card = {
+        "domain": {
+            "modality": "TODO",
+            "dimensionality": len(space),
+            "channels": len(channel[0].channel_names) if channel else 1,
+            "dtype": "TODO",
+            "structures": ["TODO"],
+        },
+        "noise": {"type": "TODO"},
+        "method": {"name": method or "TODO", "framework": framework},
+        "training_data": {"description": "TODO", "license": "TODO"},
+        "validation": {"intended_use": "TODO"},
+    }
+    header = [
+        f"# zoo card for {descr.name} — fill every TODO, then:",
+        f"#   zoo publish {package.source} --card THIS_FILE",
+        f"# modality: {', '.join(m.value for m in Modality)}",
+        f"# noise.type: {', '.join(n.value for n in NoiseType)}",
+        f"# method.name: {', '.join(m.value for m in MethodName)}",
+        "# dtype: uint8, uint16, float32, … (the raw images the model was trained on)",
+        "# optional: domain.pixel_size {x, y, unit}, domain.microscope, noise.gain, …",
+        "#   (docs/card.md lists every field)",
+    ]
+    return "\n".join(header) + "\n" + yaml.safe_dump(card, sort_keys=False)

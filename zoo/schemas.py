@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from zoo.index import Index
 from zoo.spec import ZooCard
 
 __all__ = ["all_schemas"]
@@ -26,4 +27,5 @@ def all_schemas() -> dict[str, dict[str, Any]]:
         "card.schema.json": _schema(
             ZooCard, "card.schema.json", "zoo denoiser card (config.zoo of a bioimage.io model)"
         ),
+        "index.schema.json": _schema(Index, "index.schema.json", "zoo registry index (index.json)"),
     }

@@ -1,0 +1,195 @@
+"""Registry: publish → fetch identical bytes, version rules, yank, search, cache, refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.factories import build_tiny_package, card_dict
+from zoo.errors import (
+    IntegrityError,
+    ModelNotFoundError,
+    RegistryError,
+    SpecError,
+)
+from zoo.registry import Registry, YankedVersionWarning
+from zoo.spec import ZooCard
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "n2v-ihc-careamics.zip"
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` (relative path → digest)."""
+    if not root.exists():
+        return {}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Registry:
+    return Registry(tmp_path / "registry", cache=tmp_path / "cache")
+
+
+def _tiny(tmp_path: Path, name: str, **card_overrides) -> Path:  # type: ignore[no-untyped-def]
+    card = ZooCard.model_validate(card_dict(**card_overrides))
+    return build_tiny_package(tmp_path / name, card, name=name)
+
+
+def test_publish_then_fetch_gives_identical_bytes(registry: Registry) -> None:
+    result = registry.publish(EXAMPLE)
+    assert (result.id, result.version, result.created) == ("n2v-ihc-careamics", "0.1.0", True)
+    fetched = registry.fetch("n2v-ihc-careamics")
+    assert fetched.read_bytes() == EXAMPLE.read_bytes()
+    assert fetched.parent == registry.cache / "blobs"
+    assert registry.load("n2v-ihc-careamics@0.1.0").card is not None
+
+
+def test_republishing_identical_bytes_is_a_no_op(registry: Registry) -> None:
+    registry.publish(EXAMPLE)
+    before = tree_digest(Path(registry.source))
+    again = registry.publish(EXAMPLE)
+    assert not again.created
+    assert tree_digest(Path(registry.source)) == before
+
+
+def test_other_bytes_under_an_existing_version_are_refused(
+    registry: Registry, tmp_path: Path
+) -> None:
+    registry.publish(_tiny(tmp_path, "tiny-a"), model_id="tiny")
+    before = tree_digest(Path(registry.source))
+    other = _tiny(tmp_path, "tiny-b", noise={"type": "gaussian"})
+    with pytest.raises(RegistryError, match="versions are immutable"):
+        registry.publish(other, model_id="tiny")
+    assert tree_digest(Path(registry.source)) == before
+
+
+def test_newest_unyanked_version_and_yank_semantics(registry: Registry, tmp_path: Path) -> None:
+    pkg = _tiny(tmp_path, "tiny-a")
+    for version in ("0.1.0", "0.2.0", "0.10.0", "1.0.0-rc.1"):
+        registry.publish(pkg, model_id="tiny", version=version)
+    assert registry.resolve("tiny")[1] == "0.10.0"  # semver order; releases before pre-releases
+    assert registry.resolve("tiny@1.0.0-rc.1")[1] == "1.0.0-rc.1"
+    registry.yank("tiny@0.10.0", "wrong normalisation")
+    assert registry.resolve("tiny")[1] == "0.2.0"
+    with pytest.warns(YankedVersionWarning, match="wrong normalisation"):
+        assert registry.fetch("tiny@0.10.0").is_file()
+    versions = dict(registry.versions("tiny"))
+    assert versions["0.10.0"].yanked and versions["0.10.0"].yank_reason == "wrong normalisation"
+    assert not registry.search("tiny", include_yanked=False)[0].entry.yanked
+
+
+def test_all_yanked_needs_a_pin(registry: Registry, tmp_path: Path) -> None:
+    registry.publish(_tiny(tmp_path, "tiny-a"), model_id="tiny")
+    registry.yank("tiny@0.1.0", "bad")
+    with pytest.raises(ModelNotFoundError, match=r"every version .* is yanked"):
+        registry.fetch("tiny")
+
+
+@pytest.mark.parametrize(
+    ("ref", "error", "match"),
+    [
+        ("nope", ModelNotFoundError, "no model 'nope'"),
+        ("tiny@9.9.9", ModelNotFoundError, r"has no version 9\.9\.9"),
+        ("../etc/passwd", SpecError, "invalid model id"),
+        ("tiny@1.0", SpecError, "invalid version"),
+        ("Tiny_Model", SpecError, "invalid model id"),
+    ],
+)
+def test_bad_references(registry: Registry, tmp_path: Path, ref: str, error, match: str) -> None:  # type: ignore[no-untyped-def]
+    registry.publish(_tiny(tmp_path, "tiny-a"), model_id="tiny")
+    with pytest.raises(error, match=match):
+        registry.fetch(ref)
+
+
+def test_search_filters(registry: Registry, tmp_path: Path) -> None:
+    registry.publish(EXAMPLE)
+    confocal = card_dict()
+    confocal["domain"] |= {"modality": "confocal", "structures": ["microtubules"]}
+    confocal["domain"]["pixel_size"] = {"x": 60, "y": 60, "unit": "nm"}
+    registry.publish(_tiny(tmp_path, "tiny-a", domain=confocal["domain"]), model_id="mt")
+    assert [h.id for h in registry.search()] == ["mt", "n2v-ihc-careamics"]
+    assert [h.id for h in registry.search(modality="confocal")] == ["mt"]
+    assert [h.id for h in registry.search(noise="poisson-gaussian", method="n2v")] == [
+        "mt",
+        "n2v-ihc-careamics",
+    ]
+    assert [h.id for h in registry.search(structure="microtub")] == ["mt"]
+    assert [h.id for h in registry.search("IHC")] == ["n2v-ihc-careamics"]
+    assert [h.id for h in registry.search(pixel_size_min=0.05, pixel_size_max=0.07)] == ["mt"]
+    assert registry.search(pixel_size_max=0.01) == []
+    assert registry.search(modality="TEM") == []
+
+
+def test_offline_fetch_from_cache(registry: Registry, tmp_path: Path) -> None:
+    registry.publish(EXAMPLE)
+    first = registry.fetch("n2v-ihc-careamics")
+    shutil.rmtree(Path(registry.source) / "models")  # the source's blobs are gone
+    assert registry.fetch("n2v-ihc-careamics") == first
+
+
+def test_corrupted_cache_blob_is_detected_and_refetched(registry: Registry) -> None:
+    registry.publish(EXAMPLE)
+    cached = registry.fetch("n2v-ihc-careamics")
+    cached.write_bytes(b"corrupt" + cached.read_bytes()[7:])
+    again = registry.fetch("n2v-ihc-careamics")
+    assert again.read_bytes() == EXAMPLE.read_bytes()
+
+
+def test_corrupted_registry_blob_never_enters_the_cache(registry: Registry) -> None:
+    result = registry.publish(EXAMPLE)
+    blob = Path(registry.source) / result.entry.location
+    blob.write_bytes(b"tampered" + blob.read_bytes()[8:])
+    with pytest.raises(IntegrityError, match="discarded"):
+        registry.fetch("n2v-ihc-careamics")
+    assert tree_digest(registry.cache) == {}
+
+
+def test_failed_publish_leaves_the_registry_byte_identical(
+    registry: Registry, tmp_path: Path, shared_data: Path
+) -> None:
+    registry.publish(EXAMPLE)
+    before = tree_digest(Path(registry.source))
+    # no card
+    with pytest.raises(SpecError, match="no zoo card") as info:
+        registry.publish(shared_data / "careamics" / "n2v_short_bioimageio_export.zip")
+    assert "domain.modality" in str(info.value) and "zoo card init" in str(info.value)
+    # broken TorchScript
+    card = ZooCard.model_validate(card_dict())
+    with pytest.raises(SpecError, match="torchscript") as info:
+        registry.publish(shared_data / "careamics" / "n2v_short_bioimageio_with_onnx", card=card)
+    assert "onnx" not in str(info.value).split("torchscript", 1)[0]
+    # bad version
+    with pytest.raises(SpecError, match="invalid version"):
+        registry.publish(EXAMPLE, version="1.0")
+    assert tree_digest(Path(registry.source)) == before
+
+
+def test_real_bioimageio_export_publishes_with_a_card(
+    registry: Registry, shared_data: Path, tmp_path: Path
+) -> None:
+    card_path = tmp_path / "card.yaml"
+    card_path.write_text(yaml.safe_dump(card_dict()))
+    from zoo.spec import load_card
+
+    src = shared_data / "careamics" / "n2v_short_bioimageio_export.zip"
+    result = registry.publish(src, card=load_card(card_path), model_id="careamics-tiny")
+    assert result.version == "0.3.5"  # the package's own version
+    package = registry.load("careamics-tiny")
+    assert package.card == load_card(card_path)
+
+
+def test_read_only_registry_refuses_to_publish(tmp_path: Path) -> None:
+    remote = Registry("http://127.0.0.1:9", cache=tmp_path / "cache")
+    with pytest.raises(RegistryError, match="read-only"):
+        remote.publish(EXAMPLE)
+    with pytest.raises(RegistryError, match="no cached index"):
+        remote.fetch("anything")

@@ -1,0 +1,40 @@
+"""Settings: explicit argument > ``ZOO_*`` environment variable > default, read when called."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["EMBEDDED_REGISTRY", "cache_dir", "registry_source"]
+
+EMBEDDED_REGISTRY = Path(__file__).resolve().parents[1]
+"""The registry shipped with zoo: this repository's ``index.json`` and ``models/``."""
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    class Settings(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix="ZOO_", extra="ignore")
+        cache: Path | None = None
+        registry: str | None = None
+
+    return Settings()
+
+
+def cache_dir(explicit: str | Path | None = None) -> Path:
+    """Where verified packages and index copies are cached (``ZOO_CACHE``, else platformdirs)."""
+    if explicit is not None:
+        return Path(explicit)
+    configured = _settings().cache
+    if configured is not None:
+        return configured
+    import platformdirs
+
+    return platformdirs.user_cache_path("zoo")
+
+
+def registry_source(explicit: str | None = None) -> str:
+    """The registry to use: a directory or an http(s) URL (``ZOO_REGISTRY``, else embedded)."""
+    if explicit:
+        return explicit
+    return _settings().registry or str(EMBEDDED_REGISTRY)

@@ -1,0 +1,317 @@
+"""Publish, fetch, search and yank model packages in a registry (a directory or an HTTP URL).
+
+Publishing validates first and writes nothing when the package is refused: a valid
+bioimage.io description, a complete zoo card, and the package's own test (every weight
+format zoo can run must reproduce the test output, and at least one must run). Fetching
+verifies sha256 before a package enters the cache and again when it is loaded from it, and
+works offline from the cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoo.config import cache_dir, registry_source
+from zoo.errors import IntegrityError, ModelNotFoundError, RegistryError, SpecError
+from zoo.files import atomic_path
+from zoo.hashes import sha256_file
+from zoo.index import Index, ModelEntry, VersionEntry, now, parse_ref, parse_version, summarize
+from zoo.index import validate_id as _validate_id
+from zoo.package import Package, load_package, save_package, with_card
+from zoo.spec import ZooCard
+from zoo.store import HttpStore, LocalStore, open_store
+
+__all__ = ["PublishResult", "Registry", "SearchHit", "YankedVersionWarning"]
+
+logger = logging.getLogger(__name__)
+
+
+class YankedVersionWarning(UserWarning):
+    """A pinned version that was yanked is being fetched."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What a publish did."""
+
+    id: str
+    version: str
+    entry: VersionEntry
+    created: bool
+    """False when an identical package was already published (a no-op)."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One model in search results: its newest matching version."""
+
+    id: str
+    version: str
+    entry: VersionEntry
+
+
+def slugify(name: str) -> str:
+    """A model id made from a package name: lowercase, hyphens."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].strip("-")
+
+
+def missing_card_fields() -> list[str]:
+    """Dotted names of the card fields a publish requires (the card's required fields)."""
+    schema = ZooCard.model_json_schema()
+    defs = schema["$defs"]
+    fields = []
+    for section in schema["required"]:
+        ref = schema["properties"][section]["$ref"].split("/")[-1]
+        fields += [f"{section}.{f}" for f in defs[ref].get("required", [])]
+    return fields
+
+
+def check_publishable(package: Package) -> None:
+    """Raise :class:`SpecError` unless the package has a card and passes its own test."""
+    from zoo.inference import self_test
+
+    if package.card is None:
+        fields = ", ".join(missing_card_fields())
+        raise SpecError(
+            f"{package.source} has no zoo card (config.zoo); a registry needs at least: "
+            f"{fields}. Write a template with: zoo card init {package.source}"
+        )
+    results = self_test(package)
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise SpecError(
+            "the package's own test fails; refusing to publish:\n"
+            + "\n".join(f"  {r.format}: {r.message}" for r in failed)
+        )
+    if not any(r.status == "passed" for r in results):
+        reasons = "; ".join(f"{r.format}: {r.message}" for r in results)
+        raise SpecError(f"no weight format of the package could be tested ({reasons})")
+
+
+class Registry:
+    """A model registry: ``source`` is a directory (or fsspec URL) or an http(s) base URL.
+
+    ``source`` defaults to ``ZOO_REGISTRY``, else the embedded registry; ``cache`` to
+    ``ZOO_CACHE``, else the platform's user cache folder.
+    """
+
+    def __init__(self, source: str | os.PathLike[str] | None = None, *, cache: Path | None = None):
+        self.source = registry_source(None if source is None else str(source))
+        self.store = open_store(self.source)
+        self.cache = cache_dir(cache)
+
+    # -- index ---------------------------------------------------------------------------
+    def _index_cache(self) -> Path:
+        from zoo.hashes import sha256_bytes
+
+        return self.cache / "indexes" / f"{sha256_bytes(self.source.encode())[:16]}.json"
+
+    def index(self) -> Index:
+        """The registry's index; the cached copy when the registry cannot be reached."""
+        import httpx
+
+        try:
+            index = self.store.read_index()
+        except (httpx.TransportError, OSError) as exc:
+            cached = self._index_cache()
+            if not cached.is_file():
+                raise RegistryError(
+                    f"cannot reach registry {self.source} ({exc}) and no cached index exists"
+                ) from exc
+            logger.warning("registry %s unreachable; using cached index", self.source)
+            return Index.model_validate_json(cached.read_bytes())
+        if isinstance(self.store, HttpStore):
+            with atomic_path(self._index_cache()) as tmp:
+                tmp.write_text(index.to_json())
+        return index
+
+    def resolve(self, ref: str) -> tuple[str, str, VersionEntry]:
+        """``ID[@VERSION]`` → (id, version, entry); newest unyanked version by default."""
+        model_id, version = parse_ref(ref)
+        model = self.index().models.get(model_id)
+        if model is None or not model.versions:
+            raise ModelNotFoundError(f"no model {model_id!r} in registry {self.source}")
+        if version is None:
+            version = model.newest()
+            if version is None:
+                raise ModelNotFoundError(
+                    f"every version of {model_id!r} is yanked; pin one with {model_id}@VERSION"
+                )
+        elif version not in model.versions:
+            known = ", ".join(sorted(model.versions, key=parse_version))
+            raise ModelNotFoundError(f"{model_id} has no version {version} (has: {known})")
+        entry = model.versions[version]
+        if entry.yanked:
+            warnings.warn(
+                f"{model_id}@{version} was yanked: {entry.yank_reason}",
+                YankedVersionWarning,
+                stacklevel=2,
+            )
+        return model_id, version, entry
+
+    def versions(self, model_id: str) -> list[tuple[str, VersionEntry]]:
+        """Every version of ``model_id``, oldest first."""
+        _validate_id(model_id)
+        model = self.index().models.get(model_id)
+        if model is None:
+            raise ModelNotFoundError(f"no model {model_id!r} in registry {self.source}")
+        return sorted(model.versions.items(), key=lambda kv: parse_version(kv[0]))
+
+    # -- fetch ---------------------------------------------------------------------------
+    def fetch(self, ref: str) -> Path:
+        """The local path of the verified package zip for ``ID[@VERSION]`` (cached)."""
+        model_id, version, entry = self.resolve(ref)
+        target = self.cache / "blobs" / f"{entry.sha256}.zip"
+        if target.is_file():
+            if sha256_file(target) == entry.sha256:
+                return target
+            logger.warning("cached %s is corrupt; fetching it again", target)
+            target.unlink()
+        with atomic_path(target) as tmp:
+            with tmp.open("wb") as fh:
+                for chunk in self.store.read_blob(entry.location):
+                    fh.write(chunk)
+            actual = sha256_file(tmp)
+            if actual != entry.sha256:
+                raise IntegrityError(
+                    f"download of {model_id}@{version} has sha256 {actual}, expected "
+                    f"{entry.sha256}; it was discarded, the cache is unchanged"
+                )
+        return target
+
+    def load(self, ref: str) -> Package:
+        """Fetch and load a package, verifying the cached zip once more."""
+        _model_id, _version, entry = self.resolve(ref)
+        path = self.fetch(ref)
+        if sha256_file(path) != entry.sha256:
+            raise IntegrityError(f"cached package {path} changed after it was verified")
+        return load_package(path)
+
+    # -- search --------------------------------------------------------------------------
+    def search(
+        self,
+        text: str | None = None,
+        *,
+        modality: str | None = None,
+        noise: str | None = None,
+        method: str | None = None,
+        structure: str | None = None,
+        pixel_size_min: float | None = None,
+        pixel_size_max: float | None = None,
+        include_yanked: bool = False,
+    ) -> list[SearchHit]:
+        """Models whose newest (unyanked) version matches every given filter, by id."""
+        hits = []
+        for model_id, model in sorted(self.index().models.items()):
+            version = model.newest(include_yanked=include_yanked)
+            if version is None:
+                continue
+            s = model.versions[version].summary
+            haystack = " ".join([model_id, s.name, s.description, *s.structures, *s.tags])
+            checks = [
+                text is None or text.lower() in haystack.lower(),
+                modality is None or (s.modality or "").lower() == modality.lower(),
+                noise is None or (s.noise_type or "").lower() == noise.lower(),
+                method is None or (s.method or "").lower() == method.lower(),
+                structure is None or any(structure.lower() in x.lower() for x in s.structures),
+                pixel_size_min is None
+                or (s.pixel_size_um is not None and s.pixel_size_um >= pixel_size_min),
+                pixel_size_max is None
+                or (s.pixel_size_um is not None and s.pixel_size_um <= pixel_size_max),
+            ]
+            if all(checks):
+                hits.append(SearchHit(model_id, version, model.versions[version]))
+        return hits
+
+    # -- write ---------------------------------------------------------------------------
+    def _writable(self) -> LocalStore:
+        if not isinstance(self.store, LocalStore):
+            raise RegistryError(
+                f"registry {self.source} is read-only here; publish over HTTP with a token "
+                "(zoo serve) or into a directory"
+            )
+        return self.store
+
+    def publish(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        model_id: str | None = None,
+        card: ZooCard | None = None,
+        version: str | None = None,
+    ) -> PublishResult:
+        """Validate and publish a package; nothing is written when it is refused.
+
+        ``card`` attaches a card to a package that has none (or replaces it); ``model_id``
+        defaults to the slug of the package name, ``version`` to the package's version.
+        """
+        store = self._writable()
+        package = load_package(path)
+        with tempfile.TemporaryDirectory(prefix="zoo-publish-") as tmp_name:
+            zip_path = Path(path)
+            if card is not None or not zipfile_path(zip_path):
+                descr = package.descr if card is None else with_card(package.descr, card)
+                zip_path = save_package(descr, Path(tmp_name) / "package.zip")
+                package = load_package(zip_path)
+            check_publishable(package)
+            mid = _validate_id(model_id or slugify(package.name))
+            ver = version or str(package.descr.version or "")
+            parse_version(ver)
+            sha = sha256_file(zip_path)
+            with store.transaction() as index:
+                existing = index.models.get(mid, ModelEntry()).versions.get(ver)
+                if existing is not None:
+                    if existing.sha256 == sha:
+                        return PublishResult(mid, ver, existing, created=False)
+                    raise RegistryError(
+                        f"{mid}@{ver} is already published with other bytes "
+                        f"(sha256 {existing.sha256[:12]}…); versions are immutable: "
+                        "publish a new version"
+                    )
+                location = store.put_blob(zip_path, sha)
+                entry = VersionEntry(
+                    sha256=sha,
+                    size=zip_path.stat().st_size,
+                    location=location,
+                    created=now(),
+                    summary=summarize(package.descr, package.card),
+                )
+                index.models.setdefault(mid, ModelEntry()).versions[ver] = entry
+        logger.info("published %s@%s (%s)", mid, ver, sha[:12])
+        return PublishResult(mid, ver, entry, created=True)
+
+    def yank(self, ref: str, reason: str) -> VersionEntry:
+        """Mark ``ID@VERSION`` as yanked; it stays fetchable when pinned."""
+        model_id, version = parse_ref(ref)
+        if version is None:
+            raise SpecError(f"yank needs an exact version: {model_id}@VERSION")
+        if not reason.strip():
+            raise SpecError("yank needs a reason (--reason …)")
+        store = self._writable()
+        with store.transaction() as index:
+            entry = index.models.get(model_id, ModelEntry()).versions.get(version)
+            if entry is None:
+                raise ModelNotFoundError(f"no {model_id}@{version} in registry {self.source}")
+            entry.yanked, entry.yank_reason = True, reason
+        return entry
+
+    def iter_entries(self) -> Iterator[tuple[str, str, VersionEntry]]:
+        """Every (id, version, entry) of the registry."""
+        for model_id, model in sorted(self.index().models.items()):
+            for version, entry in model.versions.items():
+                yield model_id, version, entry
+
+
+def zipfile_path(path: Path) -> bool:
+    """True for a zip file (a folder or an rdf.yaml is re-zipped before publishing)."""
+    import zipfile
+
+    return path.is_file() and zipfile.is_zipfile(path)

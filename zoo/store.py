@@ -1,0 +1,169 @@
+"""Registry storage: ``index.json`` plus content-addressed package blobs.
+
+:class:`LocalStore` writes through fsspec (a directory today, S3-compatible storage with the
+same code): blobs go to a temporary name, are verified, then renamed; the index is rewritten
+atomically under a lock. :class:`HttpStore` reads a registry served over HTTP (``zoo serve``
+or any static host) and cannot write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from zoo.errors import IntegrityError, RegistryError, SpecError
+from zoo.hashes import sha256_bytes, sha256_file
+from zoo.index import Index
+
+__all__ = ["HttpStore", "LocalStore", "Store", "open_store"]
+
+logger = logging.getLogger(__name__)
+
+INDEX = "index.json"
+BLOBS = "models"
+LOCK = ".index.lock"
+
+
+class Store(Protocol):
+    """What a registry needs from its storage."""
+
+    root: str
+
+    def read_index(self) -> Index: ...
+
+    def read_blob(self, location: str) -> Iterator[bytes]: ...
+
+
+def _parse_index(raw: bytes, where: str) -> Index:
+    try:
+        return Index.model_validate_json(raw)
+    except ValidationError as exc:
+        raise SpecError(f"{where} is not a valid zoo index: {exc}") from exc
+
+
+def blob_location(sha256: str) -> str:
+    """Where a blob lives, relative to the registry root."""
+    return f"{BLOBS}/{sha256}.zip"
+
+
+class LocalStore:
+    """A writable registry on an fsspec filesystem (a local directory by default)."""
+
+    def __init__(self, root: str) -> None:
+        import fsspec
+
+        self.root = root
+        self.fs, self.path = fsspec.core.url_to_fs(root)
+        self._local = "file" in self.fs.protocol or self.fs.protocol == "file"
+
+    def _p(self, rel: str) -> str:
+        return f"{self.path.rstrip('/')}/{rel}"
+
+    def read_index(self) -> Index:
+        path = self._p(INDEX)
+        if not self.fs.exists(path):
+            return Index()
+        return _parse_index(self.fs.cat_file(path), path)
+
+    def read_blob(self, location: str) -> Iterator[bytes]:
+        with self.fs.open(self._p(location), "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                yield chunk
+
+    def has_blob(self, sha256: str) -> bool:
+        return self.fs.exists(self._p(blob_location(sha256)))
+
+    def put_blob(self, source: Path, sha256: str) -> str:
+        """Copy ``source`` in as the blob ``sha256``: temp name → verify → rename."""
+        location = blob_location(sha256)
+        final = self._p(location)
+        if self.fs.exists(final):
+            return location
+        self.fs.makedirs(self._p(BLOBS), exist_ok=True)
+        tmp = self._p(f"{BLOBS}/.{sha256}.{uuid.uuid4().hex}.tmp")
+        try:
+            self.fs.put_file(str(source), tmp)
+            written = sha256_bytes(self.fs.cat_file(tmp))
+            if written != sha256:
+                raise IntegrityError(
+                    f"blob written to {tmp} has sha256 {written}, expected {sha256}; "
+                    "the storage corrupted it, nothing was published"
+                )
+            self.fs.mv(tmp, final)
+        finally:
+            if self.fs.exists(tmp):
+                self.fs.rm_file(tmp)
+        return location
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Index]:
+        """Lock, read the index, let the caller change it, write it back atomically."""
+        with self._lock():
+            index = self.read_index()
+            yield index
+            self._write_index(index)
+
+    def _write_index(self, index: Index) -> None:
+        data = index.to_json().encode()
+        tmp = self._p(f".{INDEX}.{uuid.uuid4().hex}.tmp")
+        try:
+            self.fs.pipe_file(tmp, data)
+            self.fs.mv(tmp, self._p(INDEX))
+        finally:
+            if self.fs.exists(tmp):
+                self.fs.rm_file(tmp)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        if not self._local:  # object stores: one writer (the server) serialises publishes
+            yield
+            return
+        from filelock import FileLock
+
+        Path(self.path).mkdir(parents=True, exist_ok=True)
+        with FileLock(str(Path(self.path) / LOCK), timeout=60):
+            yield
+
+
+class HttpStore:
+    """A read-only registry over HTTP: ``{root}/index.json`` and ``{root}/{location}``."""
+
+    def __init__(self, root: str, *, timeout: float = 30.0) -> None:
+        self.root = root.rstrip("/")
+        self.timeout = timeout
+
+    def read_index(self) -> Index:
+        import httpx
+
+        url = f"{self.root}/{INDEX}"
+        response = httpx.get(url, timeout=self.timeout, follow_redirects=True)
+        if response.status_code != 200:
+            raise RegistryError(f"GET {url} answered {response.status_code}")
+        return _parse_index(response.content, url)
+
+    def read_blob(self, location: str) -> Iterator[bytes]:
+        import httpx
+
+        url = f"{self.root}/{location}"
+        with httpx.stream("GET", url, timeout=self.timeout, follow_redirects=True) as response:
+            if response.status_code != 200:
+                raise RegistryError(f"GET {url} answered {response.status_code}")
+            yield from response.iter_bytes(1 << 20)
+
+
+def open_store(source: str) -> LocalStore | HttpStore:
+    """A store for a directory / fsspec URL, or a read-only one for http(s)."""
+    if source.startswith(("http://", "https://")):
+        return HttpStore(source)
+    return LocalStore(source)
+
+
+def verify_file(path: Path, sha256: str) -> bool:
+    """True when the file exists and has the expected sha256."""
+    return path.is_file() and sha256_file(path) == sha256
