@@ -17,3 +17,15 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "MANIFEST.md").is_file():
         pytest.fail(f"real test data expected at {SHARED_DATA} (set ZOO_SHARED_DATA)")
     return SHARED_DATA
+
+
+EXAMPLE_ID = "n2v-ihc-careamics"
+
+
+@pytest.fixture(scope="session")
+def example_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example package of the embedded registry, fetched into a private cache."""
+    from zoo.registry import Registry
+
+    cache = tmp_path_factory.mktemp("example-cache")
+    return Registry(REPO, cache=cache).fetch(EXAMPLE_ID)

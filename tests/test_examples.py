@@ -1,4 +1,4 @@
-"""The example package the README's quickstart validates is valid and runs everywhere."""
+"""The embedded registry's example package: the quickstart works and it runs everywhere."""
 
 from __future__ import annotations
 
@@ -6,20 +6,38 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from tests.conftest import EXAMPLE_ID, REPO
 from zoo.cli import app
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "n2v-ihc-careamics.zip"
 
-
-def test_quickstart_command_succeeds() -> None:
-    result = CliRunner().invoke(app, ["validate", str(EXAMPLE)])
+def test_quickstart_commands_succeed(tmp_path: Path) -> None:
+    runner = CliRunner()
+    env = {"ZOO_CACHE": str(tmp_path)}
+    listed = runner.invoke(app, ["search", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert EXAMPLE_ID in listed.output
+    fetched = runner.invoke(app, ["fetch", EXAMPLE_ID, "--registry", str(REPO)], env=env)
+    assert fetched.exit_code == 0, fetched.output
+    path = fetched.output.strip().splitlines()[-1]
+    assert Path(path).parent == tmp_path / "blobs"
+    result = runner.invoke(app, ["validate", path])
     assert result.exit_code == 0, result.output
     assert "bioimage.io valid; zoo card valid" in result.output
 
 
-def test_example_passes_bioimageio_core_test_model() -> None:
+def test_example_passes_bioimageio_core_test_model(example_zip: Path) -> None:
     from bioimageio.core import test_model
 
-    summary = test_model(EXAMPLE)
+    summary = test_model(example_zip)
     failed = [(d.name, [e.msg for e in d.errors]) for d in summary.details if d.status != "passed"]
     assert summary.status == "passed", failed
+
+
+def test_every_embedded_package_verifies() -> None:
+    from zoo.hashes import sha256_file
+    from zoo.registry import Registry
+
+    entries = list(Registry(REPO).iter_entries())
+    assert entries
+    for _id, _version, entry in entries:
+        assert sha256_file(REPO / entry.location) == entry.sha256

@@ -19,9 +19,6 @@ from zoo.errors import (
 from zoo.registry import Registry, YankedVersionWarning
 from zoo.spec import ZooCard
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "n2v-ihc-careamics.zip"
-
 
 def tree_digest(root: Path) -> dict[str, str]:
     """sha256 of every file under ``root`` (relative path → digest)."""
@@ -44,19 +41,19 @@ def _tiny(tmp_path: Path, name: str, **card_overrides) -> Path:  # type: ignore[
     return build_tiny_package(tmp_path / name, card, name=name)
 
 
-def test_publish_then_fetch_gives_identical_bytes(registry: Registry) -> None:
-    result = registry.publish(EXAMPLE)
+def test_publish_then_fetch_gives_identical_bytes(example_zip: Path, registry: Registry) -> None:
+    result = registry.publish(example_zip)
     assert (result.id, result.version, result.created) == ("n2v-ihc-careamics", "0.1.0", True)
     fetched = registry.fetch("n2v-ihc-careamics")
-    assert fetched.read_bytes() == EXAMPLE.read_bytes()
+    assert fetched.read_bytes() == example_zip.read_bytes()
     assert fetched.parent == registry.cache / "blobs"
     assert registry.load("n2v-ihc-careamics@0.1.0").card is not None
 
 
-def test_republishing_identical_bytes_is_a_no_op(registry: Registry) -> None:
-    registry.publish(EXAMPLE)
+def test_republishing_identical_bytes_is_a_no_op(example_zip: Path, registry: Registry) -> None:
+    registry.publish(example_zip)
     before = tree_digest(Path(registry.source))
-    again = registry.publish(EXAMPLE)
+    again = registry.publish(example_zip)
     assert not again.created
     assert tree_digest(Path(registry.source)) == before
 
@@ -110,8 +107,8 @@ def test_bad_references(registry: Registry, tmp_path: Path, ref: str, error, mat
         registry.fetch(ref)
 
 
-def test_search_filters(registry: Registry, tmp_path: Path) -> None:
-    registry.publish(EXAMPLE)
+def test_search_filters(example_zip: Path, registry: Registry, tmp_path: Path) -> None:
+    registry.publish(example_zip)
     confocal = card_dict()
     confocal["domain"] |= {"modality": "confocal", "structures": ["microtubules"]}
     confocal["domain"]["pixel_size"] = {"x": 60, "y": 60, "unit": "nm"}
@@ -129,23 +126,27 @@ def test_search_filters(registry: Registry, tmp_path: Path) -> None:
     assert registry.search(modality="TEM") == []
 
 
-def test_offline_fetch_from_cache(registry: Registry, tmp_path: Path) -> None:
-    registry.publish(EXAMPLE)
+def test_offline_fetch_from_cache(example_zip: Path, registry: Registry, tmp_path: Path) -> None:
+    registry.publish(example_zip)
     first = registry.fetch("n2v-ihc-careamics")
     shutil.rmtree(Path(registry.source) / "models")  # the source's blobs are gone
     assert registry.fetch("n2v-ihc-careamics") == first
 
 
-def test_corrupted_cache_blob_is_detected_and_refetched(registry: Registry) -> None:
-    registry.publish(EXAMPLE)
+def test_corrupted_cache_blob_is_detected_and_refetched(
+    example_zip: Path, registry: Registry
+) -> None:
+    registry.publish(example_zip)
     cached = registry.fetch("n2v-ihc-careamics")
     cached.write_bytes(b"corrupt" + cached.read_bytes()[7:])
     again = registry.fetch("n2v-ihc-careamics")
-    assert again.read_bytes() == EXAMPLE.read_bytes()
+    assert again.read_bytes() == example_zip.read_bytes()
 
 
-def test_corrupted_registry_blob_never_enters_the_cache(registry: Registry) -> None:
-    result = registry.publish(EXAMPLE)
+def test_corrupted_registry_blob_never_enters_the_cache(
+    example_zip: Path, registry: Registry
+) -> None:
+    result = registry.publish(example_zip)
     blob = Path(registry.source) / result.entry.location
     blob.write_bytes(b"tampered" + blob.read_bytes()[8:])
     with pytest.raises(IntegrityError, match="discarded"):
@@ -154,9 +155,9 @@ def test_corrupted_registry_blob_never_enters_the_cache(registry: Registry) -> N
 
 
 def test_failed_publish_leaves_the_registry_byte_identical(
-    registry: Registry, tmp_path: Path, shared_data: Path
+    example_zip: Path, registry: Registry, tmp_path: Path, shared_data: Path
 ) -> None:
-    registry.publish(EXAMPLE)
+    registry.publish(example_zip)
     before = tree_digest(Path(registry.source))
     # no card
     with pytest.raises(SpecError, match="no zoo card") as info:
@@ -169,7 +170,7 @@ def test_failed_publish_leaves_the_registry_byte_identical(
     assert "onnx" not in str(info.value).split("torchscript", 1)[0]
     # bad version
     with pytest.raises(SpecError, match="invalid version"):
-        registry.publish(EXAMPLE, version="1.0")
+        registry.publish(example_zip, version="1.0")
     assert tree_digest(Path(registry.source)) == before
 
 
@@ -187,9 +188,9 @@ def test_real_bioimageio_export_publishes_with_a_card(
     assert package.card == load_card(card_path)
 
 
-def test_read_only_registry_refuses_to_publish(tmp_path: Path) -> None:
+def test_read_only_registry_refuses_to_publish(example_zip: Path, tmp_path: Path) -> None:
     remote = Registry("http://127.0.0.1:9", cache=tmp_path / "cache")
     with pytest.raises(RegistryError, match="read-only"):
-        remote.publish(EXAMPLE)
+        remote.publish(example_zip)
     with pytest.raises(RegistryError, match="no cached index"):
         remote.fetch("anything")
