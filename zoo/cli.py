@@ -268,7 +268,10 @@ def search(
         return
     from rich.table import Table
 
-    table = Table("id", "version", "modality", "structures", "noise", "method", "pixel µm")
+    table = Table()
+    table.add_column("id", no_wrap=True)
+    for header in ("version", "modality", "structures", "noise", "method", "pixel µm"):
+        table.add_column(header)
     for h in hits:
         s = h.entry.summary
         px = f"{s.pixel_size_um:g}" if s.pixel_size_um else "-"
