@@ -194,3 +194,48 @@ def test_read_only_registry_refuses_to_publish(example_zip: Path, tmp_path: Path
         remote.publish(example_zip)
     with pytest.raises(RegistryError, match="no cached index"):
         remote.fetch("anything")
+
+
+@pytest.fixture
+def static_server(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A plain static HTTP server on a free loopback port, serving ``tmp_path / 'site'``."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    site = tmp_path / "site"
+    site.mkdir()
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+    handler = functools.partial(Quiet, directory=str(site))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    yield site, f"http://127.0.0.1:{server.server_address[1]}", stop
+    if thread.is_alive():
+        stop()
+
+
+def test_http_registry_fetch_search_and_offline(
+    example_zip: Path, tmp_path: Path, static_server
+) -> None:  # type: ignore[no-untyped-def]
+    site, url, stop = static_server
+    Registry(site, cache=tmp_path / "pub-cache").publish(example_zip)
+    remote = Registry(url, cache=tmp_path / "client-cache")
+    assert [h.id for h in remote.search(modality="synthetic")] == ["n2v-ihc-careamics"]
+    path = remote.fetch("n2v-ihc-careamics")
+    assert path.read_bytes() == example_zip.read_bytes()
+    (site / "index.json").rename(site / "moved.json")  # the server answers 404 now
+    with pytest.raises(RegistryError, match="404"):
+        remote.search()
+    stop()  # the server is gone: fetch works offline from the cache
+    assert remote.fetch("n2v-ihc-careamics") == path
+    assert [h.id for h in remote.search()] == ["n2v-ihc-careamics"]
