@@ -138,7 +138,7 @@ def package(
     from zoo.errors import PackageError
     from zoo.export.builder import build_package
     from zoo.export.importers import import_model
-    from zoo.imageio import read_image
+    from zoo.imageio import read_array
     from zoo.spec import load_card
 
     if output.exists() and not overwrite:
@@ -151,7 +151,7 @@ def package(
         )
         defaults = {"method": {"name": model.method, "framework": model.framework}}
         zoo_card = load_card(card, overrides=set_ or (), defaults=defaults)
-        example = read_image(image)
+        example = read_array(image)
         result = build_package(
             model,
             zoo_card,

@@ -1,28 +1,63 @@
-"""Read images into numpy arrays: NPY, TIFF (tifffile) and PNG/JPEG (Pillow).
+"""Read and write images: NPY, TIFF / OME-TIFF / ImageJ TIFF (with pixel size), PNG/JPEG.
 
-Palette ("P") PNGs hold intensities as palette indices and are read as such, not converted
-to RGB; grey + alpha PNGs give their grey channel.
+An :class:`Image` is the array, its axes (a string over ``tzcyx``) and the physical pixel
+size per spatial axis in micrometres when the file says it. Palette ("P") PNGs hold
+intensities as palette indices and are read as such; grey + alpha PNGs give their grey
+channel. ``--axes`` and ``--pixel-size`` overrides are applied by :func:`read_image`.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from zoo.errors import ImageError
 
-__all__ = ["read_image"]
+__all__ = ["Image", "read_array", "read_image", "write_tiff"]
 
 SUFFIXES = {".npy", ".tif", ".tiff", ".png", ".jpg", ".jpeg"}
+AXES = "tzcyx"
+UNIT_TO_UM = {"nm": 1e-3, "um": 1.0, "µm": 1.0, "micron": 1.0, "microns": 1.0, "mm": 1e3}
+MIN_SIDE = 16
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read the image at ``path`` as an array in its stored dtype.
+@dataclass(frozen=True)
+class Image:
+    """An image with its axes and (when known) pixel size."""
 
-    Raises :class:`ImageError` when the file is missing, of an unknown type, unreadable,
-    empty, or not finite.
+    data: np.ndarray
+    axes: str
+    """One letter per dimension of ``data``, from "tzcyx", e.g. "yx" or "zcyx"."""
+    pixel_size: dict[str, float] = field(default_factory=dict)
+    """Physical size per spatial axis ("x", "y", "z") in micrometres, when known."""
+    source: str = ""
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return tuple(s for s, a in zip(self.data.shape, self.axes, strict=True) if a in "zyx")
+
+
+def read_array(path: str | os.PathLike[str]) -> np.ndarray:
+    """Just the pixels of the image at ``path`` (see :func:`read_image`)."""
+    return read_image(path).data
+
+
+def read_image(
+    path: str | os.PathLike[str],
+    *,
+    axes: str | None = None,
+    pixel_size: float | tuple[float, ...] | None = None,
+) -> Image:
+    """Read an image; ``axes`` and ``pixel_size`` (µm; one value, or one per z/y/x) override.
+
+    Raises :class:`ImageError` when the file is missing, of an unknown type, unreadable, empty,
+    not finite, or when the axes do not fit the data.
     """
     p = Path(path)
     suffix = p.suffix.lower()
@@ -31,29 +66,135 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     if suffix not in SUFFIXES:
         raise ImageError(f"cannot read {p.name}: expected one of {sorted(SUFFIXES)}")
     try:
-        arr = _read(p, suffix)
+        image = _read(p, suffix)
     except ImageError:
         raise
     except Exception as exc:
         raise ImageError(f"cannot read {p}: {type(exc).__name__}: {exc}") from exc
-    if arr.size == 0:
-        raise ImageError(f"{p.name} is empty (shape {arr.shape})")
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise ImageError(f"{p.name} contains NaN or infinite values; fix or mask them first")
-    return arr
+    if axes is not None:
+        image = replace(image, axes=_check_axes(axes.lower(), image.data.shape, p.name))
+    if pixel_size is not None:
+        image = replace(image, pixel_size=_pixel_override(pixel_size, image.axes))
+    _check_content(image.data, p.name)
+    return replace(image, source=str(p))
 
 
-def _read(p: Path, suffix: str) -> np.ndarray:
+def _check_axes(axes: str, shape: tuple[int, ...], name: str) -> str:
+    if len(axes) != len(shape) or set(axes) - set(AXES) or len(set(axes)) != len(axes):
+        raise ImageError(
+            f"axes {axes!r} do not fit {name} with shape {shape}: give one distinct letter "
+            f"of {AXES!r} per dimension, e.g. --axes {'zyx'[-len(shape) :] or 'yx'}"
+        )
+    if "y" not in axes or "x" not in axes:
+        raise ImageError(f"axes {axes!r} of {name} must include y and x")
+    return axes
+
+
+def _pixel_override(value: float | tuple[float, ...], axes: str) -> dict[str, float]:
+    values = (value,) if isinstance(value, int | float) else tuple(value)
+    spatial = [a for a in "zyx" if a in axes]
+    if len(values) == 1:
+        values = values * len(spatial)
+    if len(values) != len(spatial) or any(v <= 0 for v in values):
+        raise ImageError(
+            f"--pixel-size needs one positive value or one per spatial axis ({''.join(spatial)})"
+        )
+    return dict(zip(spatial, values, strict=True))
+
+
+def _check_content(data: np.ndarray, name: str) -> None:
+    if data.size == 0:
+        raise ImageError(f"{name} is empty (shape {data.shape})")
+    if data.dtype.kind not in "uifb":
+        raise ImageError(f"{name} has unsupported dtype {data.dtype}; expected integers or floats")
+    if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
+        bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
+        raise ImageError(f"{name} contains {bad} NaN or infinite values; fix or mask them first")
+
+
+def _default_axes(shape: tuple[int, ...], name: str) -> str:
+    guesses = {2: "yx", 3: "zyx", 4: "czyx", 5: "tczyx"}
+    if len(shape) == 3 and shape[-1] in (3, 4) and shape[0] > 4:
+        return "yxc"
+    if len(shape) not in guesses:
+        raise ImageError(f"cannot guess the axes of {name} with shape {shape}; pass --axes")
+    return guesses[len(shape)]
+
+
+def _read(p: Path, suffix: str) -> Image:
     if suffix == ".npy":
-        return np.load(p, allow_pickle=False)
+        data = np.load(p, allow_pickle=False)
+        return Image(data, _default_axes(data.shape, p.name))
     if suffix in (".tif", ".tiff"):
-        import tifffile
+        return _read_tiff(p)
+    from PIL import Image as PILImage
 
-        return tifffile.imread(p)
-    from PIL import Image
-
-    with Image.open(p) as im:
-        arr = np.asarray(im)
+    with PILImage.open(p) as im:
+        data = np.asarray(im)
         if im.mode == "LA":
-            arr = arr[..., 0]
-    return arr
+            data = data[..., 0]
+    return Image(data, "yx" if data.ndim == 2 else "yxc")
+
+
+def _read_tiff(p: Path) -> Image:
+    import tifffile
+
+    with tifffile.TiffFile(p) as tif:
+        series = tif.series[0]
+        data = series.asarray()
+        raw_axes = series.axes.lower().replace("s", "c").replace("q", "")
+        axes = raw_axes if set(raw_axes) <= set(AXES) and len(raw_axes) == data.ndim else None
+        pixel = _ome_pixel_size(tif.ome_metadata) if tif.is_ome else {}
+        if not pixel and tif.is_imagej:
+            pixel = _imagej_pixel_size(tif)
+    return Image(data, axes or _default_axes(data.shape, p.name), pixel)
+
+
+def _ome_pixel_size(xml: str | None) -> dict[str, float]:
+    if not xml:
+        return {}
+    root = ET.fromstring(xml)
+    pixels = next((el for el in root.iter() if el.tag.endswith("Pixels")), None)
+    if pixels is None:
+        return {}
+    out = {}
+    for ax in "xyz":
+        value = pixels.get(f"PhysicalSize{ax.upper()}")
+        unit = pixels.get(f"PhysicalSize{ax.upper()}Unit", "µm")
+        if value is not None and unit in UNIT_TO_UM:
+            out[ax] = float(value) * UNIT_TO_UM[unit]
+    return out
+
+
+def _imagej_pixel_size(tif: Any) -> dict[str, float]:
+    meta = tif.imagej_metadata or {}
+    unit = str(meta.get("unit", "")).replace("\\u00B5", "µ")
+    factor = UNIT_TO_UM.get(unit)
+    if factor is None:
+        return {}
+    page = tif.pages[0]
+    out = {}
+    for ax, tag in (("x", "XResolution"), ("y", "YResolution")):
+        res = page.tags.get(tag)
+        if res is not None:
+            num, den = res.value
+            if num:
+                out[ax] = den / num * factor
+    if "spacing" in meta:
+        out["z"] = float(meta["spacing"]) * factor
+    return out
+
+
+def write_tiff(
+    path: Path, data: np.ndarray, *, axes: str, pixel_size: dict[str, float], metadata: dict
+) -> None:
+    """Write an OME-TIFF with pixel sizes and ``metadata`` (JSON) in its description."""
+    import tifffile
+
+    ome: dict[str, Any] = {"axes": axes.upper()}
+    for ax in "xyz":
+        if ax in pixel_size:
+            ome[f"PhysicalSize{ax.upper()}"] = pixel_size[ax]
+            ome[f"PhysicalSize{ax.upper()}Unit"] = "µm"
+    ome["Description"] = json.dumps(metadata)
+    tifffile.imwrite(path, data, ome=True, metadata=ome, photometric="minisblack")

@@ -23,7 +23,15 @@ from zoo.hashes import sha256_bytes, sha256_file
 from zoo.package import Package
 from zoo.processing import apply_processing
 
-__all__ = ["FormatTest", "Predictor", "self_test", "tensor_axes"]
+__all__ = [
+    "FormatTest",
+    "Predictor",
+    "Tiling",
+    "default_tiling",
+    "predict_tiled",
+    "self_test",
+    "tensor_axes",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -223,3 +231,97 @@ def _compare(
         )
         return FormatTest(fmt, "failed", msg, ppm, err)
     return FormatTest(fmt, "passed", f"max abs error {err:.3g}", ppm, err)
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """How an image is cut into overlapping tiles."""
+
+    tile: int
+    """Tile side (pixels) fed to the network, halo included."""
+    halo: int
+    """Border discarded around each tile's output (pixels)."""
+
+    def to_dict(self) -> dict[str, int]:
+        return {"tile": self.tile, "halo": self.halo}
+
+
+def _step_of(package: Package) -> int:
+    """Spatial sizes must be multiples of this (the input axes' size step)."""
+    steps = [
+        int(getattr(a.size, "step", 1) or 1)
+        for a in package.descr.inputs[0].axes
+        if a.type == "space"
+    ]
+    return max(steps, default=1)
+
+
+def default_tiling(package: Package, *, tile: int = 512, halo: int | None = None) -> Tiling:
+    """Tile and halo rounded to the package's size step (halo ≥ 32 px and ≥ 8 steps)."""
+    step = _step_of(package)
+    halo = max(32, 8 * step) if halo is None else halo
+    halo = -(-halo // step) * step
+    tile = max(-(-tile // step) * step, 2 * halo + 2 * step)
+    return Tiling(tile, halo)
+
+
+def _windows(size: int, tiling: Tiling) -> list[tuple[int, int, int, int]]:
+    """(window start, window stop, keep start, keep stop) along one axis of padded size."""
+    inner = tiling.tile - 2 * tiling.halo
+    out = []
+    for start in range(0, size, inner):
+        stop = min(size, start + inner)
+        w0, w1 = max(0, start - tiling.halo), min(size, stop + tiling.halo)
+        out.append((w0, w1, start, stop))
+    return out
+
+
+def predict_tiled(
+    predictor: Predictor,
+    image: np.ndarray,
+    *,
+    tiling: Tiling | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Denoise one sample laid out as the input axes without batch, e.g. (C, Y, X).
+
+    Pre-processing runs once on the whole image (so sample statistics are those of the
+    image, not of a tile), the network runs on overlapping tiles whose halo is discarded,
+    post-processing runs on the assembled output. Sizes that are not multiples of the
+    package's step are reflect-padded at the far end and cropped back.
+    """
+    package = predictor.package
+    tiling = tiling or default_tiling(package)
+    step = _step_of(package)
+    inp, out = package.descr.inputs[0], package.descr.outputs[0]
+    x = image[np.newaxis]
+    pre = apply_processing(x, predictor.input_axes, inp.preprocessing)
+    space = [i for i, a in enumerate(predictor.input_axes) if a not in "bc"]
+    pads = [(0, 0)] * pre.ndim
+    for i in space:
+        pads[i] = (0, (-pre.shape[i]) % step)
+    padded = np.pad(pre, pads, mode="reflect") if any(p[1] for p in pads) else pre
+    result: np.ndarray | None = None
+    grids = [_windows(padded.shape[i], tiling) for i in space]
+    total = int(np.prod([len(g) for g in grids]))
+    for n, combo in enumerate(np.ndindex(*[len(g) for g in grids]), start=1):
+        win, keep_src, keep_dst = [slice(None)] * padded.ndim, [slice(None)] * padded.ndim, []
+        for axis, gi in zip(space, combo, strict=True):
+            w0, w1, k0, k1 = grids[space.index(axis)][gi]
+            win[axis] = slice(w0, w1)
+            keep_src[axis] = slice(k0 - w0, k1 - w0)
+            keep_dst.append((axis, slice(k0, k1)))
+        y = predictor.network(padded[tuple(win)])
+        if result is None:
+            shape = list(padded.shape)
+            shape[1] = y.shape[1]
+            result = np.empty(shape, np.float32)
+        dst = [slice(None)] * padded.ndim
+        for axis, sl in keep_dst:
+            dst[axis] = sl
+        result[tuple(dst)] = y[tuple(keep_src)]
+        if progress:
+            progress(n, total)
+    assert result is not None
+    crop = tuple(slice(0, x.shape[i]) if i in space else slice(None) for i in range(x.ndim))
+    return apply_processing(result[crop], predictor.output_axes, out.postprocessing)[0]
