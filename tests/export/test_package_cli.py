@@ -146,3 +146,19 @@ def test_existing_output_is_not_overwritten(shared_data: Path, tmp_path: Path) -
     assert result.exit_code == 2
     assert "--overwrite" in result.output
     assert out.read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize("folder", ["n2v_tiny", "care_d2_k3_f32"])
+def test_keras_package_reproduces_keras(folder: str, shared_data: Path, tmp_path: Path) -> None:
+    from zoo.inference import Predictor
+
+    src = shared_data / "keras" / folder
+    image = shared_data / "synthetic" / "noisy.npy"
+    out = _package(tmp_path, str(src), "--from", "keras", "--image", str(image), name=folder)
+    _assert_test_model_passes(out)
+    package = load_package(out)
+    x = np.load(src / "keras_input.npy").transpose(0, 3, 1, 2)  # NHWC → NCHW, normalised
+    expected = np.load(src / "keras_output.npy").transpose(0, 3, 1, 2)
+    for fmt in ("onnx", "torchscript", "pytorch_state_dict"):
+        got = Predictor(package, weight_format=fmt).network(x)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4, err_msg=fmt)

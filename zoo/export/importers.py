@@ -225,10 +225,18 @@ def _from_careamics(imp: Any, path: Path) -> ImportedModel:
 def _from_keras(imp: Any, path: Path) -> ImportedModel:
     arch_file, cls_name = ARCHITECTURES["csbdeep-unet"]
     kwargs = dict(imp.arch_kwargs)
+    if kwargs.get("probabilistic"):
+        raise ImportFailedError(
+            f"{path} is a probabilistic CARE model (outputs mean and scale per channel); zoo "
+            "packages single-output denoisers only: retrain with probabilistic=False"
+        )
     if imp.normalization is not None:
         means, stds = imp.normalization["means"], imp.normalization["stds"]
         pre, post = mean_std_processing(means, stds)
-    else:  # csbdeep CARE: percentile normalisation of each image, output stays normalised
+    else:
+        # csbdeep CARE: each image is percentile-normalised (2, 99.8). csbdeep's predict scales
+        # the output back with the input's percentiles; bioimage.io processing cannot express
+        # that per-sample inverse, so the package's output stays in normalised units.
         pre = [
             {"id": "ensure_dtype", "kwargs": {"dtype": "float32"}},
             {
