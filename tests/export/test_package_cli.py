@@ -26,6 +26,8 @@ def _package(tmp_path: Path, *args: str, name: str = "model") -> Path:
     )
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1] == str(out)
+    report = validate_package(out)
+    assert report.ok and report.card == "valid", report.problems
     return out
 
 
