@@ -37,6 +37,8 @@ class Image:
     pixel_size: dict[str, float] = field(default_factory=dict)
     """Physical size per spatial axis ("x", "y", "z") in micrometres, when known."""
     source: str = ""
+    modality: str | None = None
+    """Imaging modality when the file states it (OME AcquisitionMode), in zoo's vocabulary."""
 
     @property
     def spatial_shape(self) -> tuple[int, ...]:
@@ -145,9 +147,35 @@ def _read_tiff(p: Path) -> Image:
         raw_axes = series.axes.lower().replace("s", "c").replace("q", "")
         axes = raw_axes if set(raw_axes) <= set(AXES) and len(raw_axes) == data.ndim else None
         pixel = _ome_pixel_size(tif.ome_metadata) if tif.is_ome else {}
+        modality = _ome_modality(tif.ome_metadata) if tif.is_ome else None
         if not pixel and tif.is_imagej:
             pixel = _imagej_pixel_size(tif)
-    return Image(data, axes or _default_axes(data.shape, p.name), pixel)
+    return Image(data, axes or _default_axes(data.shape, p.name), pixel, modality=modality)
+
+
+OME_MODALITY = {
+    "WideField": "widefield",
+    "LaserScanningConfocalMicroscopy": "confocal",
+    "SpinningDiskConfocal": "spinning-disk",
+    "MultiPhotonMicroscopy": "two-photon",
+    "TotalInternalReflection": "TIRF",
+    "StructuredIllumination": "SIM",
+    "StimulatedEmissionDepletion": "STED",
+    "SingleMoleculeImaging": "SMLM",
+    "SPIM": "light-sheet",
+    "BrightField": "brightfield",
+}
+"""OME ``Channel/@AcquisitionMode`` → zoo modality."""
+
+
+def _ome_modality(xml: str | None) -> str | None:
+    if not xml:
+        return None
+    root = ET.fromstring(xml)
+    for el in root.iter():
+        if el.tag.endswith("Channel") and el.get("AcquisitionMode") in OME_MODALITY:
+            return OME_MODALITY[el.get("AcquisitionMode", "")]
+    return None
 
 
 def _ome_pixel_size(xml: str | None) -> dict[str, float]:

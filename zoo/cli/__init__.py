@@ -1,0 +1,20 @@
+"""The ``zoo`` command line. Each module registers its commands on one typer app.
+
+Exit codes: 0 success; 1 the thing checked is invalid (``validate``); 2 a zoo error (bad
+input, missing file, …) with its message on standard error; ``check`` adds 3 (caution) and
+4 (mismatch). Heavy libraries are imported inside the commands so ``zoo --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from zoo.cli import package, registry, runner  # noqa: F401  (register commands)
+from zoo.cli._app import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(app())

@@ -1,0 +1,92 @@
+"""The ``zoo`` command's shared parts: the app, consoles, error handling and options.
+
+The ``zoo`` command: parse, call the library, map errors to a message and an exit code.
+
+Exit codes: 0 success; 1 the thing checked is invalid (``validate``); 2 a zoo error (bad
+input, missing file, …) with its message on standard error. Heavy libraries are imported
+inside the commands so that ``zoo --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from zoo import __version__
+from zoo.errors import ZooError
+
+app = typer.Typer(
+    name="zoo",
+    help="A registry and runner for pretrained microscopy denoisers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_INVALID = 1
+EXIT_ERROR = 2
+
+
+def _quiet_bioimageio() -> None:
+    """bioimageio.spec logs through loguru to stderr; zoo reports problems itself."""
+    from loguru import logger
+
+    logger.disable("bioimageio")
+
+
+def handles_errors(func: F) -> F:
+    """Turn a :class:`ZooError` into its message on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _quiet_bioimageio()
+        try:
+            return func(*args, **kwargs)
+        except ZooError as exc:
+            err.print(f"[red]error:[/red] {exc}", markup=True)
+            raise typer.Exit(EXIT_ERROR) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"zoo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """A registry and runner for pretrained microscopy denoisers."""
+
+
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        help="Registry directory or http(s) URL (default: ZOO_REGISTRY, "
+        "else the embedded registry).",
+    ),
+]
+CacheOpt = Annotated[Path | None, typer.Option("--cache", help="Cache folder (ZOO_CACHE).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _registry(registry: str | None, cache: Path | None):  # type: ignore[no-untyped-def]
+    from zoo.registry import Registry
+
+    return Registry(registry, cache=cache)

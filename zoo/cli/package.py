@@ -1,0 +1,134 @@
+"""Commands for model authors: validate, package, card init."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from zoo.cli._app import (
+    EXIT_INVALID,
+    app,
+    err,
+    handles_errors,
+    out,
+)
+
+
+@app.command()
+@handles_errors
+def validate(
+    path: Annotated[Path, typer.Argument(help="Package .zip, folder or rdf.yaml.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check bioimage.io validity and the zoo card; list every problem with its field."""
+    from zoo.validation import validate_package
+
+    report = validate_package(path)
+    if as_json:
+        out.print(report.to_json(), markup=False)
+    else:
+        bmz = "valid" if report.bioimageio_valid else "INVALID"
+        out.print(f"{report.path}: bioimage.io {bmz}; zoo card {report.card}", markup=False)
+        for problem in report.problems:
+            out.print(f"  {problem}", markup=False)
+        if report.card == "missing":
+            out.print(
+                "  note: no zoo card under config.zoo; the domain check will only be able to "
+                "compare images with the package's test input",
+                markup=False,
+            )
+    if not report.ok:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@app.command()
+@handles_errors
+def package(
+    source: Annotated[Path, typer.Argument(help="Checkpoint, model folder, state dict or zip.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Package zip to write.")],
+    image: Annotated[
+        Path, typer.Option(help="Example raw image of the domain (test tensors and cover).")
+    ],
+    from_: Annotated[
+        str, typer.Option("--from", help="careamics | bioimageio | keras | state-dict")
+    ],
+    card: Annotated[Path | None, typer.Option(help="Card YAML (the config.zoo part).")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Card override, e.g. domain.modality=confocal (repeatable)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Model name (default: output stem).")] = None,
+    description: Annotated[str, typer.Option(help="One-line description.")] = "",
+    author: Annotated[list[str] | None, typer.Option(help="Author name (repeatable).")] = None,
+    license: Annotated[str, typer.Option(help="SPDX licence of the weights.")] = "CC-BY-4.0",
+    version: Annotated[str, typer.Option(help="Package version (semver).")] = "0.1.0",
+    arch: Annotated[
+        str | None, typer.Option(help="state-dict: careamics-unet | csbdeep-unet")
+    ] = None,
+    arch_kwargs: Annotated[
+        str, typer.Option(help="state-dict: architecture kwargs (JSON).")
+    ] = "{}",
+    method: Annotated[str | None, typer.Option(help="state-dict: training method.")] = None,
+    mean: Annotated[list[float] | None, typer.Option(help="state-dict: input mean.")] = None,
+    std: Annotated[list[float] | None, typer.Option(help="state-dict: input std.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+) -> None:
+    """Import trained weights, export ONNX + TorchScript (verified), write a bioimage.io zip."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from zoo.errors import PackageError
+    from zoo.export.builder import build_package
+    from zoo.export.importers import import_model
+    from zoo.imageio import read_array
+    from zoo.spec import load_card
+
+    if output.exists() and not overwrite:
+        raise PackageError(f"{output} exists; pass --overwrite to replace it")
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(f"importing {source}")
+        model = import_model(
+            from_, source, architecture=arch, kwargs=arch_kwargs, method=method, mean=mean, std=std
+        )
+        defaults = {"method": {"name": model.method, "framework": model.framework}}
+        zoo_card = load_card(card, overrides=set_ or (), defaults=defaults)
+        example = read_array(image)
+        result = build_package(
+            model,
+            zoo_card,
+            example,
+            output,
+            name=name or output.stem,
+            description=description or f"{model.method} denoiser packaged by zoo",
+            authors=author or ["unknown"],
+            license=license,
+            version=version,
+            progress=lambda msg: bar.update(task, description=msg),
+        )
+    for check in result.checks:
+        out.print(f"{check.format}: max abs error {check.max_abs_error:.2g} vs torch", markup=False)
+    out.print(str(result.path), markup=False)
+
+
+card_app = typer.Typer(help="Work with denoiser cards.", no_args_is_help=True)
+app.add_typer(card_app, name="card")
+
+
+@card_app.command("init")
+@handles_errors
+def card_init(
+    path: Annotated[Path, typer.Argument(help="bioimage.io package to write a card for.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Card YAML.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+) -> None:
+    """Write a card template for a package: what the package tells is filled in, TODOs left."""
+    from zoo.errors import PackageError
+    from zoo.package import card_template, load_package
+
+    target = output or path.with_name(f"{path.stem}.card.yaml")
+    if target.exists() and not overwrite:
+        raise PackageError(f"{target} exists; pass --overwrite to replace it")
+    target.write_text(card_template(load_package(path)))
+    out.print(str(target), markup=False)

@@ -1,0 +1,175 @@
+"""Registry commands: publish, fetch, search, show, versions, yank."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from zoo.cli._app import (
+    CacheOpt,
+    JsonOpt,
+    RegistryOpt,
+    _registry,
+    app,
+    handles_errors,
+    out,
+)
+
+
+def _entry_json(model_id: str, version: str, entry: Any) -> dict[str, Any]:
+    return {"id": model_id, "version": version, **entry.model_dump(mode="json")}
+
+
+@app.command()
+@handles_errors
+def publish(
+    path: Annotated[Path, typer.Argument(help="Package zip, folder or rdf.yaml.")],
+    card: Annotated[
+        Path | None, typer.Option(help="Card YAML to attach (for packages without one).")
+    ] = None,
+    model_id: Annotated[str | None, typer.Option("--id", help="Model id (slug).")] = None,
+    version: Annotated[str | None, typer.Option(help="Version (default: the package's).")] = None,
+    registry: RegistryOpt = None,
+    cache: CacheOpt = None,
+) -> None:
+    """Validate a package (bioimage.io, card, its own test) and publish it."""
+    from zoo.spec import load_card
+
+    zoo_card = load_card(card) if card is not None else None
+    result = _registry(registry, cache).publish(
+        path, model_id=model_id, card=zoo_card, version=version
+    )
+    what = "published" if result.created else "already published (identical bytes)"
+    out.print(f"{what}: {result.id}@{result.version} sha256 {result.entry.sha256}", markup=False)
+
+
+@app.command()
+@handles_errors
+def fetch(
+    ref: Annotated[str, typer.Argument(help="ID[@VERSION]")],
+    registry: RegistryOpt = None,
+    cache: CacheOpt = None,
+) -> None:
+    """Fetch a verified package into the cache; print its path as the last line."""
+    out.print(str(_registry(registry, cache).fetch(ref)), markup=False)
+
+
+@app.command()
+@handles_errors
+def search(
+    text: Annotated[str | None, typer.Argument(help="Free text (id, name, structures…).")] = None,
+    modality: Annotated[str | None, typer.Option(help="e.g. widefield, confocal, TEM")] = None,
+    noise: Annotated[str | None, typer.Option(help="gaussian, poisson, …")] = None,
+    method: Annotated[str | None, typer.Option(help="n2v, n2v2, care, …")] = None,
+    structure: Annotated[str | None, typer.Option(help="e.g. nuclei")] = None,
+    pixel_size_min: Annotated[float | None, typer.Option(help="Minimum pixel size (µm).")] = None,
+    pixel_size_max: Annotated[float | None, typer.Option(help="Maximum pixel size (µm).")] = None,
+    include_yanked: Annotated[bool, typer.Option(help="Consider yanked versions.")] = False,
+    as_json: JsonOpt = False,
+    registry: RegistryOpt = None,
+    cache: CacheOpt = None,
+) -> None:
+    """Search the registry by text and typed filters."""
+    import json
+
+    hits = _registry(registry, cache).search(
+        text,
+        modality=modality,
+        noise=noise,
+        method=method,
+        structure=structure,
+        pixel_size_min=pixel_size_min,
+        pixel_size_max=pixel_size_max,
+        include_yanked=include_yanked,
+    )
+    if as_json:
+        rows = [
+            {
+                "id": h.id,
+                "version": h.version,
+                "sha256": h.entry.sha256,
+                "yanked": h.entry.yanked,
+                **h.entry.summary.model_dump(mode="json"),
+            }
+            for h in hits
+        ]
+        out.print(json.dumps(rows, indent=2), markup=False)
+        return
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("id", no_wrap=True)
+    for header in ("version", "modality", "structures", "noise", "method", "pixel µm"):
+        table.add_column(header)
+    for h in hits:
+        s = h.entry.summary
+        px = f"{s.pixel_size_um:g}" if s.pixel_size_um else "-"
+        table.add_row(
+            h.id,
+            h.version,
+            s.modality or "-",
+            ", ".join(s.structures) or "-",
+            s.noise_type or "-",
+            s.method or "-",
+            px,
+        )
+    out.print(table)
+    out.print(f"{len(hits)} model(s)", markup=False)
+
+
+@app.command()
+@handles_errors
+def show(
+    ref: Annotated[str, typer.Argument(help="ID[@VERSION]")],
+    as_json: JsonOpt = False,
+    registry: RegistryOpt = None,
+    cache: CacheOpt = None,
+) -> None:
+    """Show one version's index entry and card summary."""
+    import json
+
+    model_id, version, entry = _registry(registry, cache).resolve(ref)
+    data = _entry_json(model_id, version, entry)
+    if as_json:
+        out.print(json.dumps(data, indent=2), markup=False)
+        return
+    summary = data.pop("summary")
+    for key, value in {**data, **summary}.items():
+        out.print(f"{key:>15}: {value}", markup=False)
+
+
+@app.command()
+@handles_errors
+def versions(
+    model_id: Annotated[str, typer.Argument(help="Model id.")],
+    as_json: JsonOpt = False,
+    registry: RegistryOpt = None,
+    cache: CacheOpt = None,
+) -> None:
+    """List every version of a model, with yanked marks."""
+    import json
+
+    rows = _registry(registry, cache).versions(model_id)
+    if as_json:
+        out.print(
+            json.dumps([_entry_json(model_id, v, e) for v, e in rows], indent=2), markup=False
+        )
+        return
+    for v, e in rows:
+        mark = f"  YANKED: {e.yank_reason}" if e.yanked else ""
+        out.print(f"{v}  {e.created.isoformat()}  {e.sha256[:12]}{mark}", markup=False)
+
+
+@app.command()
+@handles_errors
+def yank(
+    ref: Annotated[str, typer.Argument(help="ID@VERSION")],
+    reason: Annotated[str, typer.Option(help="Why it is yanked.")],
+    registry: RegistryOpt = None,
+    cache: CacheOpt = None,
+) -> None:
+    """Yank a version: it stays fetchable when pinned, never by default."""
+    _registry(registry, cache).yank(ref, reason)
+    out.print(f"yanked {ref}: {reason}", markup=False)

@@ -1,0 +1,140 @@
+"""Commands for users of models: check, run (and match, report)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from zoo.cli._app import (
+    CacheOpt,
+    JsonOpt,
+    RegistryOpt,
+    app,
+    err,
+    handles_errors,
+    out,
+)
+
+VERDICT_EXIT = {"match": 0, "caution": 3, "mismatch": 4}
+AxesOpt = Annotated[
+    str | None, typer.Option(help="Image axes, e.g. zyx or yxc (default: from the file).")
+]
+PixelOpt = Annotated[
+    list[float] | None, typer.Option(help="Pixel size in µm: one value or one per z/y/x.")
+]
+ModalityOpt = Annotated[str | None, typer.Option(help="Modality of the image, e.g. confocal.")]
+
+
+def _pixel(values: list[float] | None) -> tuple[float, ...] | None:
+    return tuple(values) if values else None
+
+
+def _print_report(report: Any) -> None:
+    from rich.table import Table
+
+    colour = {"match": "green", "caution": "yellow", "mismatch": "red"}[report.verdict]
+    out.print(
+        f"verdict: [{colour}]{report.verdict}[/{colour}]  score {report.score:.2f}  "
+        f"(reference: {report.reference})"
+    )
+    table = Table("check", "status", "measured", "expected", "what it means")
+    style = {"ok": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
+    for c in report.checks:
+        table.add_row(
+            c.name, f"[{style[c.status]}]{c.status}[/]", str(c.measured), str(c.expected), c.message
+        )
+    out.print(table)
+    for note in report.notes:
+        out.print(f"note: {note}", markup=False)
+
+
+@app.command()
+@handles_errors
+def check(
+    model: Annotated[str, typer.Argument(help="ID[@VERSION] or a package path.")],
+    image: Annotated[Path, typer.Argument(help="Image file (TIFF, PNG, NPY).")],
+    as_json: JsonOpt = False,
+    axes: AxesOpt = None,
+    pixel_size: PixelOpt = None,
+    modality: ModalityOpt = None,
+    registry: RegistryOpt = None,
+    cache: CacheOpt = None,
+) -> None:
+    """Check an image against a model's domain before inference.
+
+    Exit codes: 0 match, 3 caution, 4 mismatch, 2 error.
+    """
+    from zoo.runner import check as run_check
+    from zoo.runner import open_model
+
+    ref = open_model(model, registry=registry, cache=cache)
+    report = run_check(ref, image, axes=axes, pixel_size=_pixel(pixel_size), modality=modality)
+    if as_json:
+        out.print(report.to_json(), markup=False)
+    else:
+        _print_report(report)
+    raise typer.Exit(VERDICT_EXIT[report.verdict])
+
+
+@app.command()
+@handles_errors
+def run(
+    model: Annotated[str, typer.Argument(help="ID[@VERSION] or a package path.")],
+    images: Annotated[list[Path], typer.Argument(help="Image file(s).")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output .tif, or a folder for several images.")
+    ],
+    force: Annotated[bool, typer.Option(help="Run even on a mismatch (recorded).")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    backend: Annotated[
+        str | None, typer.Option(help="onnx | torchscript | pytorch_state_dict")
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
+    tile: Annotated[int, typer.Option(help="Tile side in pixels.")] = 512,
+    axes: AxesOpt = None,
+    pixel_size: PixelOpt = None,
+    modality: ModalityOpt = None,
+    registry: RegistryOpt = None,
+    cache: CacheOpt = None,
+) -> None:
+    """Check, denoise in tiles, write OME-TIFF + provenance JSON.
+
+    A mismatch is refused (nothing written) unless --force; a caution is recorded.
+    """
+    from rich.progress import Progress
+
+    from zoo.runner import open_model
+    from zoo.runner import run as run_model
+
+    ref = open_model(model, registry=registry, cache=cache)
+    several = len(images) > 1 or output.is_dir()
+    for image in images:
+        target = output / f"{image.stem}.denoised.ome.tif" if several else output
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task(f"denoising {image.name}", total=None)
+            result = run_model(
+                ref,
+                image,
+                target,
+                force=force,
+                overwrite=overwrite,
+                weight_format=backend,
+                device=device,
+                tile=tile,
+                axes=axes,
+                pixel_size=_pixel(pixel_size),
+                modality=modality,
+                progress=functools.partial(_advance, bar, task),
+            )
+        out.print(
+            f"{image} → {result.output} ({result.report.verdict}, score "
+            f"{result.report.score:.2f}; provenance {result.sidecar})",
+            markup=False,
+        )
+
+
+def _advance(bar: Any, task: Any, n: int, total: int) -> None:
+    bar.update(task, completed=n, total=total)

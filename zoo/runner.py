@@ -1,0 +1,183 @@
+"""Check, then denoise, then write the result with its provenance. The input is never modified.
+
+``MODEL`` is a registry reference ``ID[@VERSION]`` or a path to a package. A ``mismatch``
+verdict refuses to run (nothing is written) unless forced; a ``caution`` is recorded in the
+provenance. The output is an OME-TIFF plus a JSON sidecar holding the model id, version and
+sha256, the backend and tiling, the full check report, the zoo version and the input's sha256.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo import __version__
+from zoo.domain import DomainReport, check_image
+from zoo.errors import DomainMismatchError, ImageError, PackageError
+from zoo.files import atomic_path
+from zoo.hashes import sha256_file
+from zoo.imageio import Image, read_image, write_tiff
+from zoo.inference import Predictor, Tiling, default_tiling, predict_tiled
+from zoo.package import Package, load_package
+
+__all__ = ["ModelRef", "RunResult", "check", "open_model", "run"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A loaded model and where it came from."""
+
+    package: Package
+    id: str
+    version: str
+    sha256: str
+    source: str
+
+
+def open_model(
+    model: str | os.PathLike[str], *, registry: str | None = None, cache: Path | None = None
+) -> ModelRef:
+    """Load ``model``: an existing package path, else a registry ``ID[@VERSION]``."""
+    path = Path(model)
+    if path.exists():
+        package = load_package(path)
+        sha = sha256_file(path) if path.is_file() else ""
+        version = str(package.descr.version or "")
+        return ModelRef(package, package.name, version, sha, str(path))
+    from zoo.registry import Registry
+
+    reg = Registry(registry, cache=cache)
+    model_id, version, entry = reg.resolve(str(model))
+    return ModelRef(reg.load(f"{model_id}@{version}"), model_id, version, entry.sha256, reg.source)
+
+
+def check(
+    model: ModelRef,
+    image_path: str | os.PathLike[str],
+    *,
+    axes: str | None = None,
+    pixel_size: float | tuple[float, ...] | None = None,
+    modality: str | None = None,
+) -> DomainReport:
+    """The domain check of one image file for one model."""
+    image = read_image(image_path, axes=axes, pixel_size=pixel_size)
+    return check_image(model.package, image, modality=modality)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run wrote."""
+
+    output: Path
+    sidecar: Path
+    report: DomainReport
+    provenance: dict[str, Any]
+
+
+def _planes(image: Image, space: str) -> tuple[np.ndarray, str]:
+    """The image as (..., C, *space): leading non-model axes first, channel, model space."""
+    data, axes = image.data, image.axes
+    if "c" not in axes:
+        data, axes = data[..., np.newaxis], axes + "c"
+    lead = [a for a in axes if a not in space and a != "c"]
+    order = [axes.index(a) for a in [*lead, "c", *space]]
+    return np.transpose(data, order), "".join(lead) + "c" + space
+
+
+def denoise(
+    predictor: Predictor,
+    image: Image,
+    *,
+    tiling: Tiling,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, str]:
+    """Denoise every plane / volume of ``image`` the model's input can take; (data, axes)."""
+    space = "".join(a for a in predictor.input_axes if a not in "bc")
+    data, axes = _planes(image, space)
+    lead_shape = data.shape[: len(axes) - len(space) - 1]
+    out = np.empty(data.shape, np.float32)
+    count = int(np.prod(lead_shape)) if lead_shape else 1
+    for n, index in enumerate(np.ndindex(*lead_shape), start=1):
+        out[index] = predict_tiled(predictor, data[index].astype(np.float32), tiling=tiling)
+        if progress:
+            progress(n, count)
+    return out, axes
+
+
+def run(
+    model: ModelRef,
+    image_path: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    overwrite: bool = False,
+    weight_format: str | None = None,
+    device: str = "cpu",
+    tile: int = 512,
+    axes: str | None = None,
+    pixel_size: float | tuple[float, ...] | None = None,
+    modality: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    """Check, denoise and write ``output`` (OME-TIFF) + ``output.json`` (provenance)."""
+    out = Path(output)
+    if out.suffix.lower() not in (".tif", ".tiff"):
+        raise ImageError(f"output must be a .tif / .ome.tif file, got {out.name!r}")
+    sidecar = out.with_name(out.name + ".json")
+    in_path = Path(image_path)
+    if out.resolve() == in_path.resolve():
+        raise ImageError("the output would overwrite the input; choose another output path")
+    for target in (out, sidecar):
+        if target.exists() and not overwrite:
+            raise PackageError(f"{target} exists; pass --overwrite to replace it")
+    image = read_image(in_path, axes=axes, pixel_size=pixel_size)
+    report = check_image(model.package, image, modality=modality)
+    if report.verdict == "mismatch" and not force:
+        reasons = "; ".join(f"{c.name}: {c.message}" for c in report.failed())
+        raise DomainMismatchError(
+            f"{image_path} does not match {model.id}@{model.version} ({reasons}); nothing was "
+            "written. Use --force to run anyway (the mismatch is recorded in the provenance)."
+        )
+    predictor = Predictor(model.package, weight_format=weight_format, device=device)
+    tiling = default_tiling(model.package, tile=tile)
+    data, out_axes = denoise(predictor, image, tiling=tiling, progress=progress)
+    provenance = {
+        "zoo_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {
+            "id": model.id,
+            "version": model.version,
+            "sha256": model.sha256,
+            "source": model.source,
+        },
+        "input": {
+            "path": str(in_path),
+            "sha256": sha256_file(in_path),
+            "shape": list(image.data.shape),
+            "axes": image.axes,
+            "dtype": str(image.data.dtype),
+        },
+        "output": {"axes": out_axes, "shape": list(data.shape), "dtype": "float32"},
+        "backend": predictor.weight_format,
+        "device": device,
+        "tiling": tiling.to_dict(),
+        "forced": bool(force and report.verdict == "mismatch"),
+        "check": report.to_dict(),
+    }
+    with atomic_path(out, suffix=".tif") as tmp:
+        write_tiff(
+            tmp, data, axes=out_axes, pixel_size=image.pixel_size, metadata={"zoo": provenance}
+        )
+        with atomic_path(sidecar) as tmp_json:
+            tmp_json.write_text(json.dumps(provenance, indent=2, default=str))
+    return RunResult(out, sidecar, report, provenance)
