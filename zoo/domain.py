@@ -42,10 +42,12 @@ THRESHOLDS: dict[str, tuple[str, float, float]] = {
     #          beyond the range seen in training (low..high)
     # "above": measured above the training high by more than warn / fail (absolute)
     # "below": measured below the training low by more than warn / fail (absolute)
+    # "outside": measured outside [low, high] by more than warn / fail (absolute)
     "structure_scale": ("ratio", 1.5, 2.5),
     "noise_corr_x": ("above", 0.1, 0.25),
     "noise_corr_y": ("above", 0.1, 0.25),
     "snr_db": ("below", 3.0, 10.0),
+    "shot_noise_fraction": ("outside", 0.25, 0.5),
     "intensity_median": ("ratio", 2.0, 5.0),
     "intensity_iqr": ("ratio", 2.0, 5.0),
     "saturated_fraction": ("above", 0.01, 0.05),
@@ -60,6 +62,8 @@ SENTENCES = {
     "noise_corr_y": "The noise is correlated along y; N2V assumes pixel-independent noise.",
     "snr_db": "The image is much noisier than the training data; expect residual noise or "
     "invented structure.",
+    "shot_noise_fraction": "The noise is {shot} than in the training data: the noise model "
+    "the denoiser learnt does not describe this image's noise.",
     "intensity_median": "Intensities are on another scale than the training data (other "
     "exposure, gain or bit depth); the model's normalisation will be off.",
     "intensity_iqr": "The contrast range differs from the training data.",
@@ -269,7 +273,10 @@ def _stat_distance(name: str, measured: float, ref: Stat) -> float:
         if edge <= 0 or measured <= 0:
             return 2.0 if measured != edge else 0.0
         return _ratio_distance(measured, edge, warn, fail)
-    excess = measured - ref.high if kind == "above" else ref.low - measured
+    if kind == "outside":
+        excess = max(measured - ref.high, ref.low - measured)
+    else:
+        excess = measured - ref.high if kind == "above" else ref.low - measured
     if excess <= 0:
         return 0.0
     return excess / warn if excess <= warn else 1.0 + (excess - warn) / (fail - warn)
@@ -293,7 +300,12 @@ def _statistics(package: Package, image: Image, reference: Fingerprint) -> list[
         message = "Typical of the training data."
         if status != "ok":
             rel = "larger" if value > ref.value else "smaller"
-            message = SENTENCES[name].format(rel=rel)
+            shot = (
+                "more photon-like (shot noise)"
+                if value > ref.value
+                else "less photon-like (camera read noise or added Gaussian noise)"
+            )
+            message = SENTENCES[name].format(rel=rel, shot=shot)
         checks.append(
             Check(
                 name,

@@ -28,6 +28,13 @@ The statistics, and why a denoiser cares:
     − gain × camera baseline. Poisson-Gaussian models (PN2V, DivNoising) and the
     normalisation of N2V depend on it. One tile rarely spans enough intensities to fit a
     line, so ``low``/``high`` are the fit's 90 % confidence interval instead.
+``shot_noise_fraction``
+    ``poisson_slope · intensity_median / noise_sigma²`` clipped to [0, 1]: the share of the
+    noise variance at the median grey value that grows with the signal. Free of gain and
+    offset, it tells a photon-limited (shot-noise) image (≈ 0.7 for the synthetic IHC pair)
+    from a read-noise-limited one or one with added Gaussian noise (≈ 0); ``low``/``high``
+    follow from the slope's interval. A model trained on shot noise sees different noise
+    when this drops, and vice versa.
 ``noise_corr_x``, ``noise_corr_y``
     Lag-1 autocorrelation of the noise along x (y). The residual is the 4th difference
     ``[1,-4,6,-4,1]`` *across* y (x): filtering along one axis leaves the correlation along
@@ -91,6 +98,9 @@ STATISTICS: dict[str, str] = {
     "for photon shot noise, about 0 for pure camera read noise).",
     "poisson_offset": "Noise variance extrapolated to zero brightness (read noise, minus gain "
     "times the camera's baseline offset).",
+    "shot_noise_fraction": "Share of the noise that grows with brightness (photon shot noise) "
+    "at the image's median brightness: near 1 for photon-limited images, near 0 for camera "
+    "read noise or added Gaussian noise.",
     "noise_corr_x": "How similar the noise of horizontally neighbouring pixels is: about 0 for "
     "independent noise, clearly above 0 for scan lines or camera patterns.",
     "noise_corr_y": "How similar the noise of vertically neighbouring pixels is: about 0 for "
@@ -155,7 +165,22 @@ def image_statistics(
         "saturated_fraction": _saturation(image, tiles),
         **_intensity(tiles, sigma),
     }
+    found["shot_noise_fraction"] = _shot_fraction(
+        found["poisson_slope"], found["intensity_median"].value, sigma
+    )
     return {name: found[name] for name in STATISTICS}
+
+
+def _shot_fraction(slope: Stat, median: float, sigma: float) -> Stat:
+    """``slope · median / σ²`` clipped to [0, 1]: the signal-dependent share of the noise
+    variance at the median grey value (scale-free, so images of any gain compare)."""
+    if sigma <= 0:
+        return Stat(value=0.0, low=0.0, high=0.0)
+    scale = max(median, 0.0) / sigma**2
+    value, low, high = (
+        float(np.clip(v * scale, 0.0, 1.0)) for v in (slope.value, slope.low, slope.high)
+    )
+    return Stat(value=value, low=min(low, value), high=max(high, value))
 
 
 def fingerprint(images: Sequence[np.ndarray], *, zoo_version: str | None = None) -> Fingerprint:

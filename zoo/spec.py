@@ -289,6 +289,8 @@ class Fingerprint(_Node):
     """zoo version that computed the fingerprint (statistics may change between versions)."""
     n_images: Annotated[int, Field(ge=1)]
     """Number of images summarised."""
+    source: str | None = None
+    """What was summarised, e.g. "12 training images" or "the packaging example image"."""
     dtype: DType | None = None
     """Data type of the summarised images."""
     value_range: tuple[float, float] | None = None

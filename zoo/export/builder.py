@@ -25,7 +25,7 @@ from zoo.export.verify import ExportCheck, torch_forward
 from zoo.hashes import sha256_file
 from zoo.package import build_model_descr, load_package, save_package
 from zoo.processing import apply_processing, parse_processing
-from zoo.spec import ZooCard
+from zoo.spec import Fingerprint, ZooCard
 
 __all__ = ["BuildResult", "ImportedModel", "build_package", "model_card_markdown"]
 
@@ -163,6 +163,18 @@ def model_card_markdown(
     return "\n".join(lines)
 
 
+def example_fingerprint(image: np.ndarray) -> Fingerprint:
+    """A fingerprint of the packaging example image: better than none, weaker than the
+    training data's (the card says which it is in ``fingerprint.source``)."""
+    from zoo.fingerprint import fingerprint
+
+    plane = np.squeeze(np.asarray(image))
+    while plane.ndim > 2:
+        plane = plane[plane.shape[0] // 2]
+    fp = fingerprint([plane])
+    return fp.model_copy(update={"source": "the packaging example image"})
+
+
 def build_package(
     model: ImportedModel,
     card: ZooCard,
@@ -186,6 +198,9 @@ def build_package(
     """
     torch = require("torch", "export")
     say = progress or (lambda _msg: None)
+    if card.fingerprint is None:
+        say("fingerprinting the example image (no training fingerprint in the card)")
+        card = card.model_copy(update={"fingerprint": example_fingerprint(image)})
     x = _test_input(image, model)
     say("predicting the test output with the torch module")
     y = _predict(model, x)
