@@ -43,10 +43,13 @@ THRESHOLDS: dict[str, tuple[str, float, float]] = {
     # "above": measured above the training high by more than warn / fail (absolute)
     # "below": measured below the training low by more than warn / fail (absolute)
     # "outside": measured outside [low, high] by more than warn / fail (absolute)
+    # "below_typical": measured below the training value by more than warn / fail (absolute);
+    #          for statistics whose tile-to-tile range mixes background and foreground
     "structure_scale": ("ratio", 1.5, 2.5),
     "noise_corr_x": ("above", 0.1, 0.25),
     "noise_corr_y": ("above", 0.1, 0.25),
-    "snr_db": ("below", 3.0, 10.0),
+    "noise_sigma": ("ratio", 1.5, 2.5),
+    "snr_db": ("below_typical", 6.0, 12.0),
     "shot_noise_fraction": ("outside", 0.25, 0.5),
     "intensity_median": ("ratio", 2.0, 5.0),
     "intensity_iqr": ("ratio", 2.0, 5.0),
@@ -60,6 +63,8 @@ SENTENCES = {
     "noise_corr_x": "The noise is correlated along x (scan lines, camera pattern); N2V assumes "
     "pixel-independent noise and will keep or sharpen such patterns.",
     "noise_corr_y": "The noise is correlated along y; N2V assumes pixel-independent noise.",
+    "noise_sigma": "The noise is {rel} than in the training data (in grey values): the model "
+    "learnt to remove another noise level.",
     "snr_db": "The image is much noisier than the training data; expect residual noise or "
     "invented structure.",
     "shot_noise_fraction": "The noise is {shot} than in the training data: the noise model "
@@ -71,7 +76,7 @@ SENTENCES = {
 }
 
 PER_SAMPLE_OPS = {"scale_range", "zero_mean_unit_variance", "scale_mean_variance"}
-INTENSITY_STATS = {"intensity_median", "intensity_iqr"}
+INTENSITY_STATS = {"intensity_median", "intensity_iqr", "noise_sigma"}
 
 
 @dataclass(frozen=True)
@@ -166,7 +171,7 @@ def _compatibility(package: Package, image: Image) -> list[Check]:
             "compatibility",
             "fail" if small else "ok",
             sizes,
-            f">= {min_size} px",
+            f">= {min_size} px" if min_size else "any size",
             f"The image is too small along {', '.join(small)} for this model."
             if small
             else "Image size is enough.",
@@ -182,12 +187,11 @@ def _metadata(package: Package, image: Image, modality: str | None) -> list[Chec
             Check(
                 "card",
                 "metadata",
-                "warn",
+                "skip",
                 None,
                 "a zoo card",
-                "The package has no zoo card: "
-                "modality, pixel size and data type cannot be compared.",
-                1.0,
+                "The package has no zoo card: modality, pixel size and data type cannot be "
+                "compared.",
             )
         ]
     domain = card.domain
@@ -275,6 +279,8 @@ def _stat_distance(name: str, measured: float, ref: Stat) -> float:
         return _ratio_distance(measured, edge, warn, fail)
     if kind == "outside":
         excess = max(measured - ref.high, ref.low - measured)
+    elif kind == "below_typical":
+        excess = ref.value - measured
     else:
         excess = measured - ref.high if kind == "above" else ref.low - measured
     if excess <= 0:
@@ -282,10 +288,38 @@ def _stat_distance(name: str, measured: float, ref: Stat) -> float:
     return excess / warn if excess <= warn else 1.0 + (excess - warn) / (fail - warn)
 
 
+def _ok_range(name: str, ref: Stat) -> list[float | None]:
+    """The range of values that passes (``None``: unbounded), as reported to the user."""
+    kind, warn, _fail = THRESHOLDS[name]
+    low, high = round(ref.low, 6), round(ref.high, 6)
+    if kind == "above":
+        return [None, round(ref.high + warn, 6)]
+    if kind == "below_typical":
+        return [round(ref.value - warn, 6), None]
+    if kind == "outside":
+        return [round(ref.low - warn, 6), round(ref.high + warn, 6)]
+    if low > 0:
+        return [round(ref.low / warn, 6), round(ref.high * warn, 6)]
+    return [low, high]
+
+
 def _statistics(package: Package, image: Image, reference: Fingerprint) -> list[Check]:
+    from zoo.errors import ImageError
     from zoo.fingerprint import image_statistics
 
-    measured = image_statistics(_plane(image))
+    try:
+        measured = image_statistics(_plane(image))
+    except ImageError as exc:
+        return [
+            Check(
+                "statistics",
+                "statistics",
+                "skip",
+                None,
+                "an image the statistics can be computed for",
+                f"The image's statistics cannot be compared: {exc}",
+            )
+        ]
     per_sample = any(step.id in PER_SAMPLE_OPS for step in package.descr.inputs[0].preprocessing)
     checks = []
     for name in THRESHOLDS:
@@ -312,7 +346,7 @@ def _statistics(package: Package, image: Image, reference: Fingerprint) -> list[
                 "statistics",
                 status,
                 round(value, 6),
-                [round(ref.low, 6), round(ref.high, 6)],
+                _ok_range(name, ref),
                 message,
                 round(dist, 4),
             )
@@ -356,6 +390,11 @@ def check_image(package: Package, image: Image, *, modality: str | None = None) 
         checks += _metadata(package, image, modality or getattr(image, "modality", None))
         fp, reference = model_fingerprint(package)
         checks += _statistics(package, image, fp)
+        if package.card is None:
+            notes.append(
+                "The package has no zoo card (a plain bioimage.io package): modality, pixel "
+                "size and data type were not compared; `zoo card init` writes one to fill in."
+            )
         if package.card is None or package.card.fingerprint is None:
             notes.append(
                 "No training fingerprint in the card: statistics are compared with the "

@@ -80,6 +80,9 @@ class ImageError(ZooError, ValueError):
 class DomainMismatchError(ZooError, ValueError):
     """An image does not match the domain a model was trained for."""
 
+    exit_code = 4
+    """``zoo run`` refusing a mismatch exits like ``zoo check`` saying ``mismatch``."""
+
 
 class DependencyError(ZooError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""

@@ -27,10 +27,12 @@ __all__ = [
     "FormatTest",
     "Predictor",
     "Tiling",
+    "check_predictor",
     "default_tiling",
     "predict_tiled",
     "self_test",
     "tensor_axes",
+    "trusted_predictor",
 ]
 
 logger = logging.getLogger(__name__)
@@ -67,8 +69,15 @@ def _onnx_engine(weights: Any, device: str) -> Engine:
             data_name = PurePosixPath(str(weights.external_data.source)).name
             (Path(tmp) / data_name).write_bytes(_read(weights.external_data))
             session = ort.InferenceSession(str(model), providers=providers)
-    name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: x})[0]
+    first = session.get_inputs()[0]
+    name = first.name
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return session.run(None, {name: x})[0]
+
+    # an ONNX graph exported with fixed sizes (e.g. by bioimageio.core add_weights) states them
+    run.fixed_shape = [d if isinstance(d, int) and d > 0 else None for d in first.shape]  # type: ignore[attr-defined]
+    return run
 
 
 def _torchscript_engine(weights: Any, device: str) -> Engine:
@@ -132,6 +141,18 @@ ENGINES: dict[str, Callable[[Any, str], Engine]] = {
 }
 
 
+def _fixed_sizes(package: Package, axes: str, engine: Engine) -> dict[int, int]:
+    declared = [a.size if isinstance(a.size, int) else None for a in package.descr.inputs[0].axes]
+    graph = list(getattr(engine, "fixed_shape", None) or [None] * len(axes))
+    fixed = {}
+    for i, axis in enumerate(axes):
+        size = declared[i] if i < len(declared) else None
+        size = size or (graph[i] if i < len(graph) else None)
+        if axis not in "bc" and size:
+            fixed[i] = int(size)
+    return fixed
+
+
 class Predictor:
     """A package's network with its pre/post-processing, for one weight format and device."""
 
@@ -152,6 +173,9 @@ class Predictor:
         self.input_axes = tensor_axes(package.descr.inputs[0])
         self.output_axes = tensor_axes(package.descr.outputs[0])
         self._run = ENGINES[fmt](getattr(package.descr.weights, fmt), device)
+        self.fixed_sizes = _fixed_sizes(package, self.input_axes, self._run)
+        """Spatial axis index → the only size the model takes: declared as a fixed size in
+        rdf.yaml, or fixed in the ONNX graph (bioimageio.core's add_weights exports so)."""
 
     def network(self, x: np.ndarray) -> np.ndarray:
         """The network alone, on an already pre-processed float32 tensor."""
@@ -191,26 +215,81 @@ def _tolerance(descr: Any, fmt: str) -> tuple[float, float, float]:
     return rtol, atol, ppm
 
 
+def _test_tensors(package: Package) -> tuple[np.ndarray, np.ndarray]:
+    descr = package.descr
+    x = np.load(io.BytesIO(_read(descr.inputs[0].test_tensor)), allow_pickle=False)
+    expected = np.load(io.BytesIO(_read(descr.outputs[0].test_tensor)), allow_pickle=False)
+    return x, expected
+
+
+def check_predictor(predictor: Predictor) -> FormatTest:
+    """Does ``predictor`` reproduce its package's test output (bioimage.io tolerances)?"""
+    x, expected = _test_tensors(predictor.package)
+    fmt = predictor.weight_format
+    got = predictor(x)
+    return _compare(fmt, got, expected, *_tolerance(predictor.package.descr, fmt))
+
+
 def self_test(package: Package) -> list[FormatTest]:
     """Run every weight format on the test input and compare with the test output.
 
     A format zoo cannot run (an architecture it does not ship, torch not installed) is
     ``skipped`` with the reason; one that runs and disagrees is ``failed``.
     """
-    descr = package.descr
-    x = np.load(io.BytesIO(_read(descr.inputs[0].test_tensor)), allow_pickle=False)
-    expected = np.load(io.BytesIO(_read(descr.outputs[0].test_tensor)), allow_pickle=False)
     results = []
     for fmt in FORMATS:
-        if getattr(descr.weights, fmt) is None:
+        if getattr(package.descr.weights, fmt) is None:
             continue
         try:
-            got = Predictor(package, weight_format=fmt)(x)
+            predictor = Predictor(package, weight_format=fmt)
         except (PackageError, ImportError) as exc:
             results.append(FormatTest(fmt, "skipped", str(exc)))
             continue
-        results.append(_compare(fmt, got, expected, *_tolerance(descr, fmt)))
+        results.append(check_predictor(predictor))
     return results
+
+
+def trusted_predictor(
+    package: Package, *, weight_format: str | None = None, device: str = "cpu"
+) -> tuple[Predictor, list[FormatTest]]:
+    """A predictor whose weights reproduce the package's own test output, and every test run.
+
+    With ``weight_format`` only that format is tried; otherwise formats are tried in the
+    order of :data:`FORMATS` and one that cannot run or fails its test is passed over (and
+    reported). Raises :class:`PackageError` naming each format's problem when none passes.
+    """
+    formats = (
+        [weight_format]
+        if weight_format
+        else [f for f in FORMATS if getattr(package.descr.weights, f) is not None]
+    )
+    tests = []
+    for fmt in formats:
+        try:
+            predictor = Predictor(package, weight_format=fmt, device=device)
+        except (PackageError, ImportError) as exc:
+            tests.append(FormatTest(fmt, "skipped", str(exc)))
+            continue
+        result = check_predictor(predictor)
+        tests.append(result)
+        if result.status == "passed":
+            return predictor, tests
+    problems = "; ".join(f"{t.format}: {t.message}" for t in tests) or "no weights"
+    if weight_format:
+        others = [
+            f
+            for f in FORMATS
+            if f != weight_format and getattr(package.descr.weights, f) is not None
+        ]
+        raise PackageError(
+            f"the {weight_format} weights of {package.name} cannot be trusted, so zoo will not "
+            f"run them ({problems}). Choose another --backend: the package also has "
+            f"{', '.join(others) or 'no other format'}."
+        )
+    raise PackageError(
+        f"no weight format of {package.name} reproduces its own test output, so zoo will not "
+        f"run it ({problems})."
+    )
 
 
 def _compare(
@@ -265,14 +344,20 @@ def default_tiling(package: Package, *, tile: int = 512, halo: int | None = None
     return Tiling(tile, halo)
 
 
-def _windows(size: int, tiling: Tiling) -> list[tuple[int, int, int, int]]:
-    """(window start, window stop, keep start, keep stop) along one axis of padded size."""
-    inner = tiling.tile - 2 * tiling.halo
+def _windows(size: int, tile: int, halo: int) -> list[tuple[int, int, int, int]]:
+    """(window start, window stop, keep start, keep stop) along one axis of padded size.
+
+    Every window is ``tile`` long (the last ones shift inwards), so the network always sees
+    the same shape and each kept region has at least ``halo`` of context inside the image.
+    """
+    if size <= tile:
+        return [(0, size, 0, size)]
+    inner = tile - 2 * halo
     out = []
     for start in range(0, size, inner):
         stop = min(size, start + inner)
-        w0, w1 = max(0, start - tiling.halo), min(size, stop + tiling.halo)
-        out.append((w0, w1, start, stop))
+        w0 = min(max(0, start - halo), size - tile)
+        out.append((w0, w0 + tile, start, stop))
     return out
 
 
@@ -298,11 +383,17 @@ def predict_tiled(
     pre = apply_processing(x, predictor.input_axes, inp.preprocessing)
     space = [i for i, a in enumerate(predictor.input_axes) if a not in "bc"]
     pads = [(0, 0)] * pre.ndim
+    tiles, halos = {}, {}
     for i in space:
-        pads[i] = (0, (-pre.shape[i]) % step)
+        fixed = predictor.fixed_sizes.get(i)
+        pads[i] = (0, max((-pre.shape[i]) % step, (fixed or 0) - pre.shape[i]))
+        tiles[i] = fixed or tiling.tile
+        halos[i] = (
+            tiling.halo if tiles[i] > 2 * tiling.halo + step else (tiles[i] // 4) // step * step
+        )
     padded = np.pad(pre, pads, mode="reflect") if any(p[1] for p in pads) else pre
     result: np.ndarray | None = None
-    grids = [_windows(padded.shape[i], tiling) for i in space]
+    grids = [_windows(padded.shape[i], tiles[i], halos[i]) for i in space]
     total = int(np.prod([len(g) for g in grids]))
     for n, combo in enumerate(np.ndindex(*[len(g) for g in grids]), start=1):
         win, keep_src, keep_dst = [slice(None)] * padded.ndim, [slice(None)] * padded.ndim, []

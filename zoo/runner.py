@@ -8,11 +8,12 @@ sha256, the backend and tiling, the full check report, the zoo version and the i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from zoo.errors import DomainMismatchError, ImageError, PackageError
 from zoo.files import atomic_path
 from zoo.hashes import sha256_file
 from zoo.imageio import Image, read_image, write_tiff
-from zoo.inference import Predictor, Tiling, default_tiling, predict_tiled
+from zoo.inference import Predictor, Tiling, default_tiling, predict_tiled, trusted_predictor
 from zoo.package import Package, load_package
 
 __all__ = ["ModelRef", "RunResult", "check", "open_model", "run"]
@@ -82,6 +83,8 @@ class RunResult:
     sidecar: Path
     report: DomainReport
     provenance: dict[str, Any]
+    consistency: Path | None = None
+    """The consistency map (``--consistency``), an OME-TIFF beside the output."""
 
 
 def _planes(image: Image, space: str) -> tuple[np.ndarray, str]:
@@ -127,6 +130,7 @@ def run(
     axes: str | None = None,
     pixel_size: float | tuple[float, ...] | None = None,
     modality: str | None = None,
+    with_consistency: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """Check, denoise and write ``output`` (OME-TIFF) + ``output.json`` (provenance)."""
@@ -137,7 +141,8 @@ def run(
     in_path = Path(image_path)
     if out.resolve() == in_path.resolve():
         raise ImageError("the output would overwrite the input; choose another output path")
-    for target in (out, sidecar):
+    cmap = out.with_name(_stem(out) + ".consistency.ome.tif")
+    for target in (out, sidecar, *([cmap] if with_consistency else [])):
         if target.exists() and not overwrite:
             raise PackageError(f"{target} exists; pass --overwrite to replace it")
     image = read_image(in_path, axes=axes, pixel_size=pixel_size)
@@ -148,9 +153,16 @@ def run(
             f"{image_path} does not match {model.id}@{model.version} ({reasons}); nothing was "
             "written. Use --force to run anyway (the mismatch is recorded in the provenance)."
         )
-    predictor = Predictor(model.package, weight_format=weight_format, device=device)
+    predictor, weight_tests = trusted_predictor(
+        model.package, weight_format=weight_format, device=device
+    )
     tiling = default_tiling(model.package, tile=tile)
     data, out_axes = denoise(predictor, image, tiling=tiling, progress=progress)
+    if "c" not in image.axes and data.shape[out_axes.index("c")] == 1:
+        data, out_axes = data.squeeze(out_axes.index("c")), out_axes.replace("c", "")
+    consistency_map = None
+    if with_consistency:
+        consistency_map, consistency_scores = consistency_planes(predictor, image, tiling)
     provenance = {
         "zoo_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -169,15 +181,61 @@ def run(
         },
         "output": {"axes": out_axes, "shape": list(data.shape), "dtype": "float32"},
         "backend": predictor.weight_format,
+        "weights_tests": [asdict(t) for t in weight_tests],
         "device": device,
         "tiling": tiling.to_dict(),
         "forced": bool(force and report.verdict == "mismatch"),
         "check": report.to_dict(),
     }
-    with atomic_path(out, suffix=".tif") as tmp:
+    cmap_path = None
+    if consistency_map is not None:
+        cmap_path = cmap
+        provenance["consistency"] = {"path": str(cmap_path), "planes": consistency_scores}
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(atomic_path(out, suffix=".tif"))
         write_tiff(
             tmp, data, axes=out_axes, pixel_size=image.pixel_size, metadata={"zoo": provenance}
         )
-        with atomic_path(sidecar) as tmp_json:
-            tmp_json.write_text(json.dumps(provenance, indent=2, default=str))
-    return RunResult(out, sidecar, report, provenance)
+        if cmap_path is not None:
+            tmp_map = stack.enter_context(atomic_path(cmap_path, suffix=".tif"))
+            meta = {"zoo": {"consistency_of": str(out), **provenance["consistency"]}}
+            map_axes = out_axes.replace("c", "")
+            write_tiff(
+                tmp_map, consistency_map, axes=map_axes, pixel_size=image.pixel_size, metadata=meta
+            )
+        tmp_json = stack.enter_context(atomic_path(sidecar))
+        tmp_json.write_text(json.dumps(provenance, indent=2, default=str))
+    return RunResult(out, sidecar, report, provenance, cmap_path)
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".ome.tiff", ".ome.tif", ".tiff", ".tif"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def consistency_planes(
+    predictor: Predictor, image: Image, tiling: Tiling
+) -> tuple[np.ndarray, list[dict[str, float]]]:
+    """The consistency map of every 2D plane of a single-channel 2D model's input."""
+    from zoo.consistency import consistency
+
+    if "".join(a for a in predictor.input_axes if a not in "bc") != "yx":
+        raise ImageError("the consistency map is defined for 2D (yx) models only")
+    data, axes = _planes(image, "yx")
+    if data.shape[len(axes) - 3] != 1:
+        raise ImageError("the consistency map is defined for single-channel images only")
+
+    def denoise_plane(plane: np.ndarray) -> np.ndarray:
+        return predict_tiled(predictor, plane[np.newaxis], tiling=tiling)[0]
+
+    lead_shape = data.shape[: len(axes) - 3]
+    maps = np.empty(lead_shape + data.shape[-2:], np.float32)
+    scores = []
+    for index in np.ndindex(*lead_shape):
+        result = consistency(denoise_plane, data[index][0])
+        maps[index] = result.map
+        scores.append(result.to_dict())
+    return maps, scores

@@ -2,14 +2,15 @@
 
 Exit codes: 0 success; 1 the thing checked is invalid (``validate``); 2 a zoo error (bad
 input, missing file, …) with its message on standard error; ``check`` adds 3 (caution) and
-4 (mismatch). Heavy libraries are imported inside the commands so ``zoo --help`` stays fast.
+4 (mismatch), and ``run`` exits 4 when it refuses a mismatch. Heavy libraries are imported
+inside the commands so ``zoo --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import sys
 
-from zoo.cli import package, registry, runner  # noqa: F401  (register commands)
+from zoo.cli import package, registry, runner, train  # noqa: F401  (register commands)
 from zoo.cli._app import app
 
 __all__ = ["app", "main"]

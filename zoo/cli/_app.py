@@ -53,7 +53,7 @@ def handles_errors(func: F) -> F:
             return func(*args, **kwargs)
         except ZooError as exc:
             err.print(f"[red]error:[/red] {exc}", markup=True)
-            raise typer.Exit(EXIT_ERROR) from exc
+            raise typer.Exit(getattr(exc, "exit_code", EXIT_ERROR)) from exc
 
     return wrapper  # type: ignore[return-value]
 

@@ -32,6 +32,26 @@ def _pixel(values: list[float] | None) -> tuple[float, ...] | None:
     return tuple(values) if values else None
 
 
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, dict):
+        return " × ".join(_fmt(v) for v in value.values())
+    return "–" if value is None else str(value)
+
+
+def _fmt_expected(value: Any) -> str:
+    """A range [low, high] as "low – high", "≤ high" or "≥ low"; anything else as is."""
+    if isinstance(value, list) and len(value) == 2:
+        low, high = value
+        if low is None:
+            return f"≤ {_fmt(high)}"
+        if high is None:
+            return f"≥ {_fmt(low)}"
+        return f"{_fmt(low)} – {_fmt(high)}"
+    return _fmt(value)
+
+
 def _print_report(report: Any) -> None:
     from rich.table import Table
 
@@ -44,7 +64,11 @@ def _print_report(report: Any) -> None:
     style = {"ok": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
     for c in report.checks:
         table.add_row(
-            c.name, f"[{style[c.status]}]{c.status}[/]", str(c.measured), str(c.expected), c.message
+            c.name,
+            f"[{style[c.status]}]{c.status}[/]",
+            _fmt(c.measured),
+            _fmt_expected(c.expected),
+            c.message,
         )
     out.print(table)
     for note in report.notes:
@@ -94,6 +118,9 @@ def run(
     ] = None,
     device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
     tile: Annotated[int, typer.Option(help="Tile side in pixels.")] = 512,
+    consistency: Annotated[
+        bool, typer.Option(help="Also write the consistency map (model agreement with itself).")
+    ] = False,
     axes: AxesOpt = None,
     pixel_size: PixelOpt = None,
     modality: ModalityOpt = None,
@@ -127,6 +154,7 @@ def run(
                 axes=axes,
                 pixel_size=_pixel(pixel_size),
                 modality=modality,
+                with_consistency=consistency,
                 progress=functools.partial(_advance, bar, task),
             )
         out.print(
@@ -134,6 +162,13 @@ def run(
             f"{result.report.score:.2f}; provenance {result.sidecar})",
             markup=False,
         )
+        if result.consistency is not None:
+            scores = [p["score"] for p in result.provenance["consistency"]["planes"]]
+            out.print(
+                f"consistency map {result.consistency} (score {max(scores):.2f}: 0 = the model "
+                "agrees with itself, 1 = it differs as much as the noise)",
+                markup=False,
+            )
 
 
 def _advance(bar: Any, task: Any, n: int, total: int) -> None:
