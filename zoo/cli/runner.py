@@ -173,3 +173,79 @@ def run(
 
 def _advance(bar: Any, task: Any, n: int, total: int) -> None:
     bar.update(task, completed=n, total=total)
+
+
+@app.command()
+@handles_errors
+def match(
+    image: Annotated[Path, typer.Argument(help="Image file (TIFF, PNG, NPY).")],
+    as_json: JsonOpt = False,
+    top: Annotated[int | None, typer.Option(help="Show the N best models only.")] = None,
+    axes: AxesOpt = None,
+    pixel_size: PixelOpt = None,
+    modality: ModalityOpt = None,
+    registry: RegistryOpt = None,
+    cache: CacheOpt = None,
+) -> None:
+    """Rank the registry's models for an image (domain check of each; nothing is run)."""
+    import json
+
+    from rich.table import Table
+
+    from zoo.imageio import read_image
+    from zoo.match import rank_models
+    from zoo.registry import Registry
+
+    img = read_image(image, axes=axes, pixel_size=_pixel(pixel_size))
+    ranking = rank_models(img, Registry(registry, cache=cache), modality=modality, top=top)
+    if as_json:
+        out.print(json.dumps([m.to_dict() for m in ranking], indent=2), markup=False)
+        return
+    if not ranking:
+        out.print("the registry has no models", markup=False)
+        return
+    colour = {"match": "green", "caution": "yellow", "mismatch": "red", "error": "magenta"}
+    table = Table("rank", "model", "verdict", "score", "modality", "method", "why not a match")
+    for n, m in enumerate(ranking, start=1):
+        table.add_row(
+            str(n),
+            f"{m.id}@{m.version}",
+            f"[{colour[m.verdict]}]{m.verdict}[/]",
+            "–" if m.verdict == "error" else f"{m.score:.2f}",
+            str(m.summary.get("modality") or "–"),
+            str(m.summary.get("method") or "–"),
+            "\n".join(m.reasons) or "–",
+        )
+    out.print(table)
+
+
+@app.command()
+@handles_errors
+def report(
+    model: Annotated[str, typer.Argument(help="ID[@VERSION] or a package path.")],
+    image: Annotated[Path, typer.Argument(help="Image file (TIFF, PNG, NPY).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing report.")] = False,
+    backend: Annotated[str | None, typer.Option(help="onnx | torchscript")] = None,
+    axes: AxesOpt = None,
+    pixel_size: PixelOpt = None,
+    modality: ModalityOpt = None,
+    registry: RegistryOpt = None,
+    cache: CacheOpt = None,
+) -> None:
+    """HTML report: noisy / denoised / removed, classic baselines, the check, consistency."""
+    from zoo.report import write_report
+    from zoo.runner import open_model
+
+    ref = open_model(model, registry=registry, cache=cache)
+    path = write_report(
+        ref,
+        image,
+        output,
+        axes=axes,
+        pixel_size=_pixel(pixel_size),
+        modality=modality,
+        overwrite=overwrite,
+        weight_format=backend,
+    )
+    out.print(str(path), markup=False)

@@ -1,0 +1,113 @@
+"""`zoo match` ranks a registry's models for an image; `zoo report` writes the HTML page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from zoo.cli import app
+from zoo.fingerprint import fingerprint
+from zoo.imageio import read_image
+from zoo.inference import _test_tensors
+from zoo.package import load_package, save_package, with_card
+from zoo.registry import Registry
+from zoo.spec import ZooCard
+
+BACTERIA = "images/other/bacteria_noisy_avg1_16bit.png"
+
+
+def zoo(*args: str | Path) -> tuple[int, str]:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def two_model_registry(
+    example_zip: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The example model, and the same weights carded for real 16-bit bacteria images."""
+    root = tmp_path_factory.mktemp("registry")
+    registry = Registry(root, cache=tmp_path_factory.mktemp("cache"))
+    registry.publish(example_zip, model_id="ihc")
+    package = load_package(example_zip)
+    bacteria = read_image(shared_data / BACTERIA).data
+    card = package.card.model_dump(mode="json")
+    card["domain"].update(modality="widefield", dtype="uint16", structures=["bacteria"])
+    card["fingerprint"] = fingerprint([bacteria[:, :256]]).model_dump(mode="json")
+    descr = with_card(package.descr, ZooCard.model_validate(card))
+    zipped = save_package(descr, tmp_path_factory.mktemp("pkg") / "bacteria.zip")
+    registry.publish(zipped, model_id="bacteria")
+    return root
+
+
+@pytest.fixture()
+def own_input(example_zip: Path, tmp_path: Path) -> Path:
+    x, _ = _test_tensors(load_package(example_zip))
+    np.save(tmp_path / "own.npy", x[0, 0])
+    return tmp_path / "own.npy"
+
+
+def test_match_ranks_the_models_domain_first(
+    two_model_registry: Path, own_input: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    args = ("--registry", two_model_registry, "--cache", tmp_path / "c", "--json")
+    code, output = zoo("match", own_input, *args)
+    assert code == 0, output
+    ranking = json.loads(output)
+    assert [m["id"] for m in ranking] == ["ihc", "bacteria"]
+    assert ranking[0]["verdict"] == "match" and ranking[1]["verdict"] == "mismatch"
+    assert ranking[0]["score"] < ranking[1]["score"]
+    assert ranking[1]["reasons"] and all("expected" in r for r in ranking[1]["reasons"])
+    right_half = tmp_path / "bacteria_right.npy"
+    np.save(right_half, read_image(shared_data / BACTERIA).data[:, 256:])
+    ranking = json.loads(zoo("match", right_half, *args)[1])
+    assert [m["id"] for m in ranking] == ["bacteria", "ihc"]
+    assert ranking[0]["verdict"] == "match"
+
+
+def test_match_top_and_table(two_model_registry: Path, own_input: Path, tmp_path: Path) -> None:
+    args = ("--registry", two_model_registry, "--cache", tmp_path / "c")
+    ranking = json.loads(zoo("match", own_input, *args, "--json", "--top", "1")[1])
+    assert [m["id"] for m in ranking] == ["ihc"]
+    code, output = zoo("match", own_input, *args)
+    assert code == 0 and "ihc" in output and "bacteria" in output and "mismatch" in output
+
+
+def test_match_skips_fully_yanked_models(example_zip: Path, own_input: Path, tmp_path: Path):
+    registry = Registry(tmp_path / "reg", cache=tmp_path / "c")
+    registry.publish(example_zip, model_id="gone")
+    registry.yank(f"gone@{load_package(example_zip).descr.version}", "test")
+    code, output = zoo("match", own_input, "--registry", tmp_path / "reg", "--json")
+    assert code == 0 and json.loads(output) == []
+
+
+def test_report_writes_a_self_contained_page(
+    example_zip: Path, own_input: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "report.html"
+    code, output = zoo("report", example_zip, own_input, "-o", out)
+    assert code == 0, output
+    page = out.read_text()
+    for expected in (
+        "Domain check: <span class=\"verdict\">match</span>",
+        "noisy input", "denoised", "removed (noisy − denoised)",
+        "gaussian σ=1", "median 3×3", "top-hat", "Consistency map", "noise_corr_x", "<svg",
+    ):  # fmt: skip
+        assert expected in page, expected
+    assert "http://" not in page and "https://" not in page  # nothing to fetch when viewed
+    assert page.count("data:image/png;base64,") >= 7
+    stamp = out.read_bytes()
+    code, output = zoo("report", example_zip, own_input, "-o", out)
+    assert code == 2 and "--overwrite" in output and out.read_bytes() == stamp
+
+
+def test_report_of_a_bad_image_writes_nothing(example_zip: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.full((64, 64), np.inf, np.float32))
+    code, output = zoo("report", example_zip, bad, "-o", tmp_path / "r.html")
+    assert code == 2 and "inf" in output.lower()
+    assert not (tmp_path / "r.html").exists()

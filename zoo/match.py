@@ -1,0 +1,86 @@
+"""Rank a registry's models for one image: the domain check of every model, best first.
+
+Each model id's newest unyanked version is fetched (verified, cached) and checked against
+the image; nothing is run. Models are ordered by verdict (match, caution, mismatch) and then
+by score, and each comes with the reasons: the checks that did not pass. A model that cannot
+be loaded is listed last with its error instead of stopping the ranking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from zoo.domain import check_image
+from zoo.errors import ZooError
+from zoo.imageio import Image
+from zoo.registry import Registry
+
+__all__ = ["Match", "rank_models"]
+
+_RANK = {"match": 0, "caution": 1, "mismatch": 2, "error": 3}
+
+
+@dataclass(frozen=True)
+class Match:
+    """One model's verdict on the image."""
+
+    id: str
+    version: str
+    verdict: str
+    """match, caution, mismatch — or error when the package could not be loaded."""
+    score: float
+    reasons: list[str] = field(default_factory=list)
+    """One line per check that warned or failed: name, measured, expected."""
+    summary: dict[str, Any] = field(default_factory=dict)
+    """Modality, method, noise type and structures from the index."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "version": self.version,
+            "verdict": self.verdict,
+            "score": round(self.score, 4) if self.score != float("inf") else None,
+            "reasons": self.reasons,
+            **self.summary,
+        }
+
+
+def rank_models(
+    image: Image, registry: Registry, *, modality: str | None = None, top: int | None = None
+) -> list[Match]:
+    """Every model of ``registry`` checked against ``image``, best first."""
+    results = []
+    for model_id, model in sorted(registry.index().models.items()):
+        version = model.newest()
+        if version is None:
+            continue  # every version yanked
+        s = model.versions[version].summary
+        summary = {
+            "modality": s.modality,
+            "method": s.method,
+            "noise_type": s.noise_type,
+            "structures": list(s.structures),
+        }
+        try:
+            package = registry.load(f"{model_id}@{version}")
+        except ZooError as exc:
+            results.append(Match(model_id, version, "error", float("inf"), [str(exc)], summary))
+            continue
+        report = check_image(package, image, modality=modality)
+        reasons = [
+            f"{c.name} {c.status}: measured {_short(c.measured)}, expected {_short(c.expected)}"
+            for c in report.checks
+            if c.status in ("warn", "fail")
+        ]
+        results.append(Match(model_id, version, report.verdict, report.score, reasons, summary))
+    results.sort(key=lambda m: (_RANK[m.verdict], m.score, m.id))
+    return results[:top] if top else results
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return "[" + ", ".join("…" if v is None else _short(v) for v in value) + "]"
+    return str(value)
