@@ -86,3 +86,50 @@ def test_bad_images(tmp_path: Path, name: str, content, kwargs, match: str) -> N
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="no image at"):
         read_image(tmp_path / "nope.tif")
+
+
+def test_ome_zarr_round_trip(tmp_path: Path) -> None:
+    from zoo.omezarr import write_ome_zarr
+
+    data = np.arange(2 * 3 * 40 * 50, dtype=np.uint16).reshape(2, 3, 40, 50)
+    path = tmp_path / "img.zarr"
+    pixel = {"z": 0.5, "y": 0.1, "x": 0.1}
+    write_ome_zarr(path, data, axes="czyx", pixel_size=pixel, metadata={"zoo": {"k": 1}})
+    image = read_image(path)
+    assert image.axes == "czyx" and image.pixel_size == pixel
+    np.testing.assert_array_equal(image.data, data)
+    assert [p.name for p in tmp_path.iterdir()] == ["img.zarr"]  # no temporary left behind
+
+
+def test_ome_zarr_without_unit_has_no_pixel_size(tmp_path: Path) -> None:
+    from zoo.omezarr import write_ome_zarr
+
+    write_ome_zarr(tmp_path / "a.zarr", np.ones((20, 20), np.float32), axes="yx",
+                   pixel_size={}, metadata={})  # fmt: skip
+    assert read_image(tmp_path / "a.zarr").pixel_size == {}
+
+
+def test_ome_zarr_v05_is_read(tmp_path: Path) -> None:
+    """NGFF 0.5: zarr v3, metadata under attributes.ome (as ome-zarr-py 0.11 writes it)."""
+    import zarr
+
+    group = zarr.open_group(str(tmp_path / "v5.zarr"), mode="w", zarr_format=3)
+    group.create_array("s0", data=np.ones((1, 30, 30), np.float32))
+    axes = [{"name": "z", "type": "space", "unit": "nanometer"},
+            {"name": "y", "type": "space", "unit": "nanometer"},
+            {"name": "x", "type": "space", "unit": "nanometer"}]  # fmt: skip
+    scale = [{"type": "scale", "scale": [200.0, 65.0, 65.0]}]
+    datasets = [{"path": "s0", "coordinateTransformations": scale}]
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": datasets}]}
+    image = read_image(tmp_path / "v5.zarr")
+    assert image.axes == "zyx"
+    assert image.pixel_size == pytest.approx({"z": 0.2, "y": 0.065, "x": 0.065})
+
+
+def test_zarr_group_without_ome_metadata_is_refused(tmp_path: Path) -> None:
+    import zarr
+
+    group = zarr.open_group(str(tmp_path / "plain.zarr"), mode="w", zarr_format=2)
+    group.create_array("0", data=np.ones((8, 8)))
+    with pytest.raises(ImageError, match="without OME 'multiscales'"):
+        read_image(tmp_path / "plain.zarr")

@@ -294,3 +294,29 @@ def test_wrong_axes_override_is_named(example_zip: Path, own_input: Path, tmp_pa
     code, output = zoo("run", example_zip, own_input, "--axes", "zyx", "-o", tmp_path / "x.tif")
     assert code == 2 and "zyx" in output
     assert list(tmp_path.glob("x.tif*")) == []
+
+
+def test_ome_zarr_in_and_out(example_zip: Path, own_input: Path, tmp_path: Path) -> None:
+    import zarr
+
+    from zoo.imageio import read_image
+    from zoo.omezarr import write_ome_zarr
+
+    x = np.load(own_input)
+    write_ome_zarr(tmp_path / "in.zarr", x, axes="yx", pixel_size={"y": 0.2, "x": 0.2},
+                   metadata={})  # fmt: skip
+    out = tmp_path / "out.zarr"
+    code, output = zoo("run", example_zip, tmp_path / "in.zarr", "-o", out)
+    assert code == 0, output
+    single = tmp_path / "single.tif"
+    assert zoo("run", example_zip, own_input, "-o", single)[0] == 0
+    result = read_image(out)
+    assert result.pixel_size == {"y": 0.2, "x": 0.2}
+    np.testing.assert_allclose(result.data, read_image(single).data, atol=1e-6)
+    provenance = dict(zarr.open_group(str(out), mode="r").attrs)["zoo"]
+    assert provenance == json.loads((tmp_path / "out.zarr.json").read_text())
+    assert len(provenance["input"]["sha256"]) == 64  # a folder's hash: its files and names
+    # an existing OME-Zarr output is an output, not a folder to write into
+    code, output = zoo("run", example_zip, own_input, "-o", out)
+    assert code == 2 and "--overwrite" in output
+    assert sorted(p.name for p in out.iterdir()) == [".zattrs", ".zgroup", "0"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from zoo.errors import IntegrityError
 
-__all__ = ["check_sha256", "sha256_bytes", "sha256_file"]
+__all__ = ["check_sha256", "sha256_bytes", "sha256_file", "sha256_path"]
 
 CHUNK = 1 << 20
 
@@ -24,6 +24,18 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_path(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file, or of a folder (e.g. OME-Zarr): of its files' relative paths and
+    sha256s, one ``path\0sha256\n`` line each, in sorted order."""
+    p = Path(path)
+    if not p.is_dir():
+        return sha256_file(p)
+    digest = hashlib.sha256()
+    for f in sorted(x for x in p.rglob("*") if x.is_file()):
+        digest.update(f"{f.relative_to(p).as_posix()}\0{sha256_file(f)}\n".encode())
     return digest.hexdigest()
 
 

@@ -21,7 +21,7 @@ from zoo.errors import ImageError
 
 __all__ = ["Image", "read_array", "read_image", "write_tiff"]
 
-SUFFIXES = {".npy", ".tif", ".tiff", ".png", ".jpg", ".jpeg"}
+SUFFIXES = {".npy", ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zarr"}
 AXES = "tzcyx"
 UNIT_TO_UM = {"nm": 1e-3, "um": 1.0, "µm": 1.0, "micron": 1.0, "microns": 1.0, "mm": 1e3}
 MIN_SIDE = 16
@@ -61,9 +61,11 @@ def read_image(
     Raises :class:`ImageError` when the file is missing, of an unknown type, unreadable, empty,
     not finite, or when the axes do not fit the data.
     """
+    from zoo.omezarr import is_ome_zarr
+
     p = Path(path)
-    suffix = p.suffix.lower()
-    if not p.is_file():
+    suffix = ".zarr" if is_ome_zarr(p) else p.suffix.lower()
+    if not (p.is_file() or suffix == ".zarr"):
         raise ImageError(f"no image at {p}")
     if suffix not in SUFFIXES:
         raise ImageError(f"cannot read {p.name}: expected one of {sorted(SUFFIXES)}")
@@ -124,6 +126,13 @@ def _default_axes(shape: tuple[int, ...], name: str) -> str:
 
 
 def _read(p: Path, suffix: str) -> Image:
+    if suffix == ".zarr":
+        from zoo.omezarr import read_ome_zarr
+
+        if not p.is_dir():
+            raise ImageError(f"{p.name} is not an OME-Zarr folder")
+        data, axes, pixel_size, _ = read_ome_zarr(p)
+        return Image(data, axes, pixel_size=pixel_size)
     if suffix == ".npy":
         data = np.load(p, allow_pickle=False)
         return Image(data, _default_axes(data.shape, p.name))

@@ -24,7 +24,7 @@ from zoo import __version__
 from zoo.domain import DomainReport, check_image
 from zoo.errors import DomainMismatchError, ImageError, PackageError
 from zoo.files import atomic_path
-from zoo.hashes import sha256_file
+from zoo.hashes import sha256_file, sha256_path
 from zoo.imageio import Image, read_image, write_tiff
 from zoo.inference import Predictor, Tiling, default_tiling, predict_tiled, trusted_predictor
 from zoo.package import Package, load_package
@@ -135,8 +135,11 @@ def run(
 ) -> RunResult:
     """Check, denoise and write ``output`` (OME-TIFF) + ``output.json`` (provenance)."""
     out = Path(output)
-    if out.suffix.lower() not in (".tif", ".tiff"):
-        raise ImageError(f"output must be a .tif / .ome.tif file, got {out.name!r}")
+    zarr_out = out.suffix.lower() == ".zarr"
+    if out.suffix.lower() not in (".tif", ".tiff", ".zarr"):
+        raise ImageError(
+            f"output must be a .tif / .ome.tif file or a .zarr folder, got {out.name!r}"
+        )
     sidecar = out.with_name(out.name + ".json")
     in_path = Path(image_path)
     if out.resolve() == in_path.resolve():
@@ -174,7 +177,7 @@ def run(
         },
         "input": {
             "path": str(in_path),
-            "sha256": sha256_file(in_path),
+            "sha256": sha256_path(in_path),
             "shape": list(image.data.shape),
             "axes": image.axes,
             "dtype": str(image.data.dtype),
@@ -191,11 +194,14 @@ def run(
     if consistency_map is not None:
         cmap_path = cmap
         provenance["consistency"] = {"path": str(cmap_path), "planes": consistency_scores}
+    # every file is written to a temporary name first; the renames come only once all
+    # succeeded (the OME-Zarr folder last, inside the block), so a failure leaves nothing
     with contextlib.ExitStack() as stack:
-        tmp = stack.enter_context(atomic_path(out, suffix=".tif"))
-        write_tiff(
-            tmp, data, axes=out_axes, pixel_size=image.pixel_size, metadata={"zoo": provenance}
-        )
+        if not zarr_out:
+            tmp = stack.enter_context(atomic_path(out, suffix=".tif"))
+            write_tiff(
+                tmp, data, axes=out_axes, pixel_size=image.pixel_size, metadata={"zoo": provenance}
+            )
         if cmap_path is not None:
             tmp_map = stack.enter_context(atomic_path(cmap_path, suffix=".tif"))
             meta = {"zoo": {"consistency_of": str(out), **provenance["consistency"]}}
@@ -205,6 +211,12 @@ def run(
             )
         tmp_json = stack.enter_context(atomic_path(sidecar))
         tmp_json.write_text(json.dumps(provenance, indent=2, default=str))
+        if zarr_out:
+            from zoo.omezarr import write_ome_zarr
+
+            write_ome_zarr(
+                out, data, axes=out_axes, pixel_size=image.pixel_size, metadata={"zoo": provenance}
+            )
     return RunResult(out, sidecar, report, provenance, cmap_path)
 
 

@@ -137,7 +137,7 @@ def run(
     from zoo.runner import run as run_model
 
     ref = open_model(model, registry=registry, cache=cache)
-    several = len(images) > 1 or output.is_dir()
+    several = len(images) > 1 or (output.is_dir() and output.suffix.lower() != ".zarr")
     for image in images:
         target = output / f"{image.stem}.denoised.ome.tif" if several else output
         with Progress(console=err, transient=True) as bar:
