@@ -201,3 +201,14 @@ def test_report_json_has_verdict_score_checks(example: Package) -> None:
     assert {"verdict", "score", "checks"} <= set(data)
     for check in data["checks"]:
         assert {"name", "status", "measured", "expected", "message"} <= set(check)
+
+
+def test_other_microscope_in_metadata(example: Package, shared_data: Path) -> None:
+    package, held_out = _domain(example, shared_data, "bacteria")
+    card = package.card.model_dump(mode="json")
+    card["domain"]["microscope"] = {"manufacturer": "Nikon", "model": "Ti2"}
+    package = dataclasses.replace(package, card=ZooCard.model_validate(card))
+    same = check_image(package, _image(held_out, microscope="Nikon Ti2"))
+    assert same.verdict == "match"
+    other = check_image(package, _image(held_out, microscope="Zeiss LSM 880"))
+    assert other.verdict == "caution" and _flagged(other) == {"microscope": "warn"}

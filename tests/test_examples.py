@@ -25,6 +25,32 @@ def test_quickstart_commands_succeed(tmp_path: Path) -> None:
     assert "bioimage.io valid; zoo card valid" in result.output
 
 
+def test_readme_quickstart_checks_and_denoises_the_example(tmp_path: Path) -> None:
+    """The README's first command, minus the install, run literally (in a copy of examples/)."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"Run the main job.*?```bash\n(.*?)\n```", readme, re.S)
+    assert block, "README lost its quickstart"
+    steps = [c.strip() for c in block.group(1).split("&&")]
+    steps = [c for c in steps if not c.startswith(("python3 -m venv", ".venv/bin/pip"))]
+    assert [c.split()[1] for c in steps] == ["check", "run"]
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    zoo_bin = str(Path(sys.executable).parent / "zoo")
+    env = {"ZOO_CACHE": str(tmp_path / "cache"), "ZOO_REGISTRY": str(REPO), "PATH": "/usr/bin:/bin"}
+    for step in steps:
+        argv = step.split()
+        argv[0] = zoo_bin
+        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "match" in done.stdout
+    assert (tmp_path / "denoised.ome.tif").is_file()
+    assert (tmp_path / "denoised.ome.tif.json").is_file()
+
+
 def test_example_passes_bioimageio_core_test_model(example_zip: Path) -> None:
     from bioimageio.core import test_model
 

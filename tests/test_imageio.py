@@ -133,3 +133,23 @@ def test_zarr_group_without_ome_metadata_is_refused(tmp_path: Path) -> None:
     group.create_array("0", data=np.ones((8, 8)))
     with pytest.raises(ImageError, match="without OME 'multiscales'"):
         read_image(tmp_path / "plain.zarr")
+
+
+OME_WITH_INSTRUMENT = """<?xml version="1.0" encoding="UTF-8"?>
+<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">
+<Instrument ID="Instrument:0"><Microscope Manufacturer="Zeiss" Model="LSM 880"/></Instrument>
+<Image ID="Image:0"><InstrumentRef ID="Instrument:0"/>
+<Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint16" SizeX="32" SizeY="24" SizeC="1"
+ SizeZ="1" SizeT="1" PhysicalSizeX="0.07" PhysicalSizeY="0.07">
+<Channel ID="Channel:0:0" SamplesPerPixel="1" AcquisitionMode="LaserScanningConfocalMicroscopy"/>
+<TiffData IFD="0" PlaneCount="1"/></Pixels></Image></OME>"""
+
+
+def test_ome_instrument_and_acquisition_mode(tmp_path: Path) -> None:
+    path = tmp_path / "scope.ome.tif"
+    data = np.arange(24 * 32, dtype=np.uint16).reshape(24, 32)
+    tifffile.imwrite(path, data, description=OME_WITH_INSTRUMENT, metadata=None)
+    image = read_image(path)
+    assert image.microscope == "Zeiss LSM 880"
+    assert image.modality == "confocal"
+    assert image.pixel_size == pytest.approx({"y": 0.07, "x": 0.07})

@@ -240,6 +240,7 @@ def _metadata(package: Package, image: Image, modality: str | None) -> list[Chec
                 "The image has no pixel size; pass --pixel-size to compare it.",
             )
         )
+    checks += _microscope(domain, image)
     dtype = str(image.data.dtype)
     same_dtype = dtype == domain.dtype
     checks.append(
@@ -257,6 +258,33 @@ def _metadata(package: Package, image: Image, modality: str | None) -> list[Chec
         )
     )
     return checks
+
+
+def _microscope(domain: Any, image: Image) -> list[Check]:
+    """Same microscope? Only compared when both the card and the file name one."""
+    scope = domain.microscope
+    trained = " ".join(w for w in (scope.manufacturer, scope.model) if w) if scope else ""
+    if not trained or not image.microscope:
+        return []
+    words = set(trained.lower().split())
+    same = (
+        words <= set(image.microscope.lower().split())
+        or set(image.microscope.lower().split()) <= words
+    )
+    return [
+        Check(
+            "microscope",
+            "metadata",
+            "ok" if same else "warn",
+            image.microscope,
+            trained,
+            "Same microscope."
+            if same
+            else f"The model was trained on images from a {trained}, not a {image.microscope}: "
+            "optics, detector and noise may differ.",
+            0.0 if same else 1.0,
+        )
+    ]
 
 
 def _ratio_distance(measured: float, typical: float, warn: float, fail: float) -> float:

@@ -39,6 +39,8 @@ class Image:
     source: str = ""
     modality: str | None = None
     """Imaging modality when the file states it (OME AcquisitionMode), in zoo's vocabulary."""
+    microscope: str | None = None
+    """Microscope manufacturer and model when the file states them (OME Instrument)."""
 
     @property
     def spatial_shape(self) -> tuple[int, ...]:
@@ -157,9 +159,22 @@ def _read_tiff(p: Path) -> Image:
         axes = raw_axes if set(raw_axes) <= set(AXES) and len(raw_axes) == data.ndim else None
         pixel = _ome_pixel_size(tif.ome_metadata) if tif.is_ome else {}
         modality = _ome_modality(tif.ome_metadata) if tif.is_ome else None
+        microscope = _ome_microscope(tif.ome_metadata) if tif.is_ome else None
         if not pixel and tif.is_imagej:
             pixel = _imagej_pixel_size(tif)
-    return Image(data, axes or _default_axes(data.shape, p.name), pixel, modality=modality)
+    axes = axes or _default_axes(data.shape, p.name)
+    return Image(data, axes, pixel, modality=modality, microscope=microscope)
+
+
+def _ome_microscope(xml: str | None) -> str | None:
+    """``Instrument/Microscope`` manufacturer and model, e.g. "Zeiss LSM 880"."""
+    if not xml:
+        return None
+    for el in ET.fromstring(xml).iter():
+        if el.tag.endswith("}Microscope") or el.tag == "Microscope":
+            words = [el.get("Manufacturer"), el.get("Model")]
+            return " ".join(w for w in words if w) or None
+    return None
 
 
 OME_MODALITY = {

@@ -141,6 +141,19 @@ ENGINES: dict[str, Callable[[Any, str], Engine]] = {
 }
 
 
+def _auto_device(fmt: str) -> str:
+    """ "cuda" when the engine of ``fmt`` can use a CUDA GPU here, else "cpu"."""
+    if fmt == "onnx":
+        import onnxruntime
+
+        return "cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def _fixed_sizes(package: Package, axes: str, engine: Engine) -> dict[int, int]:
     declared = [a.size if isinstance(a.size, int) else None for a in package.descr.inputs[0].axes]
     graph = list(getattr(engine, "fixed_shape", None) or [None] * len(axes))
@@ -169,10 +182,10 @@ class Predictor:
             raise PackageError(f"{package.name} has no {fmt!r} weights; it has {available}")
         self.package = package
         self.weight_format = fmt
-        self.device = device
+        self.device = _auto_device(fmt) if device == "auto" else device
         self.input_axes = tensor_axes(package.descr.inputs[0])
         self.output_axes = tensor_axes(package.descr.outputs[0])
-        self._run = ENGINES[fmt](getattr(package.descr.weights, fmt), device)
+        self._run = ENGINES[fmt](getattr(package.descr.weights, fmt), self.device)
         self.fixed_sizes = _fixed_sizes(package, self.input_axes, self._run)
         """Spatial axis index → the only size the model takes: declared as a fixed size in
         rdf.yaml, or fixed in the ONNX graph (bioimageio.core's add_weights exports so)."""

@@ -110,10 +110,15 @@ def denoise(
     lead_shape = data.shape[: len(axes) - len(space) - 1]
     out = np.empty(data.shape, np.float32)
     count = int(np.prod(lead_shape)) if lead_shape else 1
-    for n, index in enumerate(np.ndindex(*lead_shape), start=1):
-        out[index] = predict_tiled(predictor, data[index].astype(np.float32), tiling=tiling)
-        if progress:
-            progress(n, count)
+    for n, index in enumerate(np.ndindex(*lead_shape)):
+
+        def tiles(done: int, total: int, n: int = n) -> None:
+            if progress:  # planes × tiles as one count
+                progress(n * total + done, count * total)
+
+        out[index] = predict_tiled(
+            predictor, data[index].astype(np.float32), tiling=tiling, progress=tiles
+        )
     return out, axes
 
 
@@ -125,7 +130,7 @@ def run(
     force: bool = False,
     overwrite: bool = False,
     weight_format: str | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     tile: int = 512,
     axes: str | None = None,
     pixel_size: float | tuple[float, ...] | None = None,
@@ -185,7 +190,7 @@ def run(
         "output": {"axes": out_axes, "shape": list(data.shape), "dtype": "float32"},
         "backend": predictor.weight_format,
         "weights_tests": [asdict(t) for t in weight_tests],
-        "device": device,
+        "device": predictor.device,
         "tiling": tiling.to_dict(),
         "forced": bool(force and report.verdict == "mismatch"),
         "check": report.to_dict(),

@@ -116,7 +116,9 @@ def run(
     backend: Annotated[
         str | None, typer.Option(help="onnx | torchscript | pytorch_state_dict")
     ] = None,
-    device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
+    device: Annotated[
+        str, typer.Option(help="auto (CUDA when ONNX Runtime / torch has it) | cpu | cuda")
+    ] = "auto",
     tile: Annotated[int, typer.Option(help="Tile side in pixels.")] = 512,
     consistency: Annotated[
         bool, typer.Option(help="Also write the consistency map (model agreement with itself).")

@@ -23,7 +23,7 @@ import copy
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -404,12 +404,3 @@ def _evaluate(model: Any, batch: tuple[Any, Any, Any], torch: Any) -> float:
     x, y, mask = batch
     with torch.inference_mode():
         return float(_loss(model(x), y, mask))
-
-
-def config_from_mapping(data: Mapping[str, Any]) -> TrainConfig:
-    """A :class:`TrainConfig` from plain data (unknown keys are an error)."""
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"unknown training settings {unknown}; known: {sorted(known)}")
-    return TrainConfig(**data)
