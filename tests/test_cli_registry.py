@@ -17,30 +17,31 @@ def _zoo(*args: str, registry: Path, cache: Path):  # type: ignore[no-untyped-de
 
 
 def test_publish_search_fetch_show_versions_yank(example_zip: Path, tmp_path: Path) -> None:
+    from zoo.package import load_package
+
+    v = str(load_package(example_zip).descr.version)
     reg, cache = tmp_path / "reg", tmp_path / "cache"
     published = _zoo("publish", str(example_zip), "--id", "demo", registry=reg, cache=cache)
     assert published.exit_code == 0, published.output
-    assert "published: demo@0.1.0" in published.output
+    assert f"published: demo@{v}" in published.output
 
     again = _zoo("publish", str(example_zip), "--id", "demo", registry=reg, cache=cache)
     assert "already published" in again.output
 
     found = _zoo("search", "--json", "--modality", "synthetic", registry=reg, cache=cache)
     rows = json.loads(found.output)
-    assert [(r["id"], r["version"], r["modality"]) for r in rows] == [
-        ("demo", "0.1.0", "synthetic")
-    ]
+    assert [(r["id"], r["version"], r["modality"]) for r in rows] == [("demo", v, "synthetic")]
     table = _zoo("search", "ihc", registry=reg, cache=cache)
     assert "demo" in table.output and "1 model(s)" in table.output
 
-    fetched = _zoo("fetch", "demo@0.1.0", registry=reg, cache=cache)
+    fetched = _zoo("fetch", f"demo@{v}", registry=reg, cache=cache)
     assert fetched.exit_code == 0
     assert Path(fetched.output.strip().splitlines()[-1]).read_bytes() == example_zip.read_bytes()
 
     shown = json.loads(_zoo("show", "demo", "--json", registry=reg, cache=cache).output)
     assert shown["id"] == "demo" and shown["summary"]["method"] == "n2v"
 
-    yanked = _zoo("yank", "demo@0.1.0", "--reason", "demo only", registry=reg, cache=cache)
+    yanked = _zoo("yank", f"demo@{v}", "--reason", "demo only", registry=reg, cache=cache)
     assert yanked.exit_code == 0
     listed = _zoo("versions", "demo", registry=reg, cache=cache)
     assert "YANKED: demo only" in listed.output
