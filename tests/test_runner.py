@@ -160,8 +160,9 @@ def test_run_matches_bioimageio_core_predict_on_an_odd_size(
 def test_fixed_size_real_package_runs_on_an_odd_size(shared_data: Path, tmp_path: Path) -> None:
     """The real CAREamics export declares 256 × 256 and its ONNX graph is fixed at that size:
     zoo tiles at exactly 256 with a halo, and agrees with one whole-image pass of the same
-    weights (bioimageio.core 0.11 cannot run it at this size: whole, ONNX Runtime rejects the
-    shape; blocked, it returns a 256 × 256 output)."""
+    weights over the image reflect-padded as zoo pads it (to a multiple of 16, the pooling
+    grid of UNets up to depth 4). bioimageio.core 0.11 cannot run it at this size: whole,
+    ONNX Runtime rejects the shape; blocked, it returns a 256 × 256 output."""
     from zoo.imageio import read_image
     from zoo.inference import Predictor
     from zoo.package import load_package
@@ -171,7 +172,8 @@ def test_fixed_size_real_package_runs_on_an_odd_size(shared_data: Path, tmp_path
     np.save(tmp_path / "odd.npy", image)
     predictor = Predictor(load_package(package), weight_format="pytorch_state_dict")
     assert predictor.fixed_sizes == {2: 256, 3: 256}
-    whole = predictor(image[np.newaxis, np.newaxis])[0, 0]  # one pass, no tiles
+    padded = np.pad(image, ((0, 8), (0, 4)), mode="reflect")  # 1008 × 704
+    whole = predictor(padded[np.newaxis, np.newaxis])[0, 0, :1000, :700]  # one pass, no tiles
     code, output = zoo("run", package, tmp_path / "odd.npy", "-o", tmp_path / "odd.tif")
     assert code == 0, output
     provenance = json.loads((tmp_path / "odd.tif.json").read_text())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -357,20 +358,40 @@ def default_tiling(package: Package, *, tile: int = 512, halo: int | None = None
     return Tiling(tile, halo)
 
 
-def _windows(size: int, tile: int, halo: int) -> list[tuple[int, int, int, int]]:
+def _align(predictor: Predictor, axis: int, step: int) -> int:
+    """Tiles start at multiples of this: the size step, or for a model of fixed size (whose
+    pooling grid rdf.yaml does not state) the largest power of two ≤ 16 dividing that size:
+    UNets of depth ≤ 4 then see every tile on the same pooling grid as the whole image."""
+    fixed = predictor.fixed_sizes.get(axis)
+    return math.gcd(fixed, 16) if fixed else step
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _windows(
+    size: int, tile: int, halo: int, step: int = 1, *, exact: bool = False
+) -> list[tuple[int, int, int, int]]:
     """(window start, window stop, keep start, keep stop) along one axis of padded size.
 
-    Every window is ``tile`` long (the last ones shift inwards), so the network always sees
-    the same shape and each kept region has at least ``halo`` of context inside the image.
+    The axis is cut into the fewest kept regions whose window (region + ``halo`` each side)
+    fits in ``tile``, all of about the same length (multiples of ``step``), so little is
+    computed twice. With ``exact`` every window is exactly ``tile`` long (windows at the
+    border shift inwards): for models that take only that size.
     """
     if size <= tile:
         return [(0, size, 0, size)]
-    inner = tile - 2 * halo
+    count = _ceil_div(size, tile - 2 * halo)
+    inner = _ceil_div(_ceil_div(size, count), step) * step
     out = []
     for start in range(0, size, inner):
         stop = min(size, start + inner)
-        w0 = min(max(0, start - halo), size - tile)
-        out.append((w0, w0 + tile, start, stop))
+        w0, w1 = max(0, start - halo), min(size, stop + halo)
+        if exact:
+            w0 = min(w0, size - tile)
+            w1 = w0 + tile
+        out.append((w0, w1, start, stop))
     return out
 
 
@@ -396,17 +417,18 @@ def predict_tiled(
     pre = apply_processing(x, predictor.input_axes, inp.preprocessing)
     space = [i for i, a in enumerate(predictor.input_axes) if a not in "bc"]
     pads = [(0, 0)] * pre.ndim
-    tiles, halos = {}, {}
+    grids = []
     for i in space:
         fixed = predictor.fixed_sizes.get(i)
-        pads[i] = (0, max((-pre.shape[i]) % step, (fixed or 0) - pre.shape[i]))
-        tiles[i] = fixed or tiling.tile
-        halos[i] = (
-            tiling.halo if tiles[i] > 2 * tiling.halo + step else (tiles[i] // 4) // step * step
+        align = _align(predictor, i, step)
+        pads[i] = (0, max((-pre.shape[i]) % align, (fixed or 0) - pre.shape[i]))
+        tile = fixed or tiling.tile
+        halo = tiling.halo if tile > 2 * tiling.halo + align else (tile // 4) // align * align
+        grids.append(
+            _windows(pre.shape[i] + pads[i][1], tile, halo, align, exact=fixed is not None)
         )
     padded = np.pad(pre, pads, mode="reflect") if any(p[1] for p in pads) else pre
     result: np.ndarray | None = None
-    grids = [_windows(padded.shape[i], tiles[i], halos[i]) for i in space]
     total = int(np.prod([len(g) for g in grids]))
     for n, combo in enumerate(np.ndindex(*[len(g) for g in grids]), start=1):
         win, keep_src, keep_dst = [slice(None)] * padded.ndim, [slice(None)] * padded.ndim, []
