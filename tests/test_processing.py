@@ -66,3 +66,19 @@ def test_statistics_can_come_from_the_whole_image() -> None:
 def test_unknown_step_is_a_spec_error() -> None:
     with pytest.raises(SpecError, match="invalid preprocessing"):
         parse_processing("pre", [{"id": "unsharp_mask", "kwargs": {}}])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bound_processing_of_tiles_equals_whole_image_processing(name: str) -> None:
+    """Statistics frozen from the whole image: every tile is processed as the whole was."""
+    from zoo.processing import bind_processing
+
+    pre = parse_processing("pre", CASES[name][0])
+    two_stats = pre + parse_processing(
+        "pre", [{"id": "scale_range", "kwargs": {"axes": ["y", "x"], "max_percentile": 90}}]
+    )
+    x = np.random.default_rng(0).gamma(3.0, 40.0, (1, 1, 96, 80)).astype(np.float32)
+    for steps in (pre, two_stats):
+        whole = apply_processing(x, "bcyx", steps)
+        tile = bind_processing(steps, "bcyx", x)
+        np.testing.assert_allclose(tile(x[..., 10:50, 33:80]), whole[..., 10:50, 33:80], atol=1e-6)

@@ -22,7 +22,7 @@ import numpy as np
 from zoo.errors import PackageError, require
 from zoo.hashes import sha256_bytes, sha256_file
 from zoo.package import Package
-from zoo.processing import apply_processing
+from zoo.processing import STAT_OPS, apply_processing, bind_processing
 
 __all__ = [
     "FormatTest",
@@ -404,50 +404,65 @@ def predict_tiled(
 ) -> np.ndarray:
     """Denoise one sample laid out as the input axes without batch, e.g. (C, Y, X).
 
-    Pre-processing runs once on the whole image (so sample statistics are those of the
-    image, not of a tile), the network runs on overlapping tiles whose halo is discarded,
-    post-processing runs on the assembled output. Sizes that are not multiples of the
-    package's step are reflect-padded at the far end and cropped back.
+    The network runs on overlapping tiles whose halo is discarded; pre- and
+    post-processing run per tile with any sample statistics taken from the whole image
+    (:func:`~zoo.processing.bind_processing`), so the result is what whole-image processing
+    gives while memory holds the input, the output and one tile's worth besides. Sizes that
+    are not multiples of the package's step are reflect-padded at the far end (per tile)
+    and cropped back.
     """
     package = predictor.package
     tiling = tiling or default_tiling(package)
     step = _step_of(package)
     inp, out = package.descr.inputs[0], package.descr.outputs[0]
     x = image[np.newaxis]
-    pre = apply_processing(x, predictor.input_axes, inp.preprocessing)
+    pre = bind_processing(inp.preprocessing, predictor.input_axes, x)
+    post_whole = any(s.id in STAT_OPS for s in out.postprocessing)
+    post = None if post_whole else bind_processing(out.postprocessing, predictor.output_axes, None)
     space = [i for i, a in enumerate(predictor.input_axes) if a not in "bc"]
-    pads = [(0, 0)] * pre.ndim
     grids = []
     for i in space:
         fixed = predictor.fixed_sizes.get(i)
         align = _align(predictor, i, step)
-        pads[i] = (0, max((-pre.shape[i]) % align, (fixed or 0) - pre.shape[i]))
+        padded = x.shape[i] + max((-x.shape[i]) % align, (fixed or 0) - x.shape[i])
         tile = fixed or tiling.tile
         halo = tiling.halo if tile > 2 * tiling.halo + align else (tile // 4) // align * align
-        grids.append(
-            _windows(pre.shape[i] + pads[i][1], tile, halo, align, exact=fixed is not None)
-        )
-    padded = np.pad(pre, pads, mode="reflect") if any(p[1] for p in pads) else pre
+        grids.append(_windows(padded, tile, halo, align, exact=fixed is not None))
     result: np.ndarray | None = None
     total = int(np.prod([len(g) for g in grids]))
     for n, combo in enumerate(np.ndindex(*[len(g) for g in grids]), start=1):
-        win, keep_src, keep_dst = [slice(None)] * padded.ndim, [slice(None)] * padded.ndim, []
-        for axis, gi in zip(space, combo, strict=True):
-            w0, w1, k0, k1 = grids[space.index(axis)][gi]
-            win[axis] = slice(w0, w1)
-            keep_src[axis] = slice(k0 - w0, k1 - w0)
-            keep_dst.append((axis, slice(k0, k1)))
-        y = predictor.network(padded[tuple(win)])
+        window = {axis: grids[k][combo[k]] for k, axis in enumerate(space)}
+        y = predictor.network(pre(_window(x, window)))
+        if post is not None:
+            y = post(y)
         if result is None:
-            shape = list(padded.shape)
+            shape = list(x.shape)
             shape[1] = y.shape[1]
             result = np.empty(shape, np.float32)
-        dst = [slice(None)] * padded.ndim
-        for axis, sl in keep_dst:
-            dst[axis] = sl
-        result[tuple(dst)] = y[tuple(keep_src)]
+        src, dst = [slice(None)] * x.ndim, [slice(None)] * x.ndim
+        for axis, (w0, _w1, k0, k1) in window.items():
+            k1 = min(k1, x.shape[axis])  # the padding is cropped back
+            src[axis], dst[axis] = slice(k0 - w0, k1 - w0), slice(k0, k1)
+        result[tuple(dst)] = y[tuple(src)]
         if progress:
             progress(n, total)
     assert result is not None
-    crop = tuple(slice(0, x.shape[i]) if i in space else slice(None) for i in range(x.ndim))
-    return apply_processing(result[crop], predictor.output_axes, out.postprocessing)[0]
+    if post_whole:
+        return apply_processing(result, predictor.output_axes, out.postprocessing)[0]
+    return result[0]
+
+
+def _window(x: np.ndarray, window: dict[int, tuple[int, int, int, int]]) -> np.ndarray:
+    """``x`` cut to the window along each spatial axis, reflect-padded past its far end
+    (as ``np.pad(mode="reflect")``); a view unless padding is needed."""
+    part = x
+    for axis, (w0, w1, _k0, _k1) in sorted(window.items()):
+        size = x.shape[axis]
+        if w1 <= size:
+            part = part[(slice(None),) * axis + (slice(w0, w1),)]
+            continue
+        period = max(2 * (size - 1), 1)
+        index = np.arange(w0, w1) % period
+        index = np.where(index < size, index, period - index)
+        part = np.take(part, index, axis=axis)
+    return part

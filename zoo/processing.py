@@ -8,14 +8,14 @@ one is passed, so that a tile can be normalised with the statistics of its whole
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 
 from zoo.errors import SpecError
 
-__all__ = ["BMZ_EPS", "apply_processing", "parse_processing"]
+__all__ = ["BMZ_EPS", "STAT_OPS", "apply_processing", "bind_processing", "parse_processing"]
 
 BMZ_EPS = 1e-6
 """bioimageio.core adds this to the std of ``fixed_zero_mean_unit_variance``."""
@@ -97,6 +97,67 @@ def apply_processing(
             stats = _as_float(_step(stats, axes, step, stats))
         out = _as_float(_step(out, axes, step, source))
     return out.astype(np.float32)
+
+
+STAT_OPS = frozenset({"zero_mean_unit_variance", "scale_range"})
+"""Steps that need sample statistics (of the whole image, not of a tile)."""
+
+
+def bind_processing(
+    steps: Sequence[Any], axes: str, sample: np.ndarray | None
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``steps`` as one function for tiles of ``sample``, its statistics frozen from the whole.
+
+    Tiles then get exactly the processing :func:`apply_processing` gives the whole image,
+    without a processed copy of the whole image in memory: sample statistics are computed
+    once (only when a step needs them, on the whole image processed up to that step) and
+    the step becomes the affine map they define. ``sample`` may be None when no step needs
+    statistics.
+    """
+    bound: list[Callable[[np.ndarray], np.ndarray]] = []
+    stats_needed = [i for i, step in enumerate(steps) if step.id in STAT_OPS]
+    current = None
+    for i, step in enumerate(steps):
+        if step.id in STAT_OPS:
+            if sample is None:
+                raise ValueError(f"processing step {step.id!r} needs the whole sample")
+            if current is None:
+                current = sample.astype(np.float64)
+                for f in bound:
+                    current = _as_float(f(current))
+            frozen = _frozen_stats(current, axes, step)
+            bound.append(frozen)
+        else:
+            bound.append(lambda x, step=step: _step(x, axes, step, x))
+        if current is not None:
+            current = _as_float(bound[-1](current)) if i < stats_needed[-1] else None
+
+    def run(x: np.ndarray) -> np.ndarray:
+        out = x.astype(np.float64)
+        for f in bound:
+            out = _as_float(f(out))
+        return out.astype(np.float32)
+
+    return run
+
+
+def _frozen_stats(whole: np.ndarray, axes: str, step: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """A statistics step as ``x ↦ (x − a) / b`` with ``a``, ``b`` from the whole sample."""
+    kw = step.kwargs
+    red = _reduce_axes(axes, kw.axes)
+    kept = [axes[i] for i in range(len(axes)) if i not in red and axes[i] not in "bc"]
+    if kept:
+        raise SpecError(
+            f"{step.id} with statistics per {''.join(kept)} position cannot be tiled; zoo "
+            "supports reductions over every spatial axis"
+        )
+    if step.id == "zero_mean_unit_variance":
+        a = whole.mean(axis=red, keepdims=True)
+        b = whole.std(axis=red, keepdims=True) + kw.eps
+    else:
+        a = np.percentile(whole, kw.min_percentile, axis=red, keepdims=True)
+        b = np.percentile(whole, kw.max_percentile, axis=red, keepdims=True) - a + kw.eps
+    return lambda x: (x - a) / b
 
 
 def _as_float(x: np.ndarray) -> np.ndarray:

@@ -117,7 +117,7 @@ def denoise(
                 progress(n * total + done, count * total)
 
         out[index] = predict_tiled(
-            predictor, data[index].astype(np.float32), tiling=tiling, progress=tiles
+            predictor, data[index].astype(np.float32, copy=False), tiling=tiling, progress=tiles
         )
     return out, axes
 
