@@ -401,8 +401,11 @@ def predict_tiled(
     *,
     tiling: Tiling | None = None,
     progress: Callable[[int, int], None] | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Denoise one sample laid out as the input axes without batch, e.g. (C, Y, X).
+
+    ``out`` (float32, the output's shape) receives the result when given, saving a copy.
 
     The network runs on overlapping tiles whose halo is discarded; pre- and
     post-processing run per tile with any sample statistics taken from the whole image
@@ -414,11 +417,11 @@ def predict_tiled(
     package = predictor.package
     tiling = tiling or default_tiling(package)
     step = _step_of(package)
-    inp, out = package.descr.inputs[0], package.descr.outputs[0]
+    inp, outp = package.descr.inputs[0], package.descr.outputs[0]
     x = image[np.newaxis]
     pre = bind_processing(inp.preprocessing, predictor.input_axes, x)
-    post_whole = any(s.id in STAT_OPS for s in out.postprocessing)
-    post = None if post_whole else bind_processing(out.postprocessing, predictor.output_axes, None)
+    post_whole = any(s.id in STAT_OPS for s in outp.postprocessing)
+    post = None if post_whole else bind_processing(outp.postprocessing, predictor.output_axes, None)
     space = [i for i, a in enumerate(predictor.input_axes) if a not in "bc"]
     grids = []
     for i in space:
@@ -438,7 +441,9 @@ def predict_tiled(
         if result is None:
             shape = list(x.shape)
             shape[1] = y.shape[1]
-            result = np.empty(shape, np.float32)
+            result = np.empty(shape, np.float32) if out is None else out[np.newaxis]
+            if result.shape != tuple(shape):
+                raise ValueError(f"out has shape {out.shape}, the output {tuple(shape[1:])}")
         src, dst = [slice(None)] * x.ndim, [slice(None)] * x.ndim
         for axis, (w0, _w1, k0, k1) in window.items():
             k1 = min(k1, x.shape[axis])  # the padding is cropped back
@@ -448,7 +453,10 @@ def predict_tiled(
             progress(n, total)
     assert result is not None
     if post_whole:
-        return apply_processing(result, predictor.output_axes, out.postprocessing)[0]
+        processed = apply_processing(result, predictor.output_axes, outp.postprocessing)[0]
+        if out is None:
+            return processed
+        out[...] = processed
     return result[0]
 
 

@@ -116,8 +116,12 @@ def denoise(
             if progress:  # planes × tiles as one count
                 progress(n * total + done, count * total)
 
-        out[index] = predict_tiled(
-            predictor, data[index].astype(np.float32, copy=False), tiling=tiling, progress=tiles
+        predict_tiled(
+            predictor,
+            data[index].astype(np.float32, copy=False),
+            tiling=tiling,
+            progress=tiles,
+            out=out[index],
         )
     return out, axes
 

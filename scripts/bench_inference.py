@@ -1,0 +1,255 @@
+"""Inference throughput and memory: zoo against bioimageio.core and raw ONNX Runtime.
+
+On the same package and image, in one run: zoo's Python API (check excluded, timed apart),
+``zoo run`` end to end (a subprocess: start-up, check, read, write included),
+``bioimageio.core`` predict with and without blocking, and raw ONNX Runtime ``session.run``
+on the whole pre-processed image. Each method and size runs in its own process so its peak
+RSS is its own. Prints seconds (best of --repeat), throughput (MPix/s), ratios to
+bioimageio.core blocked and to raw ONNX Runtime, peak RSS, and the domain check's share of
+zoo's inference time; then the issue's targets with PASS/FAIL.
+
+    python scripts/bench_inference.py [--package ID_OR_PATH ...] [--sizes 512 2048 8192]
+        [--repeat 3] [--whole-max 2048] [--write docs/performance.md]
+
+Images are the synthetic IHC image of ../shared/data tiled to each size (float32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("ZOO_SHARED_DATA", REPO.parent / "shared" / "data"))
+METHODS = ("zoo", "zoo_run", "core_blocked", "core_whole", "ort")
+WHOLE_IMAGE = {"core_whole", "ort"}  # memory grows with the image: capped by --whole-max
+
+
+def _image(size: int) -> np.ndarray:
+    base = np.load(DATA / "synthetic" / "noisy.npy")
+    reps = -(-size // base.shape[0])
+    return np.ascontiguousarray(np.tile(base, (reps, reps))[:size, :size], dtype=np.float32)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def worker(method: str, size: int, package_ref: str, repeat: int) -> dict:
+    """One method at one size, in this process; returns seconds and peak RSS."""
+    from zoo.runner import open_model
+
+    model = open_model(package_ref)
+    x = _image(size)
+    extra: dict = {}
+    if method == "zoo":
+        from zoo.domain import check_image
+        from zoo.imageio import Image
+        from zoo.inference import Predictor, predict_tiled
+
+        predictor = Predictor(model.package, weight_format="onnx")
+        predict_tiled(predictor, x[np.newaxis])  # warm-up
+        seconds = _best(lambda: predict_tiled(predictor, x[np.newaxis]), repeat)
+        extra["check_s"] = _best(lambda: check_image(model.package, Image(x, "yx")), repeat)
+    elif method == "ort":
+        from zoo.inference import Predictor
+        from zoo.processing import apply_processing
+
+        predictor = Predictor(model.package, weight_format="onnx")
+        inp = model.package.descr.inputs[0]
+        pre = apply_processing(x[None, None], predictor.input_axes, inp.preprocessing)
+        predictor.network(pre)
+        seconds = _best(lambda: predictor.network(pre), repeat)
+    elif method.startswith("core"):
+        from bioimageio.core import Sample, Tensor, create_prediction_pipeline, predict
+
+        descr = model.package.descr
+        pipeline = create_prediction_pipeline(descr, weight_format="onnx")
+        tensor = Tensor.from_numpy(x[None, None], dims=("batch", "channel", "y", "x"))
+        sample = Sample(members={descr.inputs[0].id: tensor}, stat={}, id="bench")
+        blocks = {"blocksize_parameter": 10} if method == "core_blocked" else {}
+        predict(model=pipeline, inputs=sample, **blocks)
+        seconds = _best(lambda: predict(model=pipeline, inputs=sample, **blocks), repeat)
+    else:
+        raise SystemExit(f"unknown method {method}")
+    return {"seconds": seconds, "rss_mb": _peak_rss_mb(), **extra}
+
+
+def run_cli(size: int, package_ref: str) -> dict:
+    """``zoo run`` end to end on an .npy file; wall time and the child's peak RSS."""
+    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
+        src = Path(tmp) / "in.npy"
+        np.save(src, _image(size))
+        zoo = Path(sys.executable).parent / "zoo"
+        cmd = [str(zoo), "run", package_ref, str(src), "-o", str(Path(tmp) / "out.tif"), "--force"]
+        probe = (
+            "import resource,subprocess,sys,time,json;t=time.perf_counter();"
+            "r=subprocess.run(sys.argv[1:],capture_output=True,text=True);"
+            "print(json.dumps({'rc':r.returncode,'err':r.stderr[-500:],"
+            "'seconds':time.perf_counter()-t,"
+            "'rss_mb':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024}))"
+        )
+        done = subprocess.run([sys.executable, "-c", probe, *cmd], capture_output=True, text=True)
+        result = json.loads(done.stdout)
+        if result["rc"] != 0:
+            raise RuntimeError(f"zoo run failed: {result['err']}")
+        return result
+
+
+def measure(method: str, size: int, package_ref: str, repeat: int) -> dict:
+    if method == "zoo_run":
+        return run_cli(size, package_ref)
+    argv = [sys.executable, __file__, "--worker", method, "--size", str(size),
+            "--package", package_ref, "--repeat", str(repeat)]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1][:200]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--package", action="append", help="ID[@VERSION] or path (repeatable)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 2048, 8192])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--whole-max", type=int, default=2048, help="largest whole-image size")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--write", type=Path, help="also write the results as markdown here")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.size, args.package[0], args.repeat)))
+        return
+    packages = args.package or ["n2v-ihc-careamics"]
+    rows = []
+    for ref in packages:
+        for size in args.sizes:
+            results = {}
+            for method in args.methods:
+                if method in WHOLE_IMAGE and size > args.whole_max:
+                    continue
+                if method == "core_blocked" and size > max(args.whole_max, 2048):
+                    continue  # minutes per run; the targets compare at 2048²
+                results[method] = measure(method, size, ref, args.repeat)
+                print(f"  {ref} {size}² {method}: {results[method]}", file=sys.stderr)
+            rows += _rows(ref, size, results)
+    table = _table(rows)
+    print(table)
+    verdicts = _targets(rows)
+    print("\n".join(verdicts))
+    if args.write:
+        _write(args.write, table, verdicts, args)
+
+
+def _rows(ref: str, size: int, results: dict) -> list[dict]:
+    mpix = size * size / 1e6
+    core = results.get("core_blocked", {}).get("seconds")
+    ort = results.get("ort", {}).get("seconds")
+    rows = []
+    for method, r in results.items():
+        if "error" in r:
+            rows.append({"package": ref, "size": size, "method": method, "error": r["error"]})
+            continue
+        s = r["seconds"]
+        rows.append(
+            {
+                "package": ref, "size": size, "method": method, "seconds": s,
+                "mpix_s": mpix / s, "vs_core": core / s if core else None,
+                "vs_ort": ort / s if ort else None, "rss_mb": r["rss_mb"],
+                "check_share": r["check_s"] / s if "check_s" in r else None,
+                "image_mb": size * size * 4 / 2**20,
+            }
+        )  # fmt: skip
+    return rows
+
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def _table(rows: list[dict]) -> str:
+    head = "| package | size | method | s | MPix/s | × core blocked | × raw ORT | peak RSS MB | check share |"
+    lines = [head, "|" + "---|" * 9]
+    for r in rows:
+        if "error" in r:
+            lines.append(
+                f"| {r['package']} | {r['size']}² | {r['method']} | error: {r['error']} |||||"
+            )
+            continue
+        lines.append(
+            f"| {r['package']} | {r['size']}² | {r['method']} | {r['seconds']:.3f} | "
+            f"{r['mpix_s']:.2f} | {_fmt(r['vs_core'], '.2f')} | {_fmt(r['vs_ort'], '.2f')} | "
+            f"{r['rss_mb']:.0f} | {_fmt(r['check_share'], '.1%')} |"
+        )
+    return "\n".join(lines)
+
+
+def _targets(rows: list[dict]) -> list[str]:
+    out = []
+    for r in rows:
+        if "error" in r:
+            continue
+        if r["method"] == "zoo" and r["size"] == 2048:
+            for key, goal, what in (("vs_core", 2.0, "bioimageio.core blocked"),
+                                    ("vs_ort", 0.9, "raw ONNX Runtime")):  # fmt: skip
+                if r[key] is not None:
+                    ok = "PASS" if r[key] >= goal else "FAIL"
+                    out.append(
+                        f"{ok} {r['package']} 2048²: zoo {r[key]:.2f}× {what} (goal ≥ {goal}×)"
+                    )
+            share = r["check_share"]
+            ok = "PASS" if share <= 0.05 else "FAIL"
+            out.append(
+                f"{ok} {r['package']} 2048²: domain check {share:.1%} of inference (goal ≤ 5%)"
+            )
+        if r["method"] == "zoo_run" and r["size"] == 8192:
+            limit = 2.5 * r["image_mb"] + 400
+            ok = "PASS" if r["rss_mb"] <= limit else "FAIL"
+            out.append(f"{ok} {r['package']} 8192²: zoo run peak RSS {r['rss_mb']:.0f} MB "
+                       f"(goal ≤ 2.5 × {r['image_mb']:.0f} + 400 = {limit:.0f} MB)")  # fmt: skip
+    return out
+
+
+def _write(path: Path, table: str, verdicts: list[str], args: argparse.Namespace) -> None:
+    import onnxruntime
+
+    from zoo import __version__
+
+    header = (
+        "# Inference performance\n\n"
+        "Generated by `python scripts/bench_inference.py"
+        f" --sizes {' '.join(map(str, args.sizes))} --repeat {args.repeat}"
+        f"{''.join(f' --package {p}' for p in args.package or [])}`"
+        f" on {datetime.now(UTC):%Y-%m-%d}: zoo {__version__}, onnxruntime "
+        f"{onnxruntime.__version__}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPU cores ({platform.machine()}), no GPU.\n\n"
+        "Seconds are the best of the repeats (`zoo_run`: one end-to-end run of the CLI, "
+        "start-up, check, reading and writing included). Ratios > 1 mean zoo is faster. "
+        "Peak RSS is the whole process's.\n\n"
+    )
+    path.write_text(header + table + "\n\n" + "\n".join(f"- {v}" for v in verdicts) + "\n")
+
+
+if __name__ == "__main__":
+    main()
