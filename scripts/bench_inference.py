@@ -189,7 +189,10 @@ def _fmt(v: float | None, spec: str) -> str:
 
 
 def _table(rows: list[dict]) -> str:
-    head = "| package | size | method | s | MPix/s | × core blocked | × raw ORT | peak RSS MB | check share |"
+    head = (
+        "| package | size | method | s | MPix/s | × core blocked | × raw ORT | peak RSS MB "
+        "| check share |"
+    )
     lines = [head, "|" + "---|" * 9]
     for r in rows:
         if "error" in r:
