@@ -35,8 +35,11 @@ __all__ = [
     "ssim",
 ]
 
-GAUSSIAN_SIGMAS = tuple(float(s) for s in np.round(np.geomspace(0.25, 6.0, 24), 3))
+GAUSSIAN_SIGMAS = tuple(float(s) for s in np.round(np.geomspace(0.25, 16.0, 31), 3))
 """Sigmas (pixels) searched for the best Gaussian filter."""
+
+BM3D_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0)
+"""Multiples of the estimated noise sigma tried as BM3D's sigma."""
 
 
 def psnr(image: np.ndarray, reference: np.ndarray, *, data_range: float) -> float:
@@ -94,7 +97,7 @@ def best_bm3d(noisy: np.ndarray, target: np.ndarray, *, sigma_guess: float) -> B
     z = noisy.astype(np.float64) / scale
     best: Baseline | None = None
     best_err = np.inf
-    for factor in (0.7, 1.0, 1.4):
+    for factor in BM3D_FACTORS:
         sigma = sigma_guess * factor
         out = np.asarray(bm3d.bm3d(z, sigma_psd=sigma / scale)) * scale
         err = float(np.mean((out - target) ** 2))
