@@ -49,13 +49,14 @@ The statistics, and why a denoiser cares:
     measurable noise has a residual made of signal and shows high values here too.
 ``structure_scale``
     Characteristic size of structures in pixels: 1 / the centroid frequency of the power
-    spectrum above the noise floor. The spectrum is averaged over the four Hann-windowed
-    quadrants of a central crop of at most 2048 × 2048 pixels (``low``/``high`` come from
-    the quadrants one by one); the noise floor is the mean power in the spectrum's corners.
-    It grows linearly with magnification, so it reveals a different pixel size or objective:
-    a network's receptive field is tuned to the structure sizes it was trained on. Scales
-    larger than the quadrants cannot show, so compare images of similar size: a 256 × 256
-    crop of the synthetic IHC image reads 0.87 × the value of the whole 512 × 512 image.
+    spectrum above the noise floor. The spectrum is averaged over Hann-windowed blocks of
+    one fixed size, 256 × 256 (up to 16 on an even grid; images under 512 pixels a side use
+    their four quadrants), so that images of any size compare: a 2048 × 2048 image of the
+    same scene reads what its 512 × 512 crop reads. ``low``/``high`` come from the blocks one
+    by one; the noise floor is the mean power in the spectrum's corners. It grows linearly
+    with magnification, so it reveals a different pixel size or objective: a network's
+    receptive field is tuned to the structure sizes it was trained on. Scales beyond about
+    a third of a block (≈ 80 pixels) saturate.
 ``snr_db``
     ``10 · log10(signal variance / noise variance)``, noise variance ``noise_sigma²`` (at
     least the quantisation noise step² / 12 of the dtype) and signal variance the image
@@ -135,7 +136,7 @@ _NLF_EDGE_STRIDE = 7  # the bin edges are percentiles of every 7th pixel
 _Z90 = 1.6449  # two-sided 90 % normal quantile: low/high of the noise-level fit
 _SNR_MIN_DB = -20.0  # signal variance below 1 % of the noise variance is not measurable
 _SATURATION_MIN = 1e-3  # float images: the maximum is a saturation level above this fraction
-_MAX_SPECTRUM = 2048  # side of the largest central crop the power spectrum is taken over
+_SPECTRUM_BLOCK = 256  # side of the blocks the power spectrum is averaged over
 _PERCENTILE_SAMPLE = 1 << 20  # pixels per image the fingerprint's percentiles use at most
 
 
@@ -327,14 +328,29 @@ def _correlation(head: np.ndarray, tail: np.ndarray) -> np.ndarray:
 
 
 def _structure_scale(image: np.ndarray) -> Stat:
-    """Structure scale of the four quadrants of a central crop, pooled and per quadrant."""
-    height, width = (min(side, _MAX_SPECTRUM) // 2 for side in image.shape)
-    top, left = (image.shape[0] - 2 * height) // 2, (image.shape[1] - 2 * width) // 2
-    crop = image[top : top + 2 * height, left : left + 2 * width].astype(np.float32)
-    quadrants = crop.reshape(2, height, 2, width).transpose(0, 2, 1, 3).reshape(4, height, width)
-    signal = _radial_signal(quadrants)
-    power, moment = signal.sum(axis=1), signal @ (np.arange(signal.shape[1]) / min(height, width))
+    """Structure scale pooled over blocks of one fixed size, and per block."""
+    blocks = _spectrum_blocks(image)
+    side = blocks.shape[1]
+    signal = _radial_signal(blocks)
+    power, moment = signal.sum(axis=1), signal @ (np.arange(signal.shape[1]) / side)
     return _stat(_wavelength(power.sum(), moment.sum()), _wavelength(power, moment))
+
+
+def _spectrum_blocks(image: np.ndarray) -> np.ndarray:
+    """Up to 16 non-overlapping square blocks of ``_SPECTRUM_BLOCK`` pixels on an even grid
+    over the image (smaller images: the four quadrants), float32, shape (n, side, side)."""
+    side = min(_SPECTRUM_BLOCK, min(image.shape) // 2)
+    rows, cols = image.shape[0] // side, image.shape[1] // side
+    top, left = (image.shape[0] - rows * side) // 2, (image.shape[1] - cols * side) // 2
+    cells = [(r, c) for r in range(rows) for c in range(cols)]
+    picks = np.linspace(0, len(cells) - 1, min(16, len(cells))).round().astype(int)
+    chosen = [cells[i] for i in picks]
+    return np.stack(
+        [
+            image[top + r * side : top + (r + 1) * side, left + c * side : left + (c + 1) * side]
+            for r, c in dict.fromkeys(chosen)
+        ]
+    ).astype(np.float32)
 
 
 def _radial_signal(regions: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 from zoo.errors import ImageError, require
 from zoo.files import atomic_dir
 
-__all__ = ["is_ome_zarr", "read_ome_zarr", "write_ome_zarr"]
+__all__ = ["create_ome_zarr", "is_ome_zarr", "open_ome_zarr", "read_ome_zarr", "write_ome_zarr"]
 
 _UNIT_TO_UM = {"micrometer": 1.0, "nanometer": 1e-3, "millimeter": 1e3, "angstrom": 1e-4}
 _AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
@@ -36,6 +36,12 @@ def _multiscale(attrs: dict[str, Any], name: str) -> dict[str, Any]:
 
 def read_ome_zarr(path: Path) -> tuple[np.ndarray, str, dict[str, float], dict[str, Any]]:
     """(data, axes, pixel size in µm per spatial axis, the group's attributes)."""
+    array, axes, pixel_size, attrs = open_ome_zarr(path)
+    return np.asarray(array), axes, pixel_size, attrs
+
+
+def open_ome_zarr(path: Path) -> tuple[Any, str, dict[str, float], dict[str, Any]]:
+    """Like :func:`read_ome_zarr`, with the full-resolution zarr array not yet read."""
     zarr = require("zarr", "zarr")
     group = zarr.open_group(str(path), mode="r")
     attrs = dict(group.attrs)
@@ -44,7 +50,6 @@ def read_ome_zarr(path: Path) -> tuple[np.ndarray, str, dict[str, float], dict[s
     if set(names) - set(_AXIS_TYPES) or len(set(names)) != len(names):
         raise ImageError(f"{path.name} has axes {names}; zoo reads t, c, z, y, x")
     dataset = ms["datasets"][0]
-    data = np.asarray(group[dataset["path"]])
     scale = next(
         (t["scale"] for t in dataset.get("coordinateTransformations", []) if t["type"] == "scale"),
         None,
@@ -55,7 +60,32 @@ def read_ome_zarr(path: Path) -> tuple[np.ndarray, str, dict[str, float], dict[s
             unit = spec.get("unit") if isinstance(spec, dict) else None
             if axis in "zyx" and unit in _UNIT_TO_UM:  # no unit: the pixel size is unknown
                 pixel_size[axis] = float(value) * _UNIT_TO_UM[unit]
-    return data, "".join(names), pixel_size, attrs
+    return group[dataset["path"]], "".join(names), pixel_size, attrs
+
+
+def create_ome_zarr(
+    folder: Path,
+    shape: tuple[int, ...],
+    *,
+    axes: str,
+    pixel_size: dict[str, float],
+    metadata: dict[str, Any],
+    chunks: tuple[int, ...],
+    dtype: Any = np.float32,
+) -> Any:
+    """An empty single-level OME-Zarr 0.4 image in ``folder`` (written in place); its array."""
+    zarr = require("zarr", "zarr")
+    group = zarr.open_group(str(folder), mode="w", zarr_format=2)
+    array = group.create_array("0", shape=shape, dtype=dtype, chunks=chunks)
+    axes_meta = [
+        {"name": a, "type": _AXIS_TYPES[a], **({"unit": "micrometer"} if a in pixel_size else {})}
+        for a in axes
+    ]
+    scale = [pixel_size.get(a, 1.0) if a in "zyx" else 1.0 for a in axes]
+    datasets = [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}]
+    multiscale = {"version": "0.4", "name": folder.stem, "axes": axes_meta, "datasets": datasets}
+    group.attrs.update({"multiscales": [multiscale], **metadata})
+    return array
 
 
 def write_ome_zarr(
@@ -68,35 +98,10 @@ def write_ome_zarr(
     chunk: int = 1024,
 ) -> None:
     """Write ``data`` as a single-level OME-Zarr 0.4 image, atomically."""
-    zarr = require("zarr", "zarr")
     chunks = tuple(min(n, chunk) if a in "yx" else 1 for a, n in zip(axes, data.shape, strict=True))
     with atomic_dir(path) as tmp:
-        group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
-        group.create_array("0", data=np.ascontiguousarray(data), chunks=chunks)
-        axes_meta = [
-            {
-                "name": a,
-                "type": _AXIS_TYPES[a],
-                **({"unit": "micrometer"} if a in pixel_size else {}),
-            }
-            for a in axes
-        ]
-        scale = [pixel_size.get(a, 1.0) if a in "zyx" else 1.0 for a in axes]
-        group.attrs.update(
-            {
-                "multiscales": [
-                    {
-                        "version": "0.4",
-                        "name": path.stem,
-                        "axes": axes_meta,
-                        "datasets": [
-                            {
-                                "path": "0",
-                                "coordinateTransformations": [{"type": "scale", "scale": scale}],
-                            }
-                        ],
-                    }
-                ],
-                **metadata,
-            }
-        )
+        array = create_ome_zarr(
+            tmp, data.shape, axes=axes, pixel_size=pixel_size, metadata=metadata,
+            chunks=chunks, dtype=data.dtype,
+        )  # fmt: skip
+        array[...] = data

@@ -29,7 +29,7 @@ from zoo.imageio import Image, read_image, write_tiff
 from zoo.inference import Predictor, Tiling, default_tiling, predict_tiled, trusted_predictor
 from zoo.package import Package, load_package
 
-__all__ = ["ModelRef", "RunResult", "check", "open_model", "run"]
+__all__ = ["ModelRef", "RunResult", "check", "open_model", "run", "run_dask"]
 
 logger = logging.getLogger(__name__)
 
@@ -143,28 +143,12 @@ def run(
     progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """Check, denoise and write ``output`` (OME-TIFF) + ``output.json`` (provenance)."""
-    out = Path(output)
+    out, in_path = Path(output), Path(image_path)
     zarr_out = out.suffix.lower() == ".zarr"
-    if out.suffix.lower() not in (".tif", ".tiff", ".zarr"):
-        raise ImageError(
-            f"output must be a .tif / .ome.tif file or a .zarr folder, got {out.name!r}"
-        )
-    sidecar = out.with_name(out.name + ".json")
-    in_path = Path(image_path)
-    if out.resolve() == in_path.resolve():
-        raise ImageError("the output would overwrite the input; choose another output path")
     cmap = out.with_name(_stem(out) + ".consistency.ome.tif")
-    for target in (out, sidecar, *([cmap] if with_consistency else [])):
-        if target.exists() and not overwrite:
-            raise PackageError(f"{target} exists; pass --overwrite to replace it")
+    sidecar = _free_outputs(in_path, out, [cmap] if with_consistency else [], overwrite)
     image = read_image(in_path, axes=axes, pixel_size=pixel_size)
-    report = check_image(model.package, image, modality=modality)
-    if report.verdict == "mismatch" and not force:
-        reasons = "; ".join(f"{c.name}: {c.message}" for c in report.failed())
-        raise DomainMismatchError(
-            f"{image_path} does not match {model.id}@{model.version} ({reasons}); nothing was "
-            "written. Use --force to run anyway (the mismatch is recorded in the provenance)."
-        )
+    report = _check_or_refuse(model, image, in_path, modality=modality, force=force)
     predictor, weight_tests = trusted_predictor(
         model.package, weight_format=weight_format, device=device
     )
@@ -175,30 +159,10 @@ def run(
     consistency_map = None
     if with_consistency:
         consistency_map, consistency_scores = consistency_planes(predictor, image, tiling)
-    provenance = {
-        "zoo_version": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": {
-            "id": model.id,
-            "version": model.version,
-            "sha256": model.sha256,
-            "source": model.source,
-        },
-        "input": {
-            "path": str(in_path),
-            "sha256": sha256_path(in_path),
-            "shape": list(image.data.shape),
-            "axes": image.axes,
-            "dtype": str(image.data.dtype),
-        },
-        "output": {"axes": out_axes, "shape": list(data.shape), "dtype": "float32"},
-        "backend": predictor.weight_format,
-        "weights_tests": [asdict(t) for t in weight_tests],
-        "device": predictor.device,
-        "tiling": tiling.to_dict(),
-        "forced": bool(force and report.verdict == "mismatch"),
-        "check": report.to_dict(),
-    }
+    provenance = _provenance(
+        model, in_path, image.data, image.axes, report, predictor, weight_tests, tiling, force
+    )
+    provenance["output"] = {"axes": out_axes, "shape": list(data.shape), "dtype": "float32"}
     cmap_path = None
     if consistency_map is not None:
         cmap_path = cmap
@@ -227,6 +191,125 @@ def run(
                 out, data, axes=out_axes, pixel_size=image.pixel_size, metadata={"zoo": provenance}
             )
     return RunResult(out, sidecar, report, provenance, cmap_path)
+
+
+def _free_outputs(in_path: Path, out: Path, extra: list[Path], overwrite: bool) -> Path:
+    """Refuse an output that would replace the input, or an existing one without
+    ``overwrite``; returns the provenance sidecar's path."""
+    if out.suffix.lower() not in (".tif", ".tiff", ".zarr"):
+        raise ImageError(
+            f"output must be a .tif / .ome.tif file or a .zarr folder, got {out.name!r}"
+        )
+    if out.resolve() == in_path.resolve():
+        raise ImageError("the output would overwrite the input; choose another output path")
+    sidecar = out.with_name(out.name + ".json")
+    for target in (out, sidecar, *extra):
+        if target.exists() and not overwrite:
+            raise PackageError(f"{target} exists; pass --overwrite to replace it")
+    return sidecar
+
+
+def _check_or_refuse(
+    model: ModelRef, image: Image, in_path: Path, *, modality: str | None, force: bool
+) -> DomainReport:
+    report = check_image(model.package, image, modality=modality)
+    if report.verdict == "mismatch" and not force:
+        reasons = "; ".join(f"{c.name}: {c.message}" for c in report.failed())
+        raise DomainMismatchError(
+            f"{in_path} does not match {model.id}@{model.version} ({reasons}); nothing was "
+            "written. Use --force to run anyway (the mismatch is recorded in the provenance)."
+        )
+    return report
+
+
+def _provenance(
+    model: ModelRef,
+    in_path: Path,
+    data: Any,
+    axes: str,
+    report: DomainReport,
+    predictor: Predictor,
+    weight_tests: list[Any],
+    tiling: Tiling,
+    force: bool,
+) -> dict[str, Any]:
+    return {
+        "zoo_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {
+            "id": model.id,
+            "version": model.version,
+            "sha256": model.sha256,
+            "source": model.source,
+        },
+        "input": {
+            "path": str(in_path),
+            "sha256": sha256_path(in_path),
+            "shape": list(data.shape),
+            "axes": axes,
+            "dtype": str(data.dtype),
+        },
+        "backend": predictor.weight_format,
+        "weights_tests": [asdict(t) for t in weight_tests],
+        "device": predictor.device,
+        "tiling": tiling.to_dict(),
+        "forced": bool(force and report.verdict == "mismatch"),
+        "check": report.to_dict(),
+    }
+
+
+def run_dask(
+    model: ModelRef,
+    image_path: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    scheduler: str | None = None,
+    force: bool = False,
+    overwrite: bool = False,
+    weight_format: str | None = None,
+    tile: int = 1024,
+    modality: str | None = None,
+) -> RunResult:
+    """:func:`run` for OME-Zarr images larger than memory: Dask blocks with halos, on the
+    local threads (``scheduler`` None or "local") or a dask.distributed scheduler address.
+
+    The check runs on a central crop (≤ 2048 × 2048) of the middle plane, read alone.
+    """
+    from zoo.distributed import denoise_zarr
+    from zoo.omezarr import is_ome_zarr, open_ome_zarr
+
+    out, in_path = Path(output), Path(image_path)
+    if not is_ome_zarr(in_path) or out.suffix.lower() != ".zarr":
+        raise ImageError("--dask reads an OME-Zarr image and writes an OME-Zarr (.zarr) output")
+    sidecar = _free_outputs(in_path, out, [], overwrite)
+    array, axes, pixel_size, _ = open_ome_zarr(in_path)
+    h, w = array.shape[-2:]
+    top, left = max(0, (h - 2048) // 2), max(0, (w - 2048) // 2)
+    middle = tuple(n // 2 for n in array.shape[:-2])
+    crop = np.asarray(array[(*middle, slice(top, top + 2048), slice(left, left + 2048))])
+    image = Image(crop, "yx", pixel_size={a: v for a, v in pixel_size.items() if a in "yx"})
+    report = _check_or_refuse(model, image, in_path, modality=modality, force=force)
+    report.notes.append("checked on a central crop of the middle plane (--dask)")
+    predictor, weight_tests = trusted_predictor(model.package, weight_format=weight_format)
+    tiling = default_tiling(model.package, tile=tile)
+    provenance = _provenance(
+        model, in_path, array, axes, report, predictor, weight_tests, tiling, force
+    )
+    provenance["output"] = {"axes": axes, "shape": list(array.shape), "dtype": "float32"}
+    local = scheduler in (None, "local")
+    provenance["dask"] = {"scheduler": "local threads" if local else scheduler}
+    with atomic_path(sidecar) as tmp_json:
+        tmp_json.write_text(json.dumps(provenance, indent=2, default=str))
+        denoise_zarr(
+            Path(model.package.source),
+            in_path,
+            out,
+            tiling=tiling,
+            weight_format=predictor.weight_format,
+            scheduler=None if local else scheduler,
+            metadata={"zoo": provenance},
+        )
+    return RunResult(out, sidecar, report, provenance)
 
 
 def _stem(path: Path) -> str:

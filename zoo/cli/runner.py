@@ -123,6 +123,13 @@ def run(
     consistency: Annotated[
         bool, typer.Option(help="Also write the consistency map (model agreement with itself).")
     ] = False,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            help="OME-Zarr → OME-Zarr in Dask blocks: 'local' (threads here) or a "
+            "dask.distributed scheduler address, e.g. tcp://10.0.0.5:8786."
+        ),
+    ] = None,
     axes: AxesOpt = None,
     pixel_size: PixelOpt = None,
     modality: ModalityOpt = None,
@@ -142,6 +149,15 @@ def run(
     several = len(images) > 1 or (output.is_dir() and output.suffix.lower() != ".zarr")
     for image in images:
         target = output / f"{image.stem}.denoised.ome.tif" if several else output
+        if dask:
+            from zoo.runner import run_dask
+
+            result = run_dask(
+                ref, image, target, scheduler=dask, force=force, overwrite=overwrite,
+                weight_format=backend, tile=tile, modality=modality,
+            )  # fmt: skip
+            out.print(f"{image} → {result.output} ({result.report.verdict}, Dask)", markup=False)
+            continue
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task(f"denoising {image.name}", total=None)
             result = run_model(

@@ -1,0 +1,138 @@
+"""Denoise images larger than memory with Dask: OME-Zarr in, OME-Zarr out, same numbers.
+
+The image is read lazily from OME-Zarr and cut into Dask blocks whose kept regions are
+exactly the tiles the single-process runner uses (:func:`zoo.inference._windows`); each block
+gets the same halo from its neighbours (``map_overlap``, no padding at the image's edges), is
+reflect-padded at the far end as the runner pads the image, and goes through the same
+per-tile processing and network. Every block therefore sees the very array the runner's tile
+sees, and the outputs are identical. The same code runs on the local threaded scheduler or,
+given a scheduler address, on a ``dask.distributed`` cluster (workers need the package path
+and the output folder on a shared filesystem).
+
+Sample statistics of per-sample normalisation (``zero_mean_unit_variance``) are computed
+exactly with Dask before the blocks run; ``scale_range`` (percentiles) is refused: Dask's
+percentiles are approximate, and the result would differ from the single-process path.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import ImageError, require
+from zoo.inference import Predictor, Tiling, _align, _step_of, _windows, tensor_axes
+from zoo.package import load_package
+
+__all__ = ["denoise_zarr"]
+
+
+@functools.lru_cache(maxsize=4)
+def _predictor(package_path: str, weight_format: str) -> Predictor:
+    """One predictor (one ONNX Runtime session) per process and package."""
+    return Predictor(load_package(Path(package_path)), weight_format=weight_format, device="cpu")
+
+
+def _block(
+    block: np.ndarray,
+    *,
+    package_path: str,
+    weight_format: str,
+    far: dict[int, int],
+    block_info: dict | None = None,
+) -> np.ndarray:
+    """Denoise one block (halo included): reflect-pad the image's far end as the runner does."""
+    from zoo.processing import bind_processing
+
+    predictor = _predictor(package_path, weight_format)
+    descr = predictor.package.descr
+    pads = [(0, 0)] * (block.ndim + 2)
+    info = (block_info or {}).get(0, {})
+    for k, extra in far.items():
+        last = (
+            info.get("chunk-location", [0] * block.ndim)[k]
+            == info.get("num-chunks", [1] * block.ndim)[k] - 1
+        )
+        if extra and last:
+            pads[k + 2] = (0, extra)
+    planes = block.reshape(-1, 1, 1, *block.shape[-2:])  # each plane a (b, c, y, x) sample
+    pre = bind_processing(descr.inputs[0].preprocessing, predictor.input_axes, None)
+    post = bind_processing(descr.outputs[0].postprocessing, predictor.output_axes, None)
+    out = np.empty(block.shape, np.float32).reshape(-1, *block.shape[-2:])
+    for n, plane in enumerate(planes):
+        x = np.pad(plane, pads[-4:], mode="reflect") if any(p[1] for p in pads) else plane
+        y = post(predictor.network(pre(x)))
+        out[n] = y[0, 0, : block.shape[-2], : block.shape[-1]]
+    return out.reshape(block.shape)
+
+
+def denoise_zarr(
+    package_path: Path,
+    source: Path,
+    output: Path,
+    *,
+    tiling: Tiling,
+    weight_format: str = "onnx",
+    scheduler: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> tuple[tuple[int, ...], str]:
+    """Denoise the OME-Zarr image ``source`` into the OME-Zarr ``output``; (shape, axes).
+
+    2D single-channel models with fixed (not per-sample) normalisation, as the zoo's own;
+    the image may have leading t / z axes, each plane denoised as the runner does.
+    """
+    da = require("dask.array", "dask")
+    from zoo.files import atomic_dir
+    from zoo.omezarr import create_ome_zarr, open_ome_zarr
+    from zoo.processing import STAT_OPS
+
+    predictor = _predictor(str(package_path), weight_format)
+    descr = predictor.package.descr
+    if tensor_axes(descr.inputs[0]) != "bcyx" or predictor.fixed_sizes:
+        raise ImageError("--dask runs 2D single-channel (bcyx) models of any input size only")
+    steps = [*descr.inputs[0].preprocessing, *descr.outputs[0].postprocessing]
+    if any(s.id in STAT_OPS for s in steps):
+        raise ImageError(
+            "--dask reproduces fixed normalisation only; this package normalises each image "
+            "by its own statistics (scale_range / zero_mean_unit_variance): run without --dask"
+        )
+    array, axes, pixel_size, _ = open_ome_zarr(source)
+    if axes[-2:] != "yx" or "c" in axes:
+        raise ImageError(f"--dask needs an OME-Zarr image with axes ending in yx, no c; got {axes}")
+    image = da.from_zarr(array).astype(np.float32)
+    step = _step_of(predictor.package)
+    chunks: list[Any] = [1] * (image.ndim - 2)
+    far = {}
+    for k in range(image.ndim - 2, image.ndim):
+        n = image.shape[k]
+        align = _align(predictor, k - image.ndim + 4, step)
+        padded = n + (-n) % align
+        grid = _windows(padded, tiling.tile, tiling.halo, align)
+        chunks.append(tuple(min(k1, n) - k0 for _w0, _w1, k0, k1 in grid if k0 < n))
+        far[k] = padded - n
+    image = image.rechunk(tuple(chunks))
+    depth = {k: tiling.halo if k >= image.ndim - 2 else 0 for k in range(image.ndim)}
+    result = image.map_overlap(
+        _block,
+        depth=depth,
+        boundary="none",
+        dtype=np.float32,
+        package_path=str(package_path),
+        weight_format=weight_format,
+        far=far,
+    )
+    client = None
+    if scheduler:
+        client = require("distributed", "dask").Client(scheduler)
+    try:
+        with atomic_dir(output) as tmp:
+            regular = tuple(c[0] for c in result.chunks)  # equal except the last: aligned
+            target = create_ome_zarr(tmp, image.shape, axes=axes, pixel_size=pixel_size,
+                                     metadata=metadata or {}, chunks=regular)  # fmt: skip
+            da.store(result, target, lock=False, compute=True)
+    finally:
+        if client is not None:
+            client.close()
+    return tuple(image.shape), axes
