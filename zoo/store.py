@@ -61,15 +61,27 @@ class LocalStore:
         self.root = root
         self.fs, self.path = fsspec.core.url_to_fs(root)
         self._local = "file" in self.fs.protocol or self.fs.protocol == "file"
+        self._cached: tuple[tuple[object, ...], Index] | None = None
 
     def _p(self, rel: str) -> str:
         return f"{self.path.rstrip('/')}/{rel}"
 
-    def read_index(self) -> Index:
+    def read_index(self, *, fresh: bool = False) -> Index:
+        """The index, parsed again only when index.json changed (size, mtime, inode) since
+        the last read — a 100k-version index takes seconds to validate. The cached object
+        is shared: treat it as read-only (``fresh`` parses a private copy to change)."""
         path = self._p(INDEX)
-        if not self.fs.exists(path):
+        try:
+            info = self.fs.info(path)
+        except FileNotFoundError:
             return Index()
-        return _parse_index(self.fs.cat_file(path), path)
+        stamp = (info.get("size"), info.get("mtime"), info.get("ino"))
+        if not fresh and self._cached is not None and self._cached[0] == stamp:
+            return self._cached[1]
+        index = _parse_index(self.fs.cat_file(path), path)
+        if not fresh and stamp[1] is not None:
+            self._cached = (stamp, index)
+        return index
 
     def read_blob(self, location: str) -> Iterator[bytes]:
         with self.fs.open(self._p(location), "rb") as fh:
@@ -105,7 +117,7 @@ class LocalStore:
     def transaction(self) -> Iterator[Index]:
         """Lock, read the index, let the caller change it, write it back atomically."""
         with self._lock():
-            index = self.read_index()
+            index = self.read_index(fresh=True)
             yield index
             self._write_index(index)
 

@@ -1,0 +1,122 @@
+"""Registry speed at scale: a 100k-version index, search, and fetch by id (cold and warm).
+
+Builds a synthetic registry in a temporary folder: the example package published once for
+real (so fetch has a real blob to copy and verify) and ``--models`` × ``--versions`` more
+index entries (summaries of realistic size). Then, each timed as the best of --repeat:
+
+- index load: reading and validating index.json (a new Registry, nothing cached);
+- search: free text and typed filters over every model, on a Registry that already read the
+  index (warm) and on a new one (cold);
+- fetch by id: cold (copy from the store into an empty cache, verify sha256) and warm
+  (already cached: verify only); resolve alone.
+
+Prints seconds and, for search, the reference: a plain Python loop over the same summaries
+(the ratio says what the registry's own overhead costs).
+
+    python scripts/bench_registry.py [--models 10000] [--versions 10] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MODALITIES = ["widefield", "confocal", "two-photon", "spinning-disk", "light-sheet", "SEM", "TEM"]
+
+
+def _best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def build(root: Path, models: int, versions: int) -> str:
+    """A registry with one real package and models × versions synthetic entries."""
+    from zoo.registry import Registry
+
+    example = Registry(REPO, cache=root / "example-cache").fetch("n2v-ihc-careamics")
+    real = Registry(root / "registry", cache=root / "publish-cache").publish(
+        example, model_id="real"
+    )
+    index = json.loads((root / "registry" / "index.json").read_text())
+    entry = index["models"]["real"]["versions"][real.version]
+    for m in range(models):
+        summary = dict(entry["summary"], name=f"model-{m}", modality=MODALITIES[m % 7],
+                       structures=[f"structure-{m % 50}", "nuclei" if m % 3 else "membranes"],
+                       description=f"synthetic entry {m} for the registry benchmark")  # fmt: skip
+        index["models"][f"model-{m:06d}"] = {
+            "versions": {f"1.{v}.0": dict(entry, summary=summary) for v in range(versions)}
+        }
+    (root / "registry" / "index.json").write_text(json.dumps(index))
+    return real.version
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=10_000)
+    parser.add_argument("--versions", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    from zoo.registry import Registry
+
+    with tempfile.TemporaryDirectory(prefix="zoo-bench-registry-") as tmp:
+        root = Path(tmp)
+        version = build(root, args.models, args.versions)
+        n = args.models * args.versions + 1
+        size_mb = (root / "registry" / "index.json").stat().st_size / 2**20
+        print(f"index: {args.models + 1} models, {n} versions, {size_mb:.1f} MB")
+        reg = root / "registry"
+        rows = []
+
+        def new() -> Registry:
+            return Registry(reg, cache=root / "cache")
+
+        rows.append(("index load (new Registry)", _best(lambda: new().index(), args.repeat)))
+        warm = new()
+        warm.index()
+        queries = {
+            "text 'structure-7'": {"text": "structure-7"},
+            "--modality confocal --structure nuclei": dict(modality="confocal", structure="nuclei"),
+            "--method n2v (every model)": {"method": "n2v"},
+        }  # fmt: skip
+        for label, query in queries.items():
+            hits = len(warm.search(**query))
+            rows.append((f"search {label}, warm [{hits} hits]",
+                         _best(lambda q=query: warm.search(**q), args.repeat)))  # fmt: skip
+            rows.append((f"search {label}, cold", _best(lambda q=query: new().search(**q), 1)))
+        summaries = [
+            (mid, m.versions[m.newest()].summary) for mid, m in warm.index().models.items()
+        ]
+
+        def loop() -> int:
+            return sum(1 for mid, s in summaries if "structure-7" in " ".join([mid, *s.structures]))
+
+        rows.append(("reference: plain loop over summaries, text", _best(loop, args.repeat)))
+        rows.append(
+            ("resolve real (warm Registry)", _best(lambda: warm.resolve("real"), args.repeat))
+        )
+
+        def cold_fetch() -> None:
+            shutil.rmtree(root / "cache" / "blobs", ignore_errors=True)
+            new().fetch(f"real@{version}")
+
+        rows.append(("fetch by id, cold (copy + verify)", _best(cold_fetch, args.repeat)))
+        new().fetch("real")
+        rows.append(
+            ("fetch by id, warm (verify cached)", _best(lambda: warm.fetch("real"), args.repeat))
+        )
+        width = max(len(r[0]) for r in rows)
+        for label, seconds in rows:
+            print(f"{label:<{width}}  {seconds * 1e3:10.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
