@@ -406,7 +406,7 @@ def _quantisation_variance(image: np.ndarray) -> float:
     """Variance of rounding to the grey-value step: 1 for integers, the float spacing else."""
     if image.dtype.kind in "ui":
         return 1 / 12
-    return float(np.spacing(np.abs(image).max())) ** 2 / 12
+    return float(np.spacing(max(abs(float(image.min())), abs(float(image.max()))))) ** 2 / 12
 
 
 def _saturation(image: np.ndarray, tiles: np.ndarray) -> Stat:

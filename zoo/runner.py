@@ -26,7 +26,14 @@ from zoo.errors import DomainMismatchError, ImageError, PackageError
 from zoo.files import atomic_path
 from zoo.hashes import sha256_file, sha256_path
 from zoo.imageio import Image, read_image, write_tiff
-from zoo.inference import Predictor, Tiling, default_tiling, predict_tiled, trusted_predictor
+from zoo.inference import (
+    DEFAULT_TILE,
+    Predictor,
+    Tiling,
+    default_tiling,
+    predict_tiled,
+    trusted_predictor,
+)
 from zoo.package import Package, load_package
 
 __all__ = ["ModelRef", "RunResult", "check", "open_model", "run", "run_dask"]
@@ -135,7 +142,7 @@ def run(
     overwrite: bool = False,
     weight_format: str | None = None,
     device: str = "auto",
-    tile: int = 512,
+    tile: int = DEFAULT_TILE,
     axes: str | None = None,
     pixel_size: float | tuple[float, ...] | None = None,
     modality: str | None = None,

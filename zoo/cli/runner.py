@@ -119,7 +119,9 @@ def run(
     device: Annotated[
         str, typer.Option(help="auto (CUDA when ONNX Runtime / torch has it) | cpu | cuda")
     ] = "auto",
-    tile: Annotated[int, typer.Option(help="Tile side in pixels.")] = 512,
+    tile: Annotated[
+        int, typer.Option(help="Tile side in pixels (memory grows with its square).")
+    ] = 448,
     consistency: Annotated[
         bool, typer.Option(help="Also write the consistency map (model agreement with itself).")
     ] = False,
