@@ -115,6 +115,9 @@ def test_method_and_targets_must_agree() -> None:
         train([noisy], config=TrainConfig(method="care", **TINY))
     with pytest.raises(ValueError, match="struct_axis"):
         TrainConfig(method="structn2v")
+    with pytest.raises(ValueError, match="blind-spot"):
+        TrainConfig(method="n2v", residual=True)
+    assert TrainConfig(method="care", residual=True).arch_kwargs()["residual"] is True
     with pytest.raises(ValueError, match="multiple of"):
         TrainConfig(method="n2v", patch_size=30)
 

@@ -52,6 +52,9 @@ def train(
     struct_span: Annotated[int, typer.Option(help="structn2v: hidden line length (odd).")] = 5,
     depth: Annotated[int, typer.Option(help="UNet depth.")] = 2,
     filters: Annotated[int, typer.Option(help="UNet filters at the top level.")] = 32,
+    residual: Annotated[
+        bool, typer.Option(help="care: add the input to the output (residual CARE).")
+    ] = False,
     val_fraction: Annotated[
         float, typer.Option(help="Bottom fraction of each image's rows held out.")
     ] = 0.1,
@@ -85,6 +88,7 @@ def train(
             struct_span=struct_span,
             depth=depth,
             filters=filters,
+            residual=residual,
             val_fraction=val_fraction,
             seed=seed,
             threads=threads,
