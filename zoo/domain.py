@@ -31,7 +31,15 @@ from zoo.imageio import Image
 from zoo.package import Package
 from zoo.spec import Fingerprint, Stat
 
-__all__ = ["THRESHOLDS", "Check", "DomainReport", "check_image", "model_fingerprint"]
+__all__ = [
+    "THRESHOLDS",
+    "Check",
+    "DomainReport",
+    "check_image",
+    "format_expected",
+    "format_value",
+    "model_fingerprint",
+]
 
 Status = Literal["ok", "warn", "fail", "skip"]
 Verdict = Literal["match", "caution", "mismatch"]
@@ -439,3 +447,24 @@ def check_image(package: Package, image: Image, *, modality: str | None = None) 
     if any(c.status == "fail" and c.kind == "compatibility" for c in checks):
         score = max(score, 10.0)
     return DomainReport(verdict, score, checks, reference, notes)
+
+
+def format_value(value: Any) -> str:
+    """A measured value for people: 3 significant digits, sizes as "h × w"."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, dict):
+        return " × ".join(format_value(v) for v in value.values())
+    return "–" if value is None else str(value)
+
+
+def format_expected(value: Any) -> str:
+    """A range [low, high] as "low – high", "≤ high" or "≥ low"; anything else as is."""
+    if isinstance(value, list) and len(value) == 2:
+        low, high = value
+        if low is None:
+            return f"≤ {format_value(high)}"
+        if high is None:
+            return f"≥ {format_value(low)}"
+        return f"{format_value(low)} – {format_value(high)}"
+    return format_value(value)

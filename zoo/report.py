@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from zoo import __version__
-from zoo.domain import DomainReport, check_image
+from zoo.domain import DomainReport, check_image, format_expected, format_value
 from zoo.files import atomic_path
 from zoo.imageio import read_image
 from zoo.inference import default_tiling, predict_tiled, trusted_predictor
@@ -105,7 +105,7 @@ def _range_svg(check: Any) -> str:
     expected = check.expected if isinstance(check.expected, list) else []
     low, high = [*expected, None, None][:2]
     value = check.measured
-    if not isinstance(value, int | float):
+    if check.kind != "statistics" or not isinstance(value, int | float):
         return ""
     known = [v for v in (low, high, value) if v is not None]
     a, b = min(known), max(known)
@@ -190,7 +190,8 @@ def _page(model, image_path, report: DomainReport, panels, rows, unavailable, co
     colour = {"match": "#2a2", "caution": "#d90", "mismatch": "#c22"}[report.verdict]
     checks = "".join(
         f"<tr class='{c.status}'><td>{e(c.name)}</td><td>{c.status}</td>"
-        f"<td>{e(str(c.measured))}</td><td>{e(str(c.expected))}</td><td>{_range_svg(c)}</td>"
+        f"<td>{e(format_value(c.measured))}</td><td>{e(format_expected(c.expected))}</td>"
+        f"<td>{_range_svg(c)}</td>"
         f"<td>{e(c.message)}</td></tr>"
         for c in report.checks
     )

@@ -17,6 +17,7 @@ from zoo.cli._app import (
     handles_errors,
     out,
 )
+from zoo.domain import format_expected, format_value
 
 VERDICT_EXIT = {"match": 0, "caution": 3, "mismatch": 4}
 AxesOpt = Annotated[
@@ -30,26 +31,6 @@ ModalityOpt = Annotated[str | None, typer.Option(help="Modality of the image, e.
 
 def _pixel(values: list[float] | None) -> tuple[float, ...] | None:
     return tuple(values) if values else None
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    if isinstance(value, dict):
-        return " × ".join(_fmt(v) for v in value.values())
-    return "–" if value is None else str(value)
-
-
-def _fmt_expected(value: Any) -> str:
-    """A range [low, high] as "low – high", "≤ high" or "≥ low"; anything else as is."""
-    if isinstance(value, list) and len(value) == 2:
-        low, high = value
-        if low is None:
-            return f"≤ {_fmt(high)}"
-        if high is None:
-            return f"≥ {_fmt(low)}"
-        return f"{_fmt(low)} – {_fmt(high)}"
-    return _fmt(value)
 
 
 def _print_report(report: Any) -> None:
@@ -66,8 +47,8 @@ def _print_report(report: Any) -> None:
         table.add_row(
             c.name,
             f"[{style[c.status]}]{c.status}[/]",
-            _fmt(c.measured),
-            _fmt_expected(c.expected),
+            format_value(c.measured),
+            format_expected(c.expected),
             c.message,
         )
     out.print(table)
