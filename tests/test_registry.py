@@ -11,6 +11,7 @@ import yaml
 
 from tests.factories import build_tiny_package, card_dict
 from zoo.errors import (
+    AuthError,
     IntegrityError,
     ModelNotFoundError,
     RegistryError,
@@ -191,12 +192,30 @@ def test_real_bioimageio_export_publishes_with_a_card(
     assert package.card == load_card(card_path)
 
 
-def test_read_only_registry_refuses_to_publish(example_zip: Path, tmp_path: Path) -> None:
+def test_http_registry_needs_a_token_and_a_server_to_publish(
+    example_zip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ZOO_TOKEN", raising=False)
     remote = Registry("http://127.0.0.1:9", cache=tmp_path / "cache")
-    with pytest.raises(RegistryError, match="read-only"):
+    with pytest.raises(AuthError, match="needs a token"):
         remote.publish(example_zip)
+    with_token = Registry("http://127.0.0.1:9", cache=tmp_path / "cache", token="zoo_x")
+    with pytest.raises(RegistryError, match="cannot reach"):
+        with_token.publish(example_zip)
     with pytest.raises(RegistryError, match="no cached index"):
         remote.fetch("anything")
+
+
+def test_static_http_registry_refuses_uploads(
+    example_zip: Path, tmp_path: Path, static_server
+) -> None:  # type: ignore[no-untyped-def]
+    site, url, _stop = static_server
+    Registry(site, cache=tmp_path / "pub-cache").publish(example_zip)
+    before = tree_digest(site)
+    remote = Registry(url, cache=tmp_path / "client-cache", token="zoo_x")
+    with pytest.raises(RegistryError, match="does not accept uploads"):
+        remote.publish(example_zip, model_id="again")
+    assert tree_digest(site) == before
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """zoo: a registry and runner for pretrained microscopy denoisers."""
 
 from zoo.errors import (
+    AuthError,
     DependencyError,
     DomainMismatchError,
     ExportError,
@@ -12,12 +13,14 @@ from zoo.errors import (
     RegistryError,
     SpecError,
     UnsafeArchiveError,
+    UploadTooLargeError,
     ZooError,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthError",
     "DependencyError",
     "DomainMismatchError",
     "ExportError",
@@ -29,6 +32,7 @@ __all__ = [
     "RegistryError",
     "SpecError",
     "UnsafeArchiveError",
+    "UploadTooLargeError",
     "ZooError",
     "__version__",
 ]

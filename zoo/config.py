@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["EMBEDDED_REGISTRY", "cache_dir", "registry_source"]
+__all__ = ["EMBEDDED_REGISTRY", "cache_dir", "registry_source", "registry_token"]
 
 EMBEDDED_REGISTRY = Path(__file__).resolve().parents[1]
 """The registry shipped with zoo: this repository's ``index.json`` and ``models/``."""
@@ -17,6 +17,7 @@ def _settings():  # type: ignore[no-untyped-def]
         model_config = SettingsConfigDict(env_prefix="ZOO_", extra="ignore")
         cache: Path | None = None
         registry: str | None = None
+        token: str | None = None
 
     return Settings()
 
@@ -38,3 +39,10 @@ def registry_source(explicit: str | None = None) -> str:
     if explicit:
         return explicit
     return _settings().registry or str(EMBEDDED_REGISTRY)
+
+
+def registry_token(explicit: str | None = None) -> str | None:
+    """The bearer token for publishing to / yanking on a registry server (``ZOO_TOKEN``)."""
+    if explicit:
+        return explicit
+    return _settings().token or None

@@ -10,6 +10,8 @@ builtin exception a caller would naturally catch, so ``except ValueError`` keeps
     ├── ModelNotFoundError (LookupError)  no such model id or version in a registry
     ├── IntegrityError (ValueError)       bytes do not match their recorded sha256
     ├── RegistryError (RuntimeError)      a registry refuses an operation (e.g. version exists)
+    │   └── UploadTooLargeError           an upload exceeds a registry server's size limit
+    ├── AuthError (PermissionError)       a registry server needs a token, or refused the one given
     ├── ImportFailedError (ValueError)    trained weights cannot be turned into a torch module
     ├── ExportError (RuntimeError)        an export does not reproduce its source numerically
     ├── ImageError (ValueError)           an image is unreadable or unusable (NaN, wrong axes)
@@ -22,6 +24,7 @@ Messages say what was expected, what was found, and what to do about it.
 from __future__ import annotations
 
 __all__ = [
+    "AuthError",
     "DependencyError",
     "DomainMismatchError",
     "ExportError",
@@ -33,6 +36,7 @@ __all__ = [
     "RegistryError",
     "SpecError",
     "UnsafeArchiveError",
+    "UploadTooLargeError",
     "ZooError",
 ]
 
@@ -63,6 +67,14 @@ class IntegrityError(ZooError, ValueError):
 
 class RegistryError(ZooError, RuntimeError):
     """The registry refuses an operation (a version exists with other bytes, …)."""
+
+
+class UploadTooLargeError(RegistryError):
+    """An upload exceeds the size limit of a registry server (``zoo serve --max-upload-mb``)."""
+
+
+class AuthError(ZooError, PermissionError):
+    """A registry server needs a bearer token for this, or does not accept the one given."""
 
 
 class ImportFailedError(ZooError, ValueError):

@@ -4,7 +4,8 @@ Publishing validates first and writes nothing when the package is refused: a val
 bioimage.io description, a complete zoo card, and the package's own test (every weight
 format zoo can run must reproduce the test output, and at least one must run). Fetching
 verifies sha256 before a package enters the cache and again when it is loaded from it, and
-works offline from the cache.
+works offline from the cache. A registry served by ``zoo serve`` is published to and yanked
+on over HTTP with a bearer token; the server validates exactly as a local publish does.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.config import cache_dir, registry_source
-from zoo.errors import IntegrityError, ModelNotFoundError, RegistryError, SpecError
+from zoo.config import cache_dir, registry_source, registry_token
+from zoo.errors import AuthError, IntegrityError, ModelNotFoundError, RegistryError, SpecError
 from zoo.files import atomic_path
 from zoo.hashes import sha256_file
 from zoo.index import Index, ModelEntry, VersionEntry, now, parse_ref, parse_version, summarize
@@ -100,13 +101,21 @@ class Registry:
     """A model registry: ``source`` is a directory (or fsspec URL) or an http(s) base URL.
 
     ``source`` defaults to ``ZOO_REGISTRY``, else the embedded registry; ``cache`` to
-    ``ZOO_CACHE``, else the platform's user cache folder.
+    ``ZOO_CACHE``, else the platform's user cache folder; ``token`` (for publishing to and
+    yanking on a ``zoo serve`` server) to ``ZOO_TOKEN``.
     """
 
-    def __init__(self, source: str | os.PathLike[str] | None = None, *, cache: Path | None = None):
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | None = None,
+        *,
+        cache: Path | None = None,
+        token: str | None = None,
+    ):
         self.source = registry_source(None if source is None else str(source))
         self.store = open_store(self.source)
         self.cache = cache_dir(cache)
+        self._token = token
 
     # -- index ---------------------------------------------------------------------------
     def _index_cache(self) -> Path:
@@ -240,6 +249,15 @@ class Registry:
             )
         return self.store
 
+    def _remote_token(self) -> str:
+        token = registry_token(self._token)
+        if not token:
+            raise AuthError(
+                f"writing to registry server {self.source} needs a token: pass --token or set "
+                "ZOO_TOKEN (the server's admin creates one with: zoo token add NAME)"
+            )
+        return token
+
     def publish(
         self,
         path: str | os.PathLike[str],
@@ -253,6 +271,8 @@ class Registry:
         ``card`` attaches a card to a package that has none (or replaces it); ``model_id``
         defaults to the slug of the package name, ``version`` to the package's version.
         """
+        if isinstance(self.store, HttpStore):
+            return self._publish_remote(self.store, path, model_id, card, version)
         store = self._writable()
         package = load_package(path)
         with tempfile.TemporaryDirectory(prefix="zoo-publish-") as tmp_name:
@@ -288,6 +308,32 @@ class Registry:
         logger.info("published %s@%s (%s)", mid, ver, sha[:12])
         return PublishResult(mid, ver, entry, created=True)
 
+    def _publish_remote(
+        self,
+        store: HttpStore,
+        path: str | os.PathLike[str],
+        model_id: str | None,
+        card: ZooCard | None,
+        version: str | None,
+    ) -> PublishResult:
+        """Upload the package zip (a folder or a new card is zipped here first); the server
+        validates it and publishes or refuses it as :meth:`publish` does locally."""
+        token = self._remote_token()
+        if model_id is not None:
+            _validate_id(model_id)
+        if version is not None:
+            parse_version(version)
+        with tempfile.TemporaryDirectory(prefix="zoo-publish-") as tmp_name:
+            zip_path = Path(path)
+            if card is not None or not zipfile_path(zip_path):
+                package = load_package(path)
+                descr = package.descr if card is None else with_card(package.descr, card)
+                zip_path = save_package(descr, Path(tmp_name) / "package.zip")
+            data = store.publish(zip_path, token=token, model_id=model_id, version=version)
+        entry = VersionEntry.model_validate(data["entry"])
+        logger.info("published %s@%s to %s", data["id"], data["version"], self.source)
+        return PublishResult(data["id"], data["version"], entry, created=bool(data["created"]))
+
     def yank(self, ref: str, reason: str) -> VersionEntry:
         """Mark ``ID@VERSION`` as yanked; it stays fetchable when pinned."""
         model_id, version = parse_ref(ref)
@@ -295,6 +341,9 @@ class Registry:
             raise SpecError(f"yank needs an exact version: {model_id}@VERSION")
         if not reason.strip():
             raise SpecError("yank needs a reason (--reason …)")
+        if isinstance(self.store, HttpStore):
+            data = self.store.yank(model_id, version, reason, token=self._remote_token())
+            return VersionEntry.model_validate(data["entry"])
         store = self._writable()
         with store.transaction() as index:
             entry = index.models.get(model_id, ModelEntry()).versions.get(version)

@@ -3,7 +3,8 @@
 :class:`LocalStore` writes through fsspec (a directory today, S3-compatible storage with the
 same code): blobs go to a temporary name, are verified, then renamed; the index is rewritten
 atomically under a lock. :class:`HttpStore` reads a registry served over HTTP (``zoo serve``
-or any static host) and cannot write.
+or any static host: ``{root}/index.json`` and ``{root}/{location}``) and publishes and yanks
+through the API of ``zoo serve`` (``{root}/api/v1/…``) with a bearer token.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Any, Protocol
 
 from pydantic import ValidationError
 
-from zoo.errors import IntegrityError, RegistryError, SpecError
+from zoo.errors import AuthError, IntegrityError, RegistryError, SpecError
 from zoo.hashes import sha256_bytes, sha256_file
 from zoo.index import Index
 
@@ -88,6 +89,10 @@ class LocalStore:
             while chunk := fh.read(1 << 20):
                 yield chunk
 
+    def open_blob(self, location: str) -> IO[bytes]:
+        """A seekable binary file object of the blob at ``location`` (for ranges and zips)."""
+        return self.fs.open(self._p(location), "rb")  # type: ignore[no-any-return]
+
     def has_blob(self, sha256: str) -> bool:
         return self.fs.exists(self._p(blob_location(sha256)))
 
@@ -144,7 +149,8 @@ class LocalStore:
 
 
 class HttpStore:
-    """A read-only registry over HTTP: ``{root}/index.json`` and ``{root}/{location}``."""
+    """A registry over HTTP: reads ``{root}/index.json`` and ``{root}/{location}``; publishes
+    and yanks through ``zoo serve``'s API with a bearer token."""
 
     def __init__(self, root: str, *, timeout: float = 30.0) -> None:
         self.root = root.rstrip("/")
@@ -168,9 +174,77 @@ class HttpStore:
                 raise RegistryError(f"GET {url} answered {response.status_code}")
             yield from response.iter_bytes(1 << 20)
 
+    # -- the write API of ``zoo serve`` -------------------------------------------------------
+    def publish(
+        self, zip_path: Path, *, token: str, model_id: str | None, version: str | None
+    ) -> dict[str, Any]:
+        """Upload a package zip; the server validates it as a local publish does."""
+        import httpx
+
+        url = f"{self.root}/api/v1/publish"
+        params = {k: v for k, v in (("id", model_id), ("version", version)) if v}
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/zip"}
+        timeout = httpx.Timeout(self.timeout, read=max(self.timeout, 900.0))
+        try:
+            with zip_path.open("rb") as fh:
+                response = httpx.post(
+                    url, params=params, content=fh, headers=headers, timeout=timeout
+                )
+        except httpx.TransportError as exc:
+            raise RegistryError(f"cannot reach registry server {self.root} ({exc})") from exc
+        return _api_result(response, "POST", url)
+
+    def yank(self, model_id: str, version: str, reason: str, *, token: str) -> dict[str, Any]:
+        """Yank ``model_id@version`` on the server."""
+        import httpx
+
+        url = f"{self.root}/api/v1/models/{model_id}/{version}/yank"
+        headers = {"Authorization": f"Bearer {token}"}
+        try:
+            response = httpx.post(
+                url, json={"reason": reason}, headers=headers, timeout=self.timeout
+            )
+        except httpx.TransportError as exc:
+            raise RegistryError(f"cannot reach registry server {self.root} ({exc})") from exc
+        return _api_result(response, "POST", url)
+
+
+def _api_result(response: Any, method: str, url: str) -> dict[str, Any]:
+    """The JSON body of a successful API call, or the zoo error the server's answer means."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    ours = isinstance(body, dict) and "error" in body and "detail" in body
+    if response.status_code in (200, 201) and isinstance(body, dict):
+        return body
+    detail = body["detail"] if ours else response.text[:200].strip()
+    status = response.status_code
+    if status == 401:
+        raise AuthError(
+            f"{method} {url} needs a token: pass --token or set ZOO_TOKEN (the server's admin "
+            "creates one with: zoo token add NAME)"
+        )
+    if status == 403:
+        raise AuthError(f"{method} {url} refused the token ({detail}); ask for a new one")
+    if not ours and status in (404, 405, 501):
+        raise RegistryError(
+            f"{method} {url} answered {status}: this registry does not accept uploads "
+            "(a static site or a plain file server?); publish to a `zoo serve` server or "
+            "into a directory"
+        )
+    if not ours:
+        raise RegistryError(f"{method} {url} answered {status}: {detail}")
+    from zoo import errors
+
+    error = getattr(errors, str(body["error"]), None)
+    if not (isinstance(error, type) and issubclass(error, errors.ZooError)):
+        error = RegistryError
+    raise error(f"the registry server refused it ({status}): {detail}")
+
 
 def open_store(source: str) -> LocalStore | HttpStore:
-    """A store for a directory / fsspec URL, or a read-only one for http(s)."""
+    """A store for a directory / fsspec URL, or an HTTP one for http(s) URLs."""
     if source.startswith(("http://", "https://")):
         return HttpStore(source)
     return LocalStore(source)

@@ -17,6 +17,13 @@ from zoo.cli._app import (
     out,
 )
 
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token", help="Bearer token for a `zoo serve` registry (ZOO_TOKEN).", show_default=False
+    ),
+]
+
 
 def _entry_json(model_id: str, version: str, entry: Any) -> dict[str, Any]:
     return {"id": model_id, "version": version, **entry.model_dump(mode="json")}
@@ -33,12 +40,14 @@ def publish(
     version: Annotated[str | None, typer.Option(help="Version (default: the package's).")] = None,
     registry: RegistryOpt = None,
     cache: CacheOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Validate a package (bioimage.io, card, its own test) and publish it."""
+    from zoo.registry import Registry
     from zoo.spec import load_card
 
     zoo_card = load_card(card) if card is not None else None
-    result = _registry(registry, cache).publish(
+    result = Registry(registry, cache=cache, token=token).publish(
         path, model_id=model_id, card=zoo_card, version=version
     )
     what = "published" if result.created else "already published (identical bytes)"
@@ -169,7 +178,10 @@ def yank(
     reason: Annotated[str, typer.Option(help="Why it is yanked.")],
     registry: RegistryOpt = None,
     cache: CacheOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Yank a version: it stays fetchable when pinned, never by default."""
-    _registry(registry, cache).yank(ref, reason)
+    from zoo.registry import Registry
+
+    Registry(registry, cache=cache, token=token).yank(ref, reason)
     out.print(f"yanked {ref}: {reason}", markup=False)
