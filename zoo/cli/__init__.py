@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from zoo.cli import package, registry, runner, train  # noqa: F401  (register commands)
+from zoo.cli import package, registry, runner, serve, train  # noqa: F401  (register commands)
 from zoo.cli._app import app
 
 __all__ = ["app", "main"]

@@ -1,0 +1,402 @@
+"""The FastAPI application of ``zoo serve``: the registry over HTTP, with its web pages.
+
+URL layout (relative to the server's root, so that the same client reads a server, a static
+export and a plain folder served by any file server):
+
+- ``GET /index.json``, ``GET /models/<sha256>.zip``: the registry as files (the package
+  download answers with an ETag, its sha256, and byte ranges);
+- ``GET /api/v1/…``: search, model and version metadata, downloads by id; ``POST`` publish
+  and yank with a bearer token (reading is public, writing needs a token);
+- ``GET /``, ``GET /model/<id>/``, ``GET /covers/<sha256>.<ext>``: the web pages;
+- ``GET /docs``, ``GET /openapi.json``: the OpenAPI description.
+
+Handlers only parse, call :class:`~zoo.registry.Registry` and map errors to status codes.
+"""
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from zoo import errors
+from zoo.index import SHA256, ModelEntry, VersionEntry, parse_ref, parse_version, validate_id
+from zoo.registry import Registry
+from zoo.server.download import blob_response
+from zoo.server.tokens import TokenRecord, TokenStore
+from zoo.server.web import PackageInfos, Pages, cover_path
+from zoo.spec import ZooCard
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+STATUS: dict[type[errors.ZooError], int] = {
+    errors.UploadTooLargeError: 413,
+    errors.ModelNotFoundError: 404,
+    errors.RegistryError: 409,
+    errors.SpecError: 422,
+    errors.PackageError: 422,
+    errors.IntegrityError: 422,
+    errors.AuthError: 403,  # MissingTokenError: 401, see _error
+    errors.DependencyError: 500,
+}
+
+
+class ApiError(BaseModel):
+    """Every refusal: the message (what was expected, what to do) and the zoo error's name."""
+
+    detail: str
+    error: str
+
+
+class Hit(BaseModel):
+    """One search result: a model's newest matching version."""
+
+    id: str
+    version: str
+    entry: VersionEntry
+
+
+class ModelInfo(BaseModel):
+    """A model id with all its versions."""
+
+    id: str
+    newest: str | None = Field(description="Newest unyanked version (None: all yanked).")
+    versions: dict[str, VersionEntry]
+
+
+class VersionInfo(BaseModel):
+    """One version: its index entry and the full card of the package."""
+
+    id: str
+    version: str
+    entry: VersionEntry
+    card: ZooCard | None
+    cite: list[dict[str, str]]
+    license: str
+
+
+class PublishOut(BaseModel):
+    """What a publish did (``created`` is false when identical bytes were published)."""
+
+    id: str
+    version: str
+    created: bool
+    entry: VersionEntry
+
+
+class YankIn(BaseModel):
+    """Why a version is yanked."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class YankOut(BaseModel):
+    id: str
+    version: str
+    entry: VersionEntry
+
+
+class MissingTokenError(errors.AuthError):
+    """A write came without a bearer token (401; an unknown token is 403)."""
+
+
+def _error(request: Request, exc: errors.ZooError, *, hide: str) -> Response:
+    """The status and message of a refusal; the server's own paths are not shown."""
+    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+    if isinstance(exc, MissingTokenError):
+        status = 401
+    detail = str(exc).replace(f"registry {hide}", "this registry").replace(hide, "<registry>")
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", ""
+    ):
+        from html import escape
+
+        root = request.scope.get("root_path", "")
+        page = f"<h1>{status}</h1><p>{escape(detail)}</p><p><a href='{root}/'>all models</a></p>"
+        return HTMLResponse(page, status_code=status, headers=headers)
+    body = ApiError(detail=detail, error=type(exc).__name__)
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def create_app(
+    registry: Registry | str,
+    *,
+    tokens: TokenStore | str | Path,
+    max_upload_bytes: int = 200 << 20,
+    workdir: str | Path | None = None,
+) -> FastAPI:
+    """The application for one registry (a folder or fsspec URL, never another server).
+
+    ``tokens`` holds the bearer tokens that may publish and yank; an upload larger than
+    ``max_upload_bytes`` is refused with 413 while it streams in, into ``workdir`` (default:
+    the system's temporary folder), never into the registry.
+    """
+    from zoo.store import LocalStore
+
+    reg = registry if isinstance(registry, Registry) else Registry(registry)
+    if not isinstance(reg.store, LocalStore):
+        raise errors.RegistryError(
+            f"zoo serve needs a registry folder or fsspec URL, not {reg.source}"
+        )
+    store = reg.store
+    token_store = tokens if isinstance(tokens, TokenStore) else TokenStore(tokens)
+    pages = Pages()
+    infos = PackageInfos(lambda entry: store.open_blob(entry.location))
+    app = FastAPI(
+        title="zoo registry",
+        summary="Pretrained microscopy denoisers as bioimage.io model packages.",
+        version=__import__("zoo").__version__,
+        responses={422: {"model": ApiError}},
+    )
+    app.state.registry, app.state.tokens = reg, token_store
+
+    @app.exception_handler(errors.ZooError)
+    async def zoo_error(request: Request, exc: errors.ZooError) -> Response:
+        return _error(request, exc, hide=reg.source)
+
+    def writer(request: Request) -> TokenRecord:
+        """The token record of the request's bearer token (401 without one, 403 if unknown)."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise MissingTokenError(
+                "writing needs a bearer token (Authorization: Bearer TOKEN); "
+                "an admin makes one with: zoo token add NAME"
+            )
+        record = token_store.verify(token.strip())
+        if record is None:
+            raise errors.AuthError("this token is unknown or was revoked")
+        return record
+
+    Writer = Annotated[TokenRecord, Depends(writer)]
+
+    def entry_of(model_id: str, version: str) -> VersionEntry:
+        parse_ref(f"{model_id}@{version}")
+        found = reg.index().models.get(model_id, ModelEntry()).versions.get(version)
+        if found is None:
+            raise errors.ModelNotFoundError(f"no {model_id}@{version} in this registry")
+        return found
+
+    def by_sha(sha256: str) -> VersionEntry:
+        for model in reg.index().models.values():
+            for entry in model.versions.values():
+                if entry.sha256 == sha256:
+                    return entry
+        raise errors.ModelNotFoundError(f"no package with sha256 {sha256} in this registry")
+
+    # -- the registry as files -------------------------------------------------------------
+    @app.get("/index.json", tags=["files"], summary="The registry index")
+    def index_json() -> Response:
+        return Response(
+            reg.index().to_json(),
+            media_type="application/json",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    @app.get(
+        "/models/{sha256}.zip",
+        tags=["files"],
+        summary="A package zip by its sha256 (ETag, Range; HEAD too)",
+        response_class=Response,
+    )
+    @app.head("/models/{sha256}.zip", include_in_schema=False)
+    def blob(request: Request, sha256: Annotated[str, PathParam(pattern=SHA256)]) -> Any:
+        return blob_response(request, store, by_sha(sha256))
+
+    # -- JSON API --------------------------------------------------------------------------
+    @app.get("/api/v1", tags=["api"], summary="What this server is")
+    def info() -> dict[str, Any]:
+        return {
+            "zoo_version": app.version,
+            "models": len(reg.index().models),
+            "max_upload_bytes": max_upload_bytes,
+            "index": "index.json",
+        }
+
+    @app.get("/api/v1/search", tags=["api"], summary="Search, with the filters of zoo search")
+    def search(
+        q: str | None = None,
+        modality: str | None = None,
+        noise: str | None = None,
+        method: str | None = None,
+        structure: str | None = None,
+        pixel_size_min: float | None = None,
+        pixel_size_max: float | None = None,
+        include_yanked: bool = False,
+    ) -> list[Hit]:
+        hits = reg.search(
+            q,
+            modality=modality,
+            noise=noise,
+            method=method,
+            structure=structure,
+            pixel_size_min=pixel_size_min,
+            pixel_size_max=pixel_size_max,
+            include_yanked=include_yanked,
+        )
+        return [Hit(id=h.id, version=h.version, entry=h.entry) for h in hits]
+
+    @app.get("/api/v1/models/{model_id}", tags=["api"], summary="A model and its versions")
+    def model(model_id: str) -> ModelInfo:
+        versions = dict(reg.versions(model_id))
+        return ModelInfo(
+            id=model_id, newest=ModelEntry(versions=versions).newest(), versions=versions
+        )
+
+    @app.get(
+        "/api/v1/models/{model_id}/{version}", tags=["api"], summary="One version and its card"
+    )
+    def version_info(model_id: str, version: str) -> VersionInfo:
+        entry = entry_of(model_id, version)
+        pkg = infos.get(entry)
+        return VersionInfo(
+            id=model_id,
+            version=version,
+            entry=entry,
+            card=pkg.card,
+            cite=pkg.cite,
+            license=pkg.license,
+        )
+
+    @app.get(
+        "/api/v1/models/{model_id}/{version}/package",
+        tags=["api"],
+        summary="Download a version's package zip (ETag, Range; HEAD too)",
+        response_class=Response,
+    )
+    @app.head("/api/v1/models/{model_id}/{version}/package", include_in_schema=False)
+    def package(request: Request, model_id: str, version: str) -> Any:
+        entry = entry_of(model_id, version)
+        return blob_response(request, store, entry, filename=f"{model_id}-{version}.zip")
+
+    @app.post(
+        "/api/v1/publish",
+        tags=["api"],
+        summary="Publish a package zip (the request body); needs a token",
+        status_code=201,
+        responses={
+            200: {"model": PublishOut, "description": "identical bytes were published already"},
+            401: {"model": ApiError},
+            403: {"model": ApiError},
+            409: {"model": ApiError},
+            413: {"model": ApiError},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    )
+    async def publish(
+        request: Request,
+        who: Writer,
+        id: Annotated[str | None, Query(description="Model id (default: slug of the name)")] = None,
+        version: Annotated[
+            str | None, Query(description="Version (default: the package's)")
+        ] = None,
+    ) -> JSONResponse:
+        from starlette.concurrency import run_in_threadpool
+
+        if id is not None:
+            validate_id(id)
+        if version is not None:
+            parse_version(version)
+        with tempfile.TemporaryDirectory(prefix="zoo-upload-", dir=workdir) as tmp:
+            upload = Path(tmp) / "upload.zip"
+            await _receive(request, upload, max_upload_bytes)
+            result = await run_in_threadpool(reg.publish, upload, model_id=id, version=version)
+        logger.info("%s published %s@%s", who.name, result.id, result.version)
+        out = PublishOut(
+            id=result.id, version=result.version, created=result.created, entry=result.entry
+        )
+        return JSONResponse(out.model_dump(mode="json"), status_code=201 if result.created else 200)
+
+    @app.post(
+        "/api/v1/models/{model_id}/{version}/yank",
+        tags=["api"],
+        summary="Yank a version (it stays fetchable when pinned); needs a token",
+        responses={401: {"model": ApiError}, 403: {"model": ApiError}, 404: {"model": ApiError}},
+    )
+    def yank(model_id: str, version: str, body: YankIn, who: Writer) -> YankOut:
+        entry = reg.yank(f"{model_id}@{version}", body.reason)
+        logger.info("%s yanked %s@%s: %s", who.name, model_id, version, body.reason)
+        return YankOut(id=model_id, version=version, entry=entry)
+
+    # -- web pages -------------------------------------------------------------------------
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def list_page(
+        q: str | None = None,
+        modality: str | None = None,
+        noise: str | None = None,
+        method: str | None = None,
+        structure: str | None = None,
+    ) -> str:
+        query = {
+            "q": q,
+            "modality": modality,
+            "noise": noise,
+            "method": method,
+            "structure": structure,
+        }
+        query = {k: v.strip() for k, v in query.items() if v and v.strip()}
+        shown = reg.search(query.get("q"), **{k: v for k, v in query.items() if k != "q"})
+        every = reg.search()
+        return pages.list_page(
+            [(h.id, h.version, h.entry) for h in shown],
+            every=[(h.id, h.version, h.entry) for h in every],
+            query=query,
+        )
+
+    @app.get("/model/{model_id}", include_in_schema=False)
+    def model_redirect(model_id: str) -> RedirectResponse:
+        validate_id(model_id)
+        return RedirectResponse(f"{model_id}/", status_code=308)
+
+    @app.get("/model/{model_id}/", response_class=HTMLResponse, include_in_schema=False)
+    def model_page(model_id: str) -> str:
+        return pages.model_page(model_id, reg.versions(model_id), infos)
+
+    @app.get("/covers/{sha256}.{ext}", include_in_schema=False)
+    def cover(sha256: Annotated[str, PathParam(pattern=SHA256)], ext: str) -> Response:
+        entry = by_sha(sha256)
+        found = infos.cover(entry)
+        if found is None or cover_path(entry, infos.get(entry)) != f"covers/{sha256}.{ext}":
+            raise errors.ModelNotFoundError(f"package {sha256} has no .{ext} cover")
+        data, media = found
+        return Response(
+            data,
+            media_type=media,
+            headers={
+                "Cache-Control": "public, max-age=31536000, immutable",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    return app
+
+
+async def _receive(request: Request, dest: Path, limit: int) -> None:
+    """Stream the request body into ``dest``, refusing it (413) as soon as it passes ``limit``."""
+    declared = request.headers.get("content-length")
+    too_large = errors.UploadTooLargeError(
+        f"the upload is larger than this server's limit of {limit} bytes "
+        f"({limit / 2**20:.1f} MiB); the admin sets it with zoo serve --max-upload-mb"
+    )
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    received = 0
+    with dest.open("wb") as fh:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                raise too_large
+            fh.write(chunk)
+    if received == 0:
+        raise errors.PackageError("the request body is empty: send the package zip as the body")
