@@ -21,108 +21,28 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
 
-from zoo import errors
+from zoo import __version__, errors
 from zoo.index import SHA256, ModelEntry, VersionEntry, parse_ref, parse_version, validate_id
 from zoo.registry import Registry
+from zoo.server.api import (
+    ApiError,
+    Hit,
+    MissingTokenError,
+    ModelInfo,
+    PublishOut,
+    VersionInfo,
+    YankIn,
+    YankOut,
+    error_response,
+)
 from zoo.server.download import blob_response
 from zoo.server.tokens import TokenRecord, TokenStore
 from zoo.server.web import PackageInfos, Pages, cover_path
-from zoo.spec import ZooCard
 
 __all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
-
-STATUS: dict[type[errors.ZooError], int] = {
-    errors.UploadTooLargeError: 413,
-    errors.ModelNotFoundError: 404,
-    errors.RegistryError: 409,
-    errors.SpecError: 422,
-    errors.PackageError: 422,
-    errors.IntegrityError: 422,
-    errors.AuthError: 403,  # MissingTokenError: 401, see _error
-    errors.DependencyError: 500,
-}
-
-
-class ApiError(BaseModel):
-    """Every refusal: the message (what was expected, what to do) and the zoo error's name."""
-
-    detail: str
-    error: str
-
-
-class Hit(BaseModel):
-    """One search result: a model's newest matching version."""
-
-    id: str
-    version: str
-    entry: VersionEntry
-
-
-class ModelInfo(BaseModel):
-    """A model id with all its versions."""
-
-    id: str
-    newest: str | None = Field(description="Newest unyanked version (None: all yanked).")
-    versions: dict[str, VersionEntry]
-
-
-class VersionInfo(BaseModel):
-    """One version: its index entry and the full card of the package."""
-
-    id: str
-    version: str
-    entry: VersionEntry
-    card: ZooCard | None
-    cite: list[dict[str, str]]
-    license: str
-
-
-class PublishOut(BaseModel):
-    """What a publish did (``created`` is false when identical bytes were published)."""
-
-    id: str
-    version: str
-    created: bool
-    entry: VersionEntry
-
-
-class YankIn(BaseModel):
-    """Why a version is yanked."""
-
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-class YankOut(BaseModel):
-    id: str
-    version: str
-    entry: VersionEntry
-
-
-class MissingTokenError(errors.AuthError):
-    """A write came without a bearer token (401; an unknown token is 403)."""
-
-
-def _error(request: Request, exc: errors.ZooError, *, hide: str) -> Response:
-    """The status and message of a refusal; the server's own paths are not shown."""
-    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
-    if isinstance(exc, MissingTokenError):
-        status = 401
-    detail = str(exc).replace(f"registry {hide}", "this registry").replace(hide, "<registry>")
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    if not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
-        "accept", ""
-    ):
-        from html import escape
-
-        root = request.scope.get("root_path", "")
-        page = f"<h1>{status}</h1><p>{escape(detail)}</p><p><a href='{root}/'>all models</a></p>"
-        return HTMLResponse(page, status_code=status, headers=headers)
-    body = ApiError(detail=detail, error=type(exc).__name__)
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
 def create_app(
@@ -152,14 +72,14 @@ def create_app(
     app = FastAPI(
         title="zoo registry",
         summary="Pretrained microscopy denoisers as bioimage.io model packages.",
-        version=__import__("zoo").__version__,
+        version=__version__,
         responses={422: {"model": ApiError}},
     )
     app.state.registry, app.state.tokens = reg, token_store
 
     @app.exception_handler(errors.ZooError)
     async def zoo_error(request: Request, exc: errors.ZooError) -> Response:
-        return _error(request, exc, hide=reg.source)
+        return error_response(request, exc, hide=reg.source)
 
     def writer(request: Request) -> TokenRecord:
         """The token record of the request's bearer token (401 without one, 403 if unknown)."""
@@ -183,20 +103,27 @@ def create_app(
             raise errors.ModelNotFoundError(f"no {model_id}@{version} in this registry")
         return found
 
+    derived: dict[str, Any] = {"index": None, "entries": {}}  # derived from the newest index
+
     def by_sha(sha256: str) -> VersionEntry:
-        for model in reg.index().models.values():
-            for entry in model.versions.values():
-                if entry.sha256 == sha256:
-                    return entry
-        raise errors.ModelNotFoundError(f"no package with sha256 {sha256} in this registry")
+        """The entry of a package by its sha256 (the map is rebuilt when the index changes)."""
+        index = reg.index()
+        if derived["index"] is not index:
+            entries = {e.sha256: e for m in index.models.values() for e in m.versions.values()}
+            derived.update(index=index, entries=entries)
+        found = derived["entries"].get(sha256)
+        if found is None:
+            raise errors.ModelNotFoundError(f"no package with sha256 {sha256} in this registry")
+        return found  # type: ignore[no-any-return]
 
     # -- the registry as files -------------------------------------------------------------
     @app.get("/index.json", tags=["files"], summary="The registry index")
     def index_json() -> Response:
+        index = reg.index()
+        if derived.get("json_of") is not index:  # serialised once per change of the index
+            derived.update(json_of=index, json=index.to_json())
         return Response(
-            reg.index().to_json(),
-            media_type="application/json",
-            headers={"Cache-Control": "no-cache"},
+            derived["json"], media_type="application/json", headers={"Cache-Control": "no-cache"}
         )
 
     @app.get(
