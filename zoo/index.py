@@ -36,6 +36,7 @@ SEMVER = re.compile(
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?$"
 )
 SHA256 = r"^[0-9a-f]{64}$"
+LOCATION = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$"
 
 
 class _Node(BaseModel):
@@ -80,8 +81,9 @@ class VersionEntry(_Node):
     """sha256 of the package zip."""
     size: Annotated[int, Field(ge=0)]
     """Size of the package zip in bytes."""
-    location: str
-    """Path of the zip relative to the registry root, e.g. ``models/<sha256>.zip``."""
+    location: Annotated[str, Field(pattern=LOCATION)]
+    """Path of the zip relative to the registry root, e.g. ``models/<sha256>.zip``: no URL,
+    absolute path or component starting with a dot (``..``), so it stays in the registry."""
     created: datetime
     """When it was published (UTC)."""
     yanked: bool = False

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from zoo.errors import PackageError, SpecError
+from zoo.archive import PackageFiles
+from zoo.errors import PackageError, SpecError, UnsafeArchiveError, ZooError
 from zoo.files import atomic_path
 from zoo.spec import ZooCard
 
@@ -128,12 +129,71 @@ def load_descr(path: Path, *, check_hashes: bool = True) -> Any:
     if not path.exists():
         raise PackageError(f"no package at {path}: expected a .zip, a folder or an rdf.yaml")
     try:
-        return load_description(path, perform_io_checks=check_hashes, format_version="latest")
+        files = PackageFiles(path)  # a zip with unsafe members is refused here
+        # first offline, every file reference checked against the package's own files (a
+        # reference outside would be read, or fetched, by the validating pass)
+        first = load_description(
+            path, perform_io_checks=False, known_files=_Known(files), format_version="latest"
+        )
+        _refuse_outside_references(path, first, files)
+        return load_description(
+            path, perform_io_checks=check_hashes, known_files=_Offline(), format_version="latest"
+        )
+    except ZooError:
+        raise
     except Exception as exc:  # bioimageio.spec raises many kinds for unreadable input
         raise PackageError(
             f"cannot read {path} as a bioimage.io package ({type(exc).__name__}: {exc}); "
             "expected a package .zip, a folder with rdf.yaml, or an rdf.yaml file"
         ) from exc
+
+
+class _Known(dict[str, None]):
+    """``known_files`` of the offline pass: a reference is known iff it is a package file."""
+
+    def __init__(self, files: PackageFiles) -> None:
+        super().__init__({"rdf.yaml": None})  # non-empty: unknown references are errors
+        self.files = files
+
+    def __contains__(self, ref: object) -> bool:
+        return ref in self.files
+
+
+class _Offline(dict[str, None]):
+    """``known_files`` of the validating pass: every http(s) URL (a citation, a git repo)
+    counts as known, so validating a package makes no request to wherever it points."""
+
+    def __contains__(self, ref: object) -> bool:
+        return str(ref).startswith(("http://", "https://")) or super().__contains__(ref)
+
+
+def _refuse_outside_references(path: Path, first: Any, files: PackageFiles) -> None:
+    """:class:`UnsafeArchiveError` naming each reference of the offline pass that is not a
+    file of the package."""
+    import re
+
+    from bioimageio.spec import InvalidDescr
+
+    if not isinstance(first, InvalidDescr):
+        return
+    outside = []
+    for detail in first.validation_summary.details:
+        for err in detail.errors:
+            found = re.search(r"File (.+) not found in `known_files`", err.msg)
+            if found:
+                outside.append((_format_loc(err.loc), found.group(1)))
+    if not outside:
+        return
+    lines = []
+    for loc, ref in outside:
+        link = files.links_outside.get(ref)
+        where = f"a link to {link}, outside the package" if link else "not a file of the package"
+        lines.append(f"  {loc}: {ref} is {where}")
+    raise UnsafeArchiveError(
+        f"{path} refers to files outside the package:\n" + "\n".join(lines) + "\n"
+        "A package must carry every file it uses as a relative path inside it "
+        "(no URLs, absolute paths or '..'); zoo reads nothing from outside a package."
+    )
 
 
 def bioimageio_problems(descr: Any) -> list[tuple[str, str]]:

@@ -188,6 +188,12 @@ class Registry:
             with tmp.open("wb") as fh:
                 for chunk in self.store.read_blob(entry.location):
                     fh.write(chunk)
+                    if fh.tell() > entry.size:  # a blob that never ends fills no disk
+                        raise IntegrityError(
+                            f"download of {model_id}@{version} sent more than the {entry.size} "
+                            "bytes its index entry records; it was discarded, the cache is "
+                            "unchanged"
+                        )
             actual = sha256_file(tmp)
             if actual != entry.sha256:
                 raise IntegrityError(
@@ -282,8 +288,8 @@ class Registry:
                 zip_path = save_package(descr, Path(tmp_name) / "package.zip")
                 package = load_package(zip_path)
             check_publishable(package)
-            mid = _validate_id(model_id or slugify(package.name))
-            ver = version or str(package.descr.version or "")
+            mid = _validate_id(slugify(package.name) if model_id is None else model_id)
+            ver = str(package.descr.version or "") if version is None else version
             parse_version(ver)
             sha = sha256_file(zip_path)
             with store.transaction() as index:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from zoo import __version__
 from zoo.errors import ZooError
@@ -52,7 +53,7 @@ def handles_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ZooError as exc:
-            err.print(f"[red]error:[/red] {exc}", markup=True)
+            err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True)
             raise typer.Exit(getattr(exc, "exit_code", EXIT_ERROR)) from exc
 
     return wrapper  # type: ignore[return-value]

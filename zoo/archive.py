@@ -1,0 +1,126 @@
+"""What a package may contain and point at: checked before bioimageio.spec reads it.
+
+A package zip is refused (:class:`~zoo.errors.UnsafeArchiveError`) when a member could land
+outside the package if extracted (``../``, absolute or drive paths, backslashes), is a
+symlink or a device, appears twice, or would inflate to far more than it occupies (a
+compression bomb); a package folder, when a file links outside the folder. The description
+itself may refer only to files inside the package: a URL, an absolute path or a ``../``
+reference would make zoo read (and publish) something that is not part of the package, or
+make a request to wherever the URL points. :class:`PackageFiles` answers "is this
+reference a file of the package?" for the first, offline pass of :func:`zoo.package.load_descr`.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+import zipfile
+from collections import Counter
+from pathlib import Path, PurePosixPath
+
+from zoo.errors import PackageError, UnsafeArchiveError
+
+__all__ = ["MAX_MEMBERS", "MAX_RATIO", "MAX_UNPACKED", "PackageFiles", "check_zip"]
+
+MAX_MEMBERS = 10_000
+"""Most members a package zip may have."""
+MAX_UNPACKED = 4 << 30
+"""Most bytes all members of a package zip may inflate to together (4 GiB)."""
+MAX_RATIO = 200
+"""Most a member over 1 MiB may inflate relative to its compressed size; real weights,
+tensors and images compress 1-10×, zeros ~1000×."""
+
+
+def _unsafe_name(name: str) -> str | None:
+    """Why ``name`` could escape the folder it is extracted into, or None."""
+    if not name or "\0" in name:
+        return "an empty name or a NUL byte"
+    if "\\" in name:
+        return "a backslash (a Windows path separator)"
+    if name.startswith("/") or re.match(r"[A-Za-z]:", name):
+        return "an absolute path"
+    if ".." in PurePosixPath(name).parts:
+        return "a '..' component"
+    return None
+
+
+def check_zip(path: Path) -> list[str]:
+    """The file members of the package zip at ``path``, once every member is found safe.
+
+    Raises :class:`UnsafeArchiveError` naming the first unsafe member, and
+    :class:`PackageError` for encrypted members (zoo reads no password zips).
+    """
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise UnsafeArchiveError(
+            f"{path.name} has {len(infos)} members; a package has at most {MAX_MEMBERS}"
+        )
+    twice = [name for name, n in Counter(i.filename for i in infos).items() if n > 1]
+    if twice:
+        raise UnsafeArchiveError(
+            f"{path.name} holds more than one member named {twice[0]!r}; which one a tool "
+            "reads would depend on the tool. Re-zip the package folder."
+        )
+    total = 0
+    for info in infos:
+        why = _unsafe_name(info.filename)
+        if why:
+            raise UnsafeArchiveError(
+                f"{path.name} has a member named {info.filename!r} with {why}: extracted, it "
+                "would land outside the package folder. Members must be relative paths inside it."
+            )
+        kind = stat.S_IFMT(info.external_attr >> 16)
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            what = "a symbolic link" if kind == stat.S_IFLNK else "not a regular file"
+            raise UnsafeArchiveError(
+                f"{path.name} member {info.filename!r} is {what}; a package holds only "
+                "regular files"
+            )
+        if info.flag_bits & 0x1:
+            raise PackageError(
+                f"{path.name} member {info.filename!r} is encrypted; zoo reads no password "
+                "zips: re-zip the package without a password"
+            )
+        if info.file_size > MAX_RATIO * max(info.compress_size, 1) and info.file_size > 1 << 20:
+            raise UnsafeArchiveError(
+                f"{path.name} member {info.filename!r} would inflate from "
+                f"{info.compress_size} to {info.file_size} bytes (compression ratio over "
+                f"{MAX_RATIO}): refused as a compression bomb"
+            )
+        total += info.file_size
+    if total > MAX_UNPACKED:
+        raise UnsafeArchiveError(
+            f"{path.name} would inflate to {total} bytes, more than the {MAX_UNPACKED} a "
+            "package may hold"
+        )
+    return [i.filename for i in infos if not i.is_dir()]
+
+
+class PackageFiles:
+    """Which file references name a file of the package at ``path``: a zip (checked with
+    :func:`check_zip` first), a folder, or an rdf.yaml whose folder is the package.
+
+    In a folder, a file that is a symlink to something outside the folder is not the
+    package's; such references are collected in :attr:`links_outside`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.links_outside: dict[str, Path] = {}
+        self._names: set[str] | None = None
+        if path.is_file() and zipfile.is_zipfile(path):
+            self._names = set(check_zip(path))
+        self._root = (path if path.is_dir() else path.parent).resolve()
+
+    def __contains__(self, ref: object) -> bool:
+        if not isinstance(ref, str) or _unsafe_name(ref) or ":" in ref:
+            return False
+        if self._names is not None:
+            return ref in self._names
+        target = self._root / ref
+        if not target.is_file():
+            return False
+        if not target.resolve().is_relative_to(self._root):
+            self.links_outside[ref] = target.resolve()
+            return False
+        return True
