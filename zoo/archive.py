@@ -6,8 +6,10 @@ symlink or a device, appears twice, or would inflate to far more than it occupie
 compression bomb); a package folder, when a file links outside the folder. The description
 itself may refer only to files inside the package: a URL, an absolute path or a ``../``
 reference would make zoo read (and publish) something that is not part of the package, or
-make a request to wherever the URL points. :class:`PackageFiles` answers "is this
-reference a file of the package?" for the first, offline pass of :func:`zoo.package.load_descr`.
+make a request to wherever the URL points; :class:`PackageFiles` answers "is this reference
+a file of the package?" for the first, offline pass of :func:`zoo.package.load_descr`. An
+rdf.yaml whose aliases expand to millions of values (a "billion laughs") is refused before
+any YAML is constructed.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ import zipfile
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
-from zoo.errors import PackageError, UnsafeArchiveError
+from zoo.errors import PackageError, UnsafeArchiveError, ZooError
 
-__all__ = ["MAX_MEMBERS", "MAX_RATIO", "MAX_UNPACKED", "PackageFiles", "check_zip"]
+__all__ = ["MAX_MEMBERS", "MAX_RATIO", "MAX_UNPACKED", "PackageFiles", "check_yaml", "check_zip"]
 
 MAX_MEMBERS = 10_000
 """Most members a package zip may have."""
@@ -29,6 +31,12 @@ MAX_UNPACKED = 4 << 30
 MAX_RATIO = 200
 """Most a member over 1 MiB may inflate relative to its compressed size; real weights,
 tensors and images compress 1-10×, zeros ~1000×."""
+MAX_YAML_BYTES = 16 << 20
+"""Largest rdf.yaml (or card) zoo parses."""
+MAX_YAML_NODES = 1_000_000
+"""Most values a YAML document may expand to once its aliases are followed: ten lines of
+nested aliases expand to a billion (a "billion laughs"), which would hang the validator."""
+RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 
 
 def _unsafe_name(name: str) -> str | None:
@@ -97,6 +105,34 @@ def check_zip(path: Path) -> list[str]:
     return [i.filename for i in infos if not i.is_dir()]
 
 
+def check_yaml(data: bytes | str, name: str, *, error: type[ZooError] = PackageError) -> None:
+    """Raise ``error`` when the YAML document ``data`` is too large, or expands
+    to more than :data:`MAX_YAML_NODES` values through its aliases (syntax errors are left
+    to the reader, which reports them with their line)."""
+    import yaml
+
+    if len(data) > MAX_YAML_BYTES:
+        raise error(f"{name} has over {MAX_YAML_BYTES} bytes; zoo reads YAML up to that size")
+    try:
+        root = yaml.compose(data, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:  # memoised: an aliased node is counted per use
+        if id(node) not in sizes:
+            children = node.value if isinstance(node, yaml.CollectionNode) else []
+            flat = [n for c in children for n in (c if isinstance(c, tuple) else (c,))]
+            sizes[id(node)] = min(1 + sum(size(c) for c in flat), MAX_YAML_NODES + 1)
+        return sizes[id(node)]
+
+    if root is not None and size(root) > MAX_YAML_NODES:
+        raise error(
+            f"{name} expands to more than {MAX_YAML_NODES} values through its YAML aliases "
+            "(*name): refused as an alias bomb; write the values out instead"
+        )
+
+
 class PackageFiles:
     """Which file references name a file of the package at ``path``: a zip (checked with
     :func:`check_zip` first), a folder, or an rdf.yaml whose folder is the package.
@@ -110,7 +146,17 @@ class PackageFiles:
         self._names: set[str] | None = None
         if path.is_file() and zipfile.is_zipfile(path):
             self._names = set(check_zip(path))
+            with zipfile.ZipFile(path) as zf:
+                for name in self._names:
+                    if name in RDF_NAMES or name.endswith(".bioimageio.yaml"):
+                        with zf.open(name) as fh:
+                            check_yaml(fh.read(MAX_YAML_BYTES + 1), f"{path.name}/{name}")
         self._root = (path if path.is_dir() else path.parent).resolve()
+        yamls = [path] if path.is_file() and self._names is None else []
+        yamls += [path / name for name in RDF_NAMES if path.is_dir() and (path / name).is_file()]
+        for file in yamls:
+            with file.open("rb") as fh:
+                check_yaml(fh.read(MAX_YAML_BYTES + 1), file.name)
 
     def __contains__(self, ref: object) -> bool:
         if not isinstance(ref, str) or _unsafe_name(ref) or ":" in ref:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from zoo.errors import PackageError, require
+from zoo.errors import ImportFailedError, PackageError, require
 from zoo.hashes import sha256_bytes, sha256_file
 from zoo.package import Package
 from zoo.processing import STAT_OPS, apply_processing, bind_processing
@@ -64,15 +64,20 @@ def _onnx_engine(weights: Any, device: str) -> Engine:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # tiles run one after another
-    if weights.external_data is None:
-        session = ort.InferenceSession(_read(weights), options, providers=providers)
-    else:  # ONNX Runtime resolves external data relative to the model file, inside a folder
-        with tempfile.TemporaryDirectory(prefix="zoo-onnx-") as tmp:
-            model = Path(tmp) / "model.onnx"
-            model.write_bytes(_read(weights))
+    # always from a file in a private folder: ONNX Runtime then refuses external data outside
+    # that folder (from bytes, it would resolve it against the working directory, '..' too)
+    with tempfile.TemporaryDirectory(prefix="zoo-onnx-") as tmp:
+        model = Path(tmp) / "model.onnx"
+        model.write_bytes(_read(weights))
+        if weights.external_data is not None:
             data_name = PurePosixPath(str(weights.external_data.source)).name
             (Path(tmp) / data_name).write_bytes(_read(weights.external_data))
+        try:
             session = ort.InferenceSession(str(model), options, providers=providers)
+        except Exception as exc:  # onnxruntime's own exception types
+            raise ImportFailedError(
+                f"ONNX Runtime cannot load the onnx weights {weights.source}: {_first_line(exc)}"
+            ) from exc
     first = session.get_inputs()[0]
     name = first.name
 
@@ -90,7 +95,12 @@ def _torchscript_engine(weights: Any, device: str) -> Engine:
     torch = require("torch", "export")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "`torch.jit", DeprecationWarning)
-        module = torch.jit.load(io.BytesIO(_read(weights)), map_location=device).eval()
+        try:
+            module = torch.jit.load(io.BytesIO(_read(weights)), map_location=device).eval()
+        except Exception as exc:  # torch raises RuntimeError and others for a bad archive
+            raise ImportFailedError(
+                f"torch cannot load the torchscript weights {weights.source}: {_first_line(exc)}"
+            ) from exc
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -126,9 +136,22 @@ def _state_dict_engine(weights: Any, device: str) -> Engine:
 
     path, cls_name = _known_architecture(weights.architecture)
     cls = load_architecture_file(path, cls_name)
-    module = cls(**dict(weights.architecture.kwargs))
-    state = torch.load(io.BytesIO(_read(weights)), map_location=device, weights_only=True)
-    module.load_state_dict(state)
+    try:
+        module = cls(**dict(weights.architecture.kwargs))
+        state = torch.load(io.BytesIO(_read(weights)), map_location=device, weights_only=True)
+        module.load_state_dict(state)
+    except Exception as exc:  # bad kwargs, a pickle that is not only tensors, wrong shapes
+        import pickle
+
+        from zoo.export.careamics import _refusal_reason
+
+        why = _first_line(exc)
+        if isinstance(exc, pickle.UnpicklingError):
+            why = f"refused by torch.load(weights_only=True): {_refusal_reason(exc)}"
+        raise ImportFailedError(
+            f"cannot load the pytorch_state_dict weights {weights.source} into {cls_name}: "
+            f"{why}; zoo never unpickles code"
+        ) from exc
     module = module.to(device).eval()
 
     def run(x: np.ndarray) -> np.ndarray:
@@ -136,6 +159,11 @@ def _state_dict_engine(weights: Any, device: str) -> Engine:
             return module(torch.from_numpy(x).to(device)).cpu().numpy()
 
     return run
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
 ENGINES: dict[str, Callable[[Any, str], Engine]] = {
@@ -241,9 +269,13 @@ def _test_tensors(package: Package) -> tuple[np.ndarray, np.ndarray]:
 
 def check_predictor(predictor: Predictor) -> FormatTest:
     """Does ``predictor`` reproduce its package's test output (bioimage.io tolerances)?"""
-    x, expected = _test_tensors(predictor.package)
     fmt = predictor.weight_format
-    got = predictor(x)
+    try:
+        x, expected = _test_tensors(predictor.package)
+        got = predictor(x)
+    except Exception as exc:  # whatever the engine raises on a broken graph or tensor
+        msg = f"{fmt} weights fail on the package's test input: {_first_line(exc)}"
+        return FormatTest(fmt, "failed", msg)
     return _compare(fmt, got, expected, *_tolerance(predictor.package.descr, fmt))
 
 
@@ -251,7 +283,9 @@ def self_test(package: Package) -> list[FormatTest]:
     """Run every weight format on the test input and compare with the test output.
 
     A format zoo cannot run (an architecture it does not ship, torch not installed) is
-    ``skipped`` with the reason; one that runs and disagrees is ``failed``.
+    ``skipped`` with the reason; one whose weights cannot be loaded safely (a pickle that
+    is not only tensors, a corrupt file, external data outside the package) or that runs
+    and disagrees is ``failed``.
     """
     results = []
     for fmt in FORMATS:
@@ -259,6 +293,9 @@ def self_test(package: Package) -> list[FormatTest]:
             continue
         try:
             predictor = Predictor(package, weight_format=fmt)
+        except ImportFailedError as exc:  # the weights are broken or unsafe
+            results.append(FormatTest(fmt, "failed", str(exc)))
+            continue
         except (PackageError, ImportError) as exc:
             results.append(FormatTest(fmt, "skipped", str(exc)))
             continue
@@ -284,6 +321,9 @@ def trusted_predictor(
     for fmt in formats:
         try:
             predictor = Predictor(package, weight_format=fmt, device=device)
+        except ImportFailedError as exc:
+            tests.append(FormatTest(fmt, "failed", str(exc)))
+            continue
         except (PackageError, ImportError) as exc:
             tests.append(FormatTest(fmt, "skipped", str(exc)))
             continue

@@ -76,7 +76,8 @@ def missing_card_fields() -> list[str]:
 
 
 def check_publishable(package: Package) -> None:
-    """Raise :class:`SpecError` unless the package has a card and passes its own test."""
+    """Raise :class:`SpecError` unless the package has a card that agrees with its tensors
+    (dimensionality, channels) and passes its own test."""
     from zoo.inference import self_test
 
     if package.card is None:
@@ -84,6 +85,14 @@ def check_publishable(package: Package) -> None:
         raise SpecError(
             f"{package.source} has no zoo card (config.zoo); a registry needs at least: "
             f"{fields}. Write a template with: zoo card init {package.source}"
+        )
+    from zoo.validation import _consistency
+
+    clashes = _consistency(package.descr, package.card)
+    if clashes:
+        raise SpecError(
+            "the card contradicts the model it describes; refusing to publish:\n"
+            + "\n".join(f"  {p.loc}: {p.message}" for p in clashes)
         )
     results = self_test(package)
     failed = [r for r in results if r.status == "failed"]

@@ -380,9 +380,14 @@ def load_card(
     """
     data: dict[str, Any] = {}
     if path is not None:
+        from zoo.archive import MAX_YAML_BYTES, check_yaml
+
         try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as exc:
+            with Path(path).open("rb") as fh:
+                content = fh.read(MAX_YAML_BYTES + 1)
+            check_yaml(content, f"card {path}", error=SpecError)
+            loaded = yaml.safe_load(content.decode())
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise SpecError(f"cannot read card {path}: {exc}") from exc
         if not isinstance(loaded, dict | None):
             raise SpecError(f"card {path} must be a YAML mapping, got {type(loaded).__name__}")
@@ -391,7 +396,11 @@ def load_card(
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise SpecError(f"override {item!r} must look like domain.modality=confocal")
-        _set_dotted(data, key.strip(), yaml.safe_load(raw))
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise SpecError(f"override {item!r}: the value is not valid YAML ({exc})") from exc
+        _set_dotted(data, key.strip(), value)
     for key, value in (defaults or {}).items():
         data.setdefault(key, value)
     try:

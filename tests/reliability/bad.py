@@ -148,26 +148,108 @@ def encrypted(package: Path, out: Path) -> Path:
     return out
 
 
-def onnx_with_external(location: str) -> bytes:
-    """The tiny mean filter whose kernel is stored as external data at ``location``."""
+def onnx_model(*, external: str | None = None, in_channels: int = 1) -> bytes:
+    """The tiny 3x3 mean filter; its kernel stored as external data at ``external``, or
+    made for ``in_channels`` input channels (the graph takes any channel count)."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
-    kernel = numpy_helper.from_array(np.full((1, 1, 3, 3), 1 / 9, np.float32), "kernel")
-    kernel.ClearField("raw_data")
-    kernel.data_location = TensorProto.EXTERNAL
-    for key, value in {"location": location, "offset": "0", "length": "36"}.items():
-        entry = kernel.external_data.add()
-        entry.key, entry.value = key, value
+    weights = np.full((1, in_channels, 3, 3), 1 / 9, np.float32)
+    kernel = numpy_helper.from_array(weights, "kernel")
+    if external is not None:
+        kernel.ClearField("raw_data")
+        kernel.data_location = TensorProto.EXTERNAL
+        for key, value in {"location": external, "offset": "0", "length": "36"}.items():
+            entry = kernel.external_data.add()
+            entry.key, entry.value = key, value
     node = helper.make_node("Conv", ["input", "kernel"], ["output"], pads=[1, 1, 1, 1])
-    shape = ["batch", 1, "y", "x"]
     graph = helper.make_graph(
         [node],
         "mean3",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["b", "c", "y", "x"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["b", 1, "y", "x"])],
         initializer=[kernel],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model.SerializeToString()
+
+
+def mean_kernel_bytes() -> bytes:
+    """The raw external data the mean filter's kernel needs (nine float32 1/9)."""
+    import numpy as np
+
+    return np.full(9, 1 / 9, np.float32).tobytes()
+
+
+ARCH_KWARGS = {
+    "conv_dims": 2,
+    "num_classes": 1,
+    "in_channels": 1,
+    "depth": 2,
+    "num_channels_init": 8,
+    "residual": False,
+    "final_activation": "None",
+    "n2v2": False,
+    "independent_channels": True,
+    "use_batch_norm": True,
+}
+
+
+class _Exec:
+    """Unpickling this runs a shell command (what a malicious checkpoint does)."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        import os
+
+        return (os.system, (self.command,))
+
+
+def evil_pickle(marker: Path) -> bytes:
+    """A torch checkpoint that creates ``marker`` when loaded without weights_only."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({"conv.weight": _Exec(f"touch {marker}")}, buffer)
+    return buffer.getvalue()
+
+
+def with_state_dict(
+    package: Path,
+    out: Path,
+    weights: bytes,
+    *,
+    architecture: dict[str, Any] | None = None,
+    files: dict[str, bytes | None] | None = None,
+    only: bool = False,
+) -> Path:
+    """``package`` with pytorch_state_dict weights (zoo's CAREamics UNet by default); with
+    ``only`` the ONNX weights are removed, so these are the only ones."""
+    from zoo.export.importers import ARCHS_DIR
+
+    arch_code = (ARCHS_DIR / "careamics_unet.py").read_bytes()
+    arch = architecture or {
+        "source": "careamics_unet.py",
+        "sha256": hashlib.sha256(arch_code).hexdigest(),
+        "callable": "UNet",
+        "kwargs": ARCH_KWARGS,
+    }
+
+    def add(d: dict[str, Any]) -> None:
+        d["weights"]["pytorch_state_dict"] = {
+            "source": "weights.pt",
+            "architecture": arch,
+            "pytorch_version": "2.4",
+        }
+        if only:
+            del d["weights"]["onnx"]
+
+    extra: dict[str, bytes | None] = {"weights.pt": weights, "careamics_unet.py": arch_code}
+    if only:
+        extra["weights.onnx"] = None
+    return rewrite(package, out, rdf=add, files={**extra, **(files or {})})
