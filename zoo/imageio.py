@@ -19,7 +19,7 @@ import numpy as np
 
 from zoo.errors import ImageError
 
-__all__ = ["Image", "read_array", "read_image", "write_tiff"]
+__all__ = ["Image", "check_fits_memory", "read_array", "read_image", "write_tiff"]
 
 SUFFIXES = {".npy", ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zarr"}
 AXES = "tzcyx"
@@ -85,6 +85,25 @@ def read_image(
     return replace(image, source=str(p))
 
 
+def check_fits_memory(shape: tuple[int, ...], dtype: Any, name: str) -> None:
+    """Raise :class:`ImageError` when an image's header declares more pixels than half this
+    machine's memory holds, before anything is read (a header can claim any size)."""
+    import math
+
+    need = math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): no limit
+        return
+    if need > memory // 2:
+        raise ImageError(
+            f"{name} declares {'×'.join(str(n) for n in shape)} pixels of {np.dtype(dtype)}, "
+            f"{need / 2**30:.1f} GiB: more than half of this machine's memory "
+            f"({memory / 2**30:.1f} GiB), and zoo reads an image whole. Split the image, or "
+            "for an OME-Zarr use zoo run --dask."
+        )
+
+
 def _check_axes(axes: str, shape: tuple[int, ...], name: str) -> str:
     if len(axes) != len(shape) or set(axes) - set(AXES) or len(set(axes)) != len(axes):
         raise ImageError(
@@ -136,6 +155,12 @@ def _read(p: Path, suffix: str) -> Image:
         data, axes, pixel_size, _ = read_ome_zarr(p)
         return Image(data, axes, pixel_size=pixel_size)
     if suffix == ".npy":
+        with p.open("rb") as fh:  # the header first: its shape may be a lie
+            major, _ = np.lib.format.read_magic(fh)
+            header = getattr(np.lib.format, f"read_array_header_{major}_0", None)
+            if header is not None:
+                shape, _, dtype = header(fh)
+                check_fits_memory(shape, dtype, p.name)
         data = np.load(p, allow_pickle=False)
         return Image(data, _default_axes(data.shape, p.name))
     if suffix in (".tif", ".tiff"):
@@ -154,6 +179,7 @@ def _read_tiff(p: Path) -> Image:
 
     with tifffile.TiffFile(p) as tif:
         series = tif.series[0]
+        check_fits_memory(series.shape, series.dtype, p.name)
         data = series.asarray()
         raw_axes = series.axes.lower().replace("s", "c").replace("q", "")
         axes = raw_axes if set(raw_axes) <= set(AXES) and len(raw_axes) == data.ndim else None

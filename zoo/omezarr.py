@@ -36,7 +36,10 @@ def _multiscale(attrs: dict[str, Any], name: str) -> dict[str, Any]:
 
 def read_ome_zarr(path: Path) -> tuple[np.ndarray, str, dict[str, float], dict[str, Any]]:
     """(data, axes, pixel size in µm per spatial axis, the group's attributes)."""
+    from zoo.imageio import check_fits_memory
+
     array, axes, pixel_size, attrs = open_ome_zarr(path)
+    check_fits_memory(array.shape, array.dtype, path.name)
     return np.asarray(array), axes, pixel_size, attrs
 
 
