@@ -122,9 +122,20 @@ class LocalStore:
     def transaction(self) -> Iterator[Index]:
         """Lock, read the index, let the caller change it, write it back atomically."""
         with self._lock():
+            self._sweep()
             index = self.read_index(fresh=True)
             yield index
             self._write_index(index)
+
+    def _sweep(self) -> None:
+        """Remove the temporary files of a writer that was killed mid-write. Temporary files
+        are only written under the lock, so none of them belongs to a live writer."""
+        if not self._local:
+            return
+        root = Path(self.path)
+        for tmp in [*root.glob(f".{INDEX}.*.tmp"), *(root / BLOBS).glob(".*.tmp")]:
+            logger.info("removing %s, left by an interrupted write", tmp)
+            tmp.unlink(missing_ok=True)
 
     def _write_index(self, index: Index) -> None:
         data = index.to_json().encode()
