@@ -56,10 +56,22 @@ def check_zip(path: Path) -> list[str]:
     """The file members of the package zip at ``path``, once every member is found safe.
 
     Raises :class:`UnsafeArchiveError` naming the first unsafe member, and
-    :class:`PackageError` for encrypted members (zoo reads no password zips).
+    :class:`PackageError` for encrypted members (zoo reads no password zips) and for data
+    before or after the zip (a zip inside a multipart form would otherwise be published,
+    wrapper and all).
     """
     with zipfile.ZipFile(path) as zf:
-        infos = zf.infolist()
+        infos, comment = zf.infolist(), zf.comment
+    with path.open("rb") as fh:  # zipfile reads past data around the archive; zoo does not
+        head = fh.read(4)
+        fh.seek(max(0, path.stat().st_size - 22 - len(comment)))
+        tail = fh.read(4)
+    if head not in (b"PK\x03\x04", b"PK\x05\x06") or tail != b"PK\x05\x06":
+        raise PackageError(
+            f"{path.name} holds other data before its first member or after its end (a zip "
+            "wrapped in a multipart form, or glued to another file?); a package is the plain "
+            "zip: publish or upload that file itself"
+        )
     if len(infos) > MAX_MEMBERS:
         raise UnsafeArchiveError(
             f"{path.name} has {len(infos)} members; a package has at most {MAX_MEMBERS}"

@@ -36,10 +36,13 @@ class Case:
     input: str
     """What is bad about it, in words (a row of the catalogue table)."""
     error: type[BaseException]
-    exit: int
+    exit: int | None
+    """Exit code of the ``zoo`` command; None where no command sends this input."""
     match: str
     """Regular expression the error message must match (library and command alike)."""
     build: Callable[..., Attempt] = field(repr=False, compare=False)
+    status: int | None = None
+    """HTTP status the server answers (the HTTP cases)."""
 
     def __str__(self) -> str:
         return self.id
@@ -54,12 +57,19 @@ class Family(list[Case]):
         FAMILIES[name] = self
 
     def case(
-        self, id: str, input: str, error: type[BaseException], *, exit: int = 2, match: str = ""
+        self,
+        id: str,
+        input: str,
+        error: type[BaseException],
+        *,
+        exit: int | None = 2,
+        match: str = "",
+        status: int | None = None,
     ) -> Callable[[Callable[..., Attempt]], Callable[..., Attempt]]:
         def register(build: Callable[..., Attempt]) -> Callable[..., Attempt]:
             if any(c.id == id for fam in FAMILIES.values() for c in fam):
                 raise ValueError(f"duplicate catalogue id {id}")
-            self.append(Case(id, self.name, input, error, exit, match, build))
+            self.append(Case(id, self.name, input, error, exit, match, build, status))
             return build
 
         return register
@@ -120,7 +130,8 @@ class Attempt:
     """How one case is tried: the library call, the command line, the paths to watch."""
 
     call: Callable[[], Any]
-    argv: list[str]
+    argv: list[str] | None
+    """The ``zoo`` command line; None where no command sends this input."""
     watch: list[Path] = field(default_factory=list)
     after: Callable[[], None] | None = None
     """A last check once both were refused (e.g. that no connection was made)."""
@@ -148,12 +159,15 @@ def refused(world: World, case: Case, attempt: Attempt) -> None:
     with pytest.raises(case.error) as info:
         attempt.call()
     assert re.search(case.match, str(info.value), re.S), str(info.value)
-    result = runner.invoke(app, attempt.argv)
-    assert result.exception is None or isinstance(result.exception, SystemExit), (
-        f"the command crashed: {result.exception!r}\n{result.output}"
-    )
-    assert result.exit_code == case.exit, result.output
-    assert "error:" in result.stderr and re.search(case.match, result.stderr, re.S), result.stderr
+    assert (attempt.argv is None) == (case.exit is None)
+    if attempt.argv is not None:
+        result = runner.invoke(app, attempt.argv)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            f"the command crashed: {result.exception!r}\n{result.output}"
+        )
+        assert result.exit_code == case.exit, result.output
+        message = result.stderr
+        assert "error:" in message and re.search(case.match, message, re.S), message
     assert world.snapshot(*attempt.watch) == before, "a refused input changed files"
     if attempt.after is not None:
         attempt.after()

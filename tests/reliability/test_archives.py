@@ -91,6 +91,22 @@ def _(world: World) -> Attempt:
     return publish(world, bad.encrypted(world.tiny, world.tmp / "bad.zip"))
 
 
+@case("zip-prefixed", "an HTML page glued before the zip (a polyglot file)", PackageError,
+      match="before its first member")  # fmt: skip
+def _(world: World) -> Attempt:
+    out = world.tmp / "bad.zip"
+    out.write_bytes(b"<html><script>alert(1)</script></html>\n" + world.tiny.read_bytes())
+    return publish(world, out)
+
+
+@case("zip-trailing-data", "bytes appended after the end of the zip", PackageError,
+      match="after its end")  # fmt: skip
+def _(world: World) -> Attempt:
+    out = world.tmp / "bad.zip"
+    out.write_bytes(world.tiny.read_bytes() + b"\r\n--boundary--\r\n")
+    return publish(world, out)
+
+
 @case("zip-truncated", "the package zip cut in half", PackageError, match="cannot read")
 def _(world: World) -> Attempt:
     out = world.tmp / "bad.zip"
