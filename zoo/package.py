@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,11 @@ logger = logging.getLogger(__name__)
 
 CARD_KEY = "zoo"
 """Key under ``config`` of rdf.yaml that holds the denoiser card."""
+
+_SPEC_LOCK = threading.RLock()
+"""bioimageio.spec reads and writes YAML through one module-level parser, which is not
+thread-safe: two threads loading packages at once (``zoo serve`` publishing two uploads)
+garbled each other's rdf.yaml. zoo calls into it one thread at a time."""
 
 
 @dataclass(frozen=True)
@@ -130,15 +136,19 @@ def load_descr(path: Path, *, check_hashes: bool = True) -> Any:
         raise PackageError(f"no package at {path}: expected a .zip, a folder or an rdf.yaml")
     try:
         files = PackageFiles(path)  # a zip with unsafe members is refused here
-        # first offline, every file reference checked against the package's own files (a
-        # reference outside would be read, or fetched, by the validating pass)
-        first = load_description(
-            path, perform_io_checks=False, known_files=_Known(files), format_version="latest"
-        )
-        _refuse_outside_references(path, first, files)
-        return load_description(
-            path, perform_io_checks=check_hashes, known_files=_Offline(), format_version="latest"
-        )
+        with _SPEC_LOCK:
+            # first offline, every file reference checked against the package's own files
+            # (a reference outside would be read, or fetched, by the validating pass)
+            first = load_description(
+                path, perform_io_checks=False, known_files=_Known(files), format_version="latest"
+            )
+            _refuse_outside_references(path, first, files)
+            return load_description(
+                path,
+                perform_io_checks=check_hashes,
+                known_files=_Offline(),
+                format_version="latest",
+            )
     except ZooError:
         raise
     except Exception as exc:  # bioimageio.spec raises many kinds for unreadable input
@@ -328,7 +338,7 @@ def save_package(descr: ModelDescr, output: str | os.PathLike[str]) -> Path:
     out = Path(output)
     if out.suffix != ".zip":
         raise PackageError(f"package output must end in .zip, got {out.name!r}")
-    with atomic_path(out, suffix=".zip") as tmp:
+    with atomic_path(out, suffix=".zip") as tmp, _SPEC_LOCK:
         save_bioimageio_package(descr, output_path=tmp)
     logger.info("wrote package %s", out)
     return out

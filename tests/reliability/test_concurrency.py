@@ -60,3 +60,19 @@ def test_a_stray_temporary_file_is_removed_by_the_next_publish(tmp_path: Path) -
         stray.write_bytes(b"half")
     reg.yank("tiny-mean@0.1.0", "any write sweeps")
     assert not any(s.exists() for s in strays)
+
+
+def test_packages_load_in_parallel_threads(tmp_path: Path) -> None:
+    """zoo serve loads uploads in a thread pool; bioimageio.spec's YAML parser is shared, so
+    unserialised loads garbled each other (a valid package refused with a YAML error)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.factories import build_tiny_package, card_dict
+    from zoo.package import load_package
+    from zoo.spec import ZooCard
+
+    card = ZooCard.model_validate(card_dict())
+    packages = [build_tiny_package(tmp_path / n, card, name=f"tiny-{n}") for n in "ab"]
+    with ThreadPoolExecutor(8) as pool:
+        names = list(pool.map(lambda i: load_package(packages[i % 2]).name, range(64)))
+    assert names == ["tiny-a", "tiny-b"] * 32

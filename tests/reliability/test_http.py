@@ -321,3 +321,23 @@ def test_a_slow_client_holds_up_nobody_and_an_abandoned_upload_leaves_nothing(
     while live.world.snapshot(live.uploads) != before and time.monotonic() < deadline:
         time.sleep(0.1)  # the server notices the disconnect and removes the partial upload
     assert live.world.snapshot(live.uploads) == before
+
+
+def test_a_short_soak_of_zoo_serve_has_no_errors_and_flat_memory(tmp_path: Path) -> None:
+    """scripts/soak_serve.py for a few seconds (its full run is in docs/reliability.md)."""
+    import json
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "soak_serve.py"
+    out = tmp_path / "soak.json"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--seconds", "6", "--clients", "3", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["errors"] == 0 and figures["memory_flat"]
+    assert figures["requests"] > 100

@@ -1,0 +1,256 @@
+"""Soak: a bounded mixed load against a real ``zoo serve`` on loopback; zero errors, flat memory.
+
+    python scripts/soak_serve.py [--seconds 60] [--clients 4] [--json FILE]
+
+Starts ``zoo serve`` (the command, as its own process) on a free loopback port over a
+registry holding a few tiny real packages, with a token made by ``zoo token add``. Then
+``--clients`` threads send, for ``--seconds``, a mix of what a registry sees: the index,
+searches, model and version metadata, package downloads (verified against their sha256,
+whole and by byte range), web pages, covers, publishes of identical bytes (the full
+validation path; answered 200), a new version now and then, and requests that must be
+refused (a wrong token: 403; an unknown model: 404; an invalid id: 422). An answer other
+than the expected one, or a failed request, is an error.
+
+The server's resident memory (VmRSS) is sampled every half second; memory is flat when the
+median of the last quarter of the run is within 10% (+ 16 MiB) of the median of the second
+quarter (the first quarter is warm-up). Prints the figures (``--json`` writes them too);
+exits 1 on any error or a memory growth beyond that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from _reliability import base_package, variant
+
+
+def _rss(pid: int) -> int:
+    """Resident memory of ``pid`` in bytes (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--new-versions", type=int, default=10, help="at most this many")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    args = parser.parse_args(argv)
+
+    import httpx
+
+    from zoo.registry import Registry
+
+    work = Path(tempfile.mkdtemp(prefix="zoo-soak-"))
+    registry = work / "registry"
+    base = base_package(work)
+    reg = Registry(registry, cache=work / "cache")
+    packages = []
+    for i in range(3):
+        package = variant(base, work / f"package-{i}.zip", i)
+        reg.publish(package, model_id=f"soak-{i}", version="1.0.0")
+        packages.append(package)
+    zoo = [sys.executable, "-m", "zoo"]
+    token = subprocess.run(
+        [*zoo, "token", "add", "soak", "--registry", str(registry)],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (work / "server.log").open("w")
+    server = subprocess.Popen(
+        [*zoo, "serve", "--registry", str(registry), "--port", str(port), "--max-upload-mb", "2"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v1", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                print("zoo serve did not start:\n" + (work / "server.log").read_text())
+                return 1
+            time.sleep(0.2)
+        figures = _load(args, url, token, packages, server.pid, work)
+    finally:
+        server.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(20)
+        if server.poll() is None:
+            server.kill()
+        log.close()
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    with contextlib.suppress(OSError):
+        shutil.rmtree(work)
+    return 0 if figures["ok"] else 1
+
+
+def _load(args, url, token, packages, pid, work) -> dict:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from zoo.store import LocalStore
+
+    index = LocalStore(str(work / "registry")).read_index()
+    entries = [(mid, v, e) for mid, m in index.models.items() for v, e in m.versions.items()]
+    auth = {"Authorization": f"Bearer {token}"}
+    lock = threading.Lock()
+    counts: Counter[str] = Counter()
+    errors: list[str] = []
+    latencies: list[float] = []
+    new_versions = [0]
+    stop = time.monotonic() + args.seconds
+
+    def expect(kind: str, response: httpx.Response, *status: int) -> bool:
+        ok = response.status_code in status
+        with lock:
+            counts[kind] += 1
+            if not ok:
+                errors.append(f"{kind}: {response.status_code} {response.text[:200]}")
+        return ok
+
+    def client(seed: int) -> None:
+        rng = random.Random(seed)
+        with httpx.Client(base_url=url, timeout=60) as http:
+            while time.monotonic() < stop:
+                mid, version, entry = rng.choice(entries)
+                kind = rng.choices(
+                    ["index", "search", "model", "version", "download", "range", "page",
+                     "model-page", "republish", "publish-new", "wrong-token", "unknown",
+                     "bad-id"],
+                    weights=[10, 10, 8, 8, 8, 4, 4, 4, 2, 1, 2, 3, 3],
+                )[0]  # fmt: skip
+                t0 = time.perf_counter()
+                try:
+                    if kind == "index":
+                        expect(kind, http.get("/index.json"), 200)
+                    elif kind == "search":
+                        expect(kind, http.get("/api/v1/search", params={"q": "tiny"}), 200)
+                    elif kind == "model":
+                        expect(kind, http.get(f"/api/v1/models/{mid}"), 200)
+                    elif kind == "version":
+                        expect(kind, http.get(f"/api/v1/models/{mid}/{version}"), 200)
+                    elif kind == "download":
+                        r = http.get(f"/{entry.location}")
+                        if expect(kind, r, 200) and hashlib.sha256(r.content).hexdigest() != (
+                            entry.sha256
+                        ):
+                            with lock:
+                                errors.append(f"download of {mid}@{version}: wrong bytes")
+                    elif kind == "range":
+                        r = http.get(f"/{entry.location}", headers={"Range": "bytes=0-99"})
+                        expect(kind, r, 206)
+                    elif kind == "page":
+                        expect(kind, http.get("/"), 200)
+                    elif kind == "model-page":
+                        expect(kind, http.get(f"/model/{mid}/"), 200)
+                    elif kind == "republish":
+                        i = int(mid.rsplit("-", 1)[1]) if mid.startswith("soak-") else 0
+                        body = packages[i].read_bytes()
+                        params = {"id": f"soak-{i}", "version": "1.0.0"}
+                        r = http.post("/api/v1/publish", content=body, params=params,
+                                      headers=auth)  # fmt: skip
+                        expect(kind, r, 200)
+                    elif kind == "publish-new":
+                        with lock:
+                            n = new_versions[0]
+                            new_versions[0] += n < args.new_versions
+                        if n >= args.new_versions:
+                            continue
+                        package = variant(packages[0], work / f"new-{seed}.zip", 100 + n)
+                        params = {"id": "soak-new", "version": f"1.0.{n}"}
+                        r = http.post("/api/v1/publish", content=package.read_bytes(),
+                                      params=params, headers=auth)  # fmt: skip
+                        expect(kind, r, 201)
+                    elif kind == "wrong-token":
+                        r = http.post("/api/v1/publish", content=b"x",
+                                      headers={"Authorization": "Bearer zoo_wrong"})  # fmt: skip
+                        expect(kind, r, 403)
+                    elif kind == "unknown":
+                        expect(kind, http.get("/api/v1/models/no-such-model"), 404)
+                    else:
+                        expect(kind, http.get("/api/v1/models/Bad_Id!/1.0.0"), 422)
+                except httpx.HTTPError as exc:
+                    with lock:
+                        counts[kind] += 1
+                        errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+                with lock:
+                    latencies.append(time.perf_counter() - t0)
+
+    rss: list[tuple[float, int]] = []
+    t_start = time.monotonic()
+    threads = [threading.Thread(target=client, args=(args.seed + i,)) for i in range(args.clients)]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        rss.append((time.monotonic() - t_start, _rss(pid)))
+        time.sleep(0.5)
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - t_start
+
+    quarter = max(1, len(rss) // 4)
+    warm = statistics.median(r for _, r in rss[quarter : 2 * quarter] or rss)
+    last = statistics.median(r for _, r in rss[-quarter:])
+    growth = last - warm
+    flat = growth <= 0.10 * warm + (16 << 20)
+    latencies.sort()
+    total = sum(counts.values())
+    mib = 2**20
+    return {
+        "seconds": round(elapsed, 1),
+        "clients": args.clients,
+        "requests": total,
+        "requests_per_s": round(total / elapsed, 1),
+        "by_kind": dict(sorted(counts.items())),
+        "errors": len(errors),
+        "error_samples": errors[:10],
+        "latency_ms": {
+            "p50": round(1000 * latencies[len(latencies) // 2], 1) if latencies else None,
+            "p99": round(1000 * latencies[int(len(latencies) * 0.99)], 1) if latencies else None,
+            "max": round(1000 * latencies[-1], 1) if latencies else None,
+        },
+        "rss_mib": {
+            "start": round(rss[0][1] / mib, 1),
+            "after_warmup": round(warm / mib, 1),
+            "end": round(last / mib, 1),
+            "max": round(max(r for _, r in rss) / mib, 1),
+            "samples": len(rss),
+        },
+        "rss_growth_mib": round(growth / mib, 1),
+        "memory_flat": flat,
+        "ok": not errors and flat,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
