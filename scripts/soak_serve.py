@@ -11,7 +11,9 @@ validation path; answered 200), a new version now and then, and requests that mu
 refused (a wrong token: 403; an unknown model: 404; an invalid id: 422). An answer other
 than the expected one, or a failed request, is an error.
 
-The server's resident memory (VmRSS) is sampled every half second; memory is flat when the
+Before the load the server answers one request of each read kind and one publish (imports
+and caches a first request fills are not growth). Then its resident memory (VmRSS) is
+sampled every half second; memory is flat when the
 median of the last quarter of the run is within 10% (+ 16 MiB) of the median of the second
 quarter (the first quarter is warm-up). Prints the figures (``--json`` writes them too);
 exits 1 on any error or a memory growth beyond that.
@@ -206,6 +208,17 @@ def _load(args, url, token, packages, pid, work) -> dict:  # type: ignore[no-unt
                 with lock:
                     latencies.append(time.perf_counter() - t0)
 
+    with httpx.Client(base_url=url, timeout=120) as http:  # warm-up: one of each read, a publish
+        mid, version, entry = entries[0]
+        for kind, path in (("index", "/index.json"), ("model", f"/api/v1/models/{mid}"),
+                           ("version", f"/api/v1/models/{mid}/{version}"),
+                           ("download", f"/{entry.location}"), ("page", "/"),
+                           ("model-page", f"/model/{mid}/")):  # fmt: skip
+            expect(kind, http.get(path), 200)
+        expect("search", http.get("/api/v1/search", params={"q": "tiny"}), 200)
+        r = http.post("/api/v1/publish", content=packages[0].read_bytes(),
+                      params={"id": "soak-0", "version": "1.0.0"}, headers=auth)  # fmt: skip
+        expect("republish", r, 200)
     rss: list[tuple[float, int]] = []
     t_start = time.monotonic()
     threads = [threading.Thread(target=client, args=(args.seed + i,)) for i in range(args.clients)]

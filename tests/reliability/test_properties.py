@@ -209,7 +209,9 @@ def _load_text(text: bytes | str) -> ZooCard:
 @given(cards())
 def test_valid_cards_round_trip_through_yaml(data: dict[str, Any]) -> None:
     card = ZooCard.model_validate(data)
-    again = _load_text(yaml.safe_dump(card.to_yaml_dict(), allow_unicode=True))
+    # dumped as zoo dumps YAML (escaped non-ASCII): PyYAML's allow_unicode=True writes a
+    # U+0085 (NEL) raw into a plain scalar and reads it back as a space, a PyYAML quirk
+    again = _load_text(yaml.safe_dump(card.to_yaml_dict(), sort_keys=False))
     assert again == card
 
 
