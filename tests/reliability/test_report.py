@@ -1,0 +1,33 @@
+"""docs/reliability.md is not stale: its table lists exactly the cases of the catalogue, and
+the count it states is theirs (``python scripts/reliability_report.py`` regenerates it)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+from tests.reliability.catalogue import FAMILIES
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
+
+
+def _catalogue() -> dict[str, str]:
+    """Case id → family, with every family module imported (pytest may collect only one)."""
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        importlib.import_module(f"tests.reliability.{path.stem}")
+    return {case.id: name for name, family in FAMILIES.items() for case in family}
+
+
+def test_the_reliability_doc_lists_every_case_of_the_catalogue() -> None:
+    cases = _catalogue()
+    text = DOC.read_text()
+    rows = re.findall(r"^\| ([\w-]+) \| `([^`]+)` \|", text, re.M)
+    listed = {case_id: family for family, case_id in rows}
+    regenerate = "stale: run python scripts/reliability_report.py"
+    assert sorted(set(cases) - set(listed)) == [], f"cases missing from {DOC.name}; {regenerate}"
+    assert sorted(set(listed) - set(cases)) == [], f"cases no longer in the catalogue; {regenerate}"
+    assert listed == cases, f"families differ; {regenerate}"
+    assert len(rows) == len(cases)
+    count = re.search(r"\*\*(\d+) distinct cases\*\*", text)
+    assert count is not None and int(count[1]) == len(cases), regenerate
