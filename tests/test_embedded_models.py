@@ -1,0 +1,118 @@
+"""Every package of the embedded registry: bioimage.io's own test, a full card, and the zoo's
+own models' validation numbers (each beats the best-sigma Gaussian on held-out data)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+from zoo.registry import Registry
+
+ENTRIES = sorted((mid, ver) for mid, ver, _entry in Registry(REPO).iter_entries())
+ZOO_TRAINED = {
+    "care-nuclei-widefield",
+    "n2v2-fibsem-em",
+}
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    return Registry(REPO, cache=tmp_path_factory.mktemp("embedded-cache"))
+
+
+def test_the_zoo_trained_models_are_published() -> None:
+    """Every model scripts/train_models.py publishes is in the embedded registry (the ones
+    it tried and did not publish are not), each of its own modality."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import train_models
+
+    published = {mid for mid, _ver in ENTRIES}
+    assert {s.id for s in train_models.MODELS} == ZOO_TRAINED
+    assert published >= ZOO_TRAINED | {"n2v-ihc-careamics"}
+    assert not published & {s.id for s in train_models.EXPERIMENTS}
+    modalities = {Registry(REPO).search(mid)[0].entry.summary.modality for mid in ZOO_TRAINED}
+    assert len(modalities) == len(ZOO_TRAINED)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model_id", "version"), ENTRIES)
+def test_package_passes_bioimageio_core_test_model(
+    registry: Registry, model_id: str, version: str
+) -> None:
+    from bioimageio.core import test_model
+
+    summary = test_model(registry.fetch(f"{model_id}@{version}"))
+    failed = [(d.name, [e.msg for e in d.errors]) for d in summary.details if d.status != "passed"]
+    assert summary.status == "passed", failed
+
+
+@pytest.mark.parametrize("model_id", sorted(ZOO_TRAINED))
+def test_card_is_complete_and_the_model_beats_the_gaussian(
+    registry: Registry, model_id: str
+) -> None:
+    card = registry.load(model_id).card
+    assert card is not None and card.fingerprint is not None
+    assert "training image" in (card.fingerprint.source or "")
+    assert card.training_data.source and card.training_data.license
+    values: dict[tuple[str, str], float] = {
+        (m.name, m.method.split(" ")[0]): m.value for m in card.validation.metrics
+    }
+    if ("psnr", "model") in values:
+        assert values[("psnr", "model")] > values[("psnr", "gaussian")]
+        assert values[("psnr", "model")] > values[("psnr", "noisy")]
+        assert ("psnr", "bm3d") in values
+    else:  # no clean target: Noise2Self comparison of J-invariant denoisers
+        assert (
+            values[("self_supervised_mse", "model")] < values[("self_supervised_mse", "gaussian")]
+        )
+
+
+def test_models_doc_lists_every_zoo_trained_model() -> None:
+    text = (REPO / "docs" / "models.md").read_text()
+    for model_id in ZOO_TRAINED:
+        assert f"`{model_id}`" in text
+
+
+def test_packages_are_small() -> None:
+    for _mid, _ver, entry in Registry(REPO).iter_entries():
+        assert entry.size < 8e6, entry
+        assert Path(REPO / entry.location).is_file()
+
+
+def _heldout(model_id: str) -> Any:
+    """The first held-out image of a zoo-trained model (scripts/train_models.py's split)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import train_models
+
+    spec = next(s for s in train_models.MODELS if s.id == model_id)
+    return spec.load()[2][0].noisy
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_id", sorted(ZOO_TRAINED))
+def test_quickstart_checks_match_and_runs_on_a_heldout_image_of_its_domain(
+    tmp_path: Path, model_id: str
+) -> None:
+    """`zoo check ID IMAGE` says match on held-out data of the model's own domain (never
+    used in training), and `zoo run ID IMAGE -o OUT` denoises it, as in the README."""
+    import tifffile
+    from typer.testing import CliRunner
+
+    from zoo.cli import app
+
+    image = tmp_path / "heldout.tif"
+    tifffile.imwrite(image, _heldout(model_id))
+    env = {"ZOO_CACHE": str(tmp_path / "cache"), "ZOO_REGISTRY": str(REPO)}
+    runner = CliRunner()
+    checked = runner.invoke(app, ["check", model_id, str(image), "--json"], env=env)
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.output)["verdict"] == "match"
+    out = tmp_path / "out.tif"
+    ran = runner.invoke(app, ["run", model_id, str(image), "-o", str(out)], env=env)
+    assert ran.exit_code == 0, ran.output
+    assert tifffile.imread(out).shape == tifffile.imread(image).shape
