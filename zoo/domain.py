@@ -13,8 +13,12 @@ The score is the root-sum-square of every check's distance (0 inside the expecte
 1 at its warn threshold, 2 at its fail threshold): 0 means typical of the training data.
 A package without a fingerprint is compared against a fingerprint of its own test input.
 
-Thresholds are defaults chosen from first principles (documented in ``THRESHOLDS``) until
-the domain benchmark calibrates them.
+Thresholds depend on the model's method. For the methods ``scripts/bench_domain.py`` could
+calibrate on real images (``zoo/calibration.json``: the methods, thresholds, the benchmark's
+version and date and its numbers on the held-out split; see docs/domain-benchmark.md) the
+calibrated thresholds apply; every other method (and every package without a card) keeps
+the first-principles ``DEFAULT_THRESHOLDS``: a threshold is only changed where there is
+evidence for the change.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -32,6 +38,8 @@ from zoo.package import Package
 from zoo.spec import Fingerprint, Stat
 
 __all__ = [
+    "CALIBRATION",
+    "DEFAULT_THRESHOLDS",
     "THRESHOLDS",
     "Check",
     "DomainReport",
@@ -39,12 +47,17 @@ __all__ = [
     "format_expected",
     "format_value",
     "model_fingerprint",
+    "plane_statistics",
+    "summarise",
+    "thresholds_for",
 ]
 
 Status = Literal["ok", "warn", "fail", "skip"]
 Verdict = Literal["match", "caution", "mismatch"]
 
-THRESHOLDS: dict[str, tuple[str, float, float]] = {
+Thresholds = Mapping[str, tuple[str, float, float]]
+
+DEFAULT_THRESHOLDS: dict[str, tuple[str, float, float]] = {
     # statistic: (kind, warn, fail)
     # "ratio": measured / typical outside [1/warn, warn] warns, outside [1/fail, fail] fails,
     #          beyond the range seen in training (low..high)
@@ -63,7 +76,35 @@ THRESHOLDS: dict[str, tuple[str, float, float]] = {
     "intensity_iqr": ("ratio", 2.0, 5.0),
     "saturated_fraction": ("above", 0.01, 0.05),
 }
-"""Default thresholds of the statistical checks (calibrated later by scripts/bench_domain.py)."""
+"""First-principles thresholds of the statistical checks, before calibration."""
+
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+
+
+def _load_calibration() -> dict[str, Any]:
+    if not CALIBRATION_FILE.is_file():
+        return {}
+    data: dict[str, Any] = json.loads(CALIBRATION_FILE.read_text())
+    return data
+
+
+CALIBRATION: dict[str, Any] = _load_calibration()
+"""What ``scripts/bench_domain.py`` calibrated: ``thresholds`` and their provenance
+(``benchmark``, ``date``, ``heldout`` numbers); empty when the file is absent."""
+
+THRESHOLDS: dict[str, tuple[str, float, float]] = {
+    name: (kind, float(warn), float(fail))
+    for name, (kind, warn, fail) in CALIBRATION.get("thresholds", DEFAULT_THRESHOLDS).items()
+}
+"""The calibrated thresholds (the defaults when ``zoo/calibration.json`` is absent), in force
+for the methods of ``CALIBRATION["methods"]``."""
+
+
+def thresholds_for(package: Package) -> dict[str, tuple[str, float, float]]:
+    """The thresholds for ``package``: calibrated ones for a calibrated method, else the
+    first-principles defaults."""
+    method = package.card.method.name.value if package.card is not None else None
+    return THRESHOLDS if method in CALIBRATION.get("methods", ()) else DEFAULT_THRESHOLDS
 
 SENTENCES = {
     "structure_scale": "Structures are {rel} than in the training images (different pixel size "
@@ -304,8 +345,8 @@ def _ratio_distance(measured: float, typical: float, warn: float, fail: float) -
     return r / w if r <= w else 1.0 + (r - w) / (f - w)
 
 
-def _stat_distance(name: str, measured: float, ref: Stat) -> float:
-    kind, warn, fail = THRESHOLDS[name]
+def _stat_distance(name: str, measured: float, ref: Stat, thresholds: Thresholds) -> float:
+    kind, warn, fail = thresholds[name]
     if kind == "ratio":
         if ref.low <= measured <= ref.high:
             return 0.0
@@ -324,9 +365,9 @@ def _stat_distance(name: str, measured: float, ref: Stat) -> float:
     return excess / warn if excess <= warn else 1.0 + (excess - warn) / (fail - warn)
 
 
-def _ok_range(name: str, ref: Stat) -> list[float | None]:
+def _ok_range(name: str, ref: Stat, thresholds: Thresholds) -> list[float | None]:
     """The range of values that passes (``None``: unbounded), as reported to the user."""
-    kind, warn, _fail = THRESHOLDS[name]
+    kind, warn, _fail = thresholds[name]
     low, high = round(ref.low, 6), round(ref.high, 6)
     if kind == "above":
         return [None, round(ref.high + warn, 6)]
@@ -339,12 +380,24 @@ def _ok_range(name: str, ref: Stat) -> list[float | None]:
     return [low, high]
 
 
-def _statistics(package: Package, image: Image, reference: Fingerprint) -> list[Check]:
-    from zoo.errors import ImageError
+def plane_statistics(image: Image) -> dict[str, Stat]:
+    """The statistics the check compares: those of the image's representative plane."""
     from zoo.fingerprint import image_statistics
 
+    return image_statistics(_plane(image))
+
+
+def _statistics(
+    package: Package,
+    image: Image,
+    reference: Fingerprint,
+    thresholds: Thresholds,
+    measured: Mapping[str, Stat] | None,
+) -> list[Check]:
+    from zoo.errors import ImageError
+
     try:
-        measured = image_statistics(_plane(image))
+        measured = plane_statistics(image) if measured is None else measured
     except ImageError as exc:
         return [
             Check(
@@ -358,14 +411,14 @@ def _statistics(package: Package, image: Image, reference: Fingerprint) -> list[
         ]
     per_sample = any(step.id in PER_SAMPLE_OPS for step in package.descr.inputs[0].preprocessing)
     checks = []
-    for name in THRESHOLDS:
+    for name in thresholds:
         ref = reference.stats.get(name)
         if ref is None or name not in measured:
             continue
         if per_sample and name in INTENSITY_STATS:
             continue  # the model rescales each image itself: absolute intensity is irrelevant
         value = measured[name].value
-        dist = _stat_distance(name, value, ref)
+        dist = _stat_distance(name, value, ref, thresholds)
         status: Status = "fail" if dist >= 2 else "warn" if dist >= 1 else "ok"
         message = "Typical of the training data."
         if status != "ok":
@@ -382,7 +435,7 @@ def _statistics(package: Package, image: Image, reference: Fingerprint) -> list[
                 "statistics",
                 status,
                 round(value, 6),
-                _ok_range(name, ref),
+                _ok_range(name, ref, thresholds),
                 message,
                 round(dist, 4),
             )
@@ -416,8 +469,21 @@ def model_fingerprint(package: Package) -> tuple[Fingerprint, str]:
     return fingerprint([plane]), "package test input (the card has no fingerprint)"
 
 
-def check_image(package: Package, image: Image, *, modality: str | None = None) -> DomainReport:
-    """Check ``image`` against ``package``'s domain, before any inference."""
+def check_image(
+    package: Package,
+    image: Image,
+    *,
+    modality: str | None = None,
+    thresholds: Thresholds | None = None,
+    statistics: Mapping[str, Stat] | None = None,
+) -> DomainReport:
+    """Check ``image`` against ``package``'s domain, before any inference.
+
+    ``thresholds`` replaces :func:`thresholds_for` the package (statistics missing from it
+    are not checked); ``statistics`` are the image's :func:`plane_statistics` when already known
+    (the domain benchmark checks one image against many models).
+    """
+    thresholds = thresholds_for(package) if thresholds is None else thresholds
     checks = _compatibility(package, image)
     notes = []
     if any(c.status == "fail" for c in checks):
@@ -425,7 +491,7 @@ def check_image(package: Package, image: Image, *, modality: str | None = None) 
     else:
         checks += _metadata(package, image, modality or getattr(image, "modality", None))
         fp, reference = model_fingerprint(package)
-        checks += _statistics(package, image, fp)
+        checks += _statistics(package, image, fp, thresholds, statistics)
         if package.card is None:
             notes.append(
                 "The package has no zoo card (a plain bioimage.io package): modality, pixel "
@@ -436,6 +502,14 @@ def check_image(package: Package, image: Image, *, modality: str | None = None) 
                 "No training fingerprint in the card: statistics are compared with the "
                 "package's test input, a weaker reference."
             )
+    verdict, score = summarise(checks)
+    return DomainReport(verdict, score, checks, reference, notes)
+
+
+def summarise(checks: list[Check]) -> tuple[Verdict, float]:
+    """The verdict and score of a list of checks: ``mismatch`` when any fails, ``caution``
+    when any warns, else ``match``; the score is the root-sum-square of their distances
+    (at least 10 when the image is incompatible)."""
     verdict: Verdict = (
         "mismatch"
         if any(c.status == "fail" for c in checks)
@@ -446,7 +520,7 @@ def check_image(package: Package, image: Image, *, modality: str | None = None) 
     score = math.sqrt(sum(c.distance**2 for c in checks))
     if any(c.status == "fail" and c.kind == "compatibility" for c in checks):
         score = max(score, 10.0)
-    return DomainReport(verdict, score, checks, reference, notes)
+    return verdict, score
 
 
 def format_value(value: Any) -> str:

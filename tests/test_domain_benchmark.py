@@ -1,0 +1,66 @@
+"""The domain benchmark (scripts/bench_domain.py): its small version, and the calibration
+that zoo ships from its full run."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+from zoo.domain import CALIBRATION, THRESHOLDS
+
+sys.path.insert(0, str(REPO / "scripts"))
+
+
+@pytest.fixture(scope="module")
+def quick() -> list:
+    import bench_domain
+
+    _result, pairs, _thresholds = bench_domain.run(quick=True, calibrate_=False, log=lambda _: None)
+    return pairs
+
+
+@pytest.mark.slow
+def test_the_shipped_thresholds_separate_a_clear_match_from_a_clear_mismatch(quick: list) -> None:
+    """The in-domain model on a held-out field of its domain is fine and called a match;
+    every pair whose output is clearly degraded (more than 3 dB below the in-domain model or
+    the best classic filter) is not called a match, and scores higher."""
+    own = [p for p in quick if p.domain == p.model]
+    bad = [p for p in quick if p.deficit > 3.0]
+    assert len(own) == 1 and len(bad) >= 2, [(p.model, p.case, p.deficit) for p in quick]
+    for p in own:
+        assert not p.degraded, (p.model, p.case, p.psnr, p.classic_psnr)
+        assert p.check(THRESHOLDS)[0] == "match", (p.model, p.case)
+    for p in bad:
+        assert p.check(THRESHOLDS)[0] != "match", (p.model, p.case)
+    assert max(p.check(THRESHOLDS)[1] for p in own) < min(p.check(THRESHOLDS)[1] for p in bad)
+
+
+def test_zoo_uses_the_calibrated_thresholds_with_their_provenance() -> None:
+    data = json.loads((REPO / "zoo" / "calibration.json").read_text())
+    assert data == CALIBRATION
+    assert {k: tuple(v) for k, v in data["thresholds"].items()} == THRESHOLDS
+    assert data["benchmark"].startswith("scripts/bench_domain.py")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", data["date"])
+
+
+def test_the_document_holds_the_numbers_of_the_calibration_run() -> None:
+    """docs/domain-benchmark.md and zoo/calibration.json are written by one run."""
+    held = CALIBRATION["heldout"]
+    text = (REPO / "docs" / "domain-benchmark.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| held-out, calibrated"))
+    cells = [c.strip() for c in row.strip("|").split("|")][1:]
+    expected = [
+        f"{held['auroc']:.3f}",
+        f"{held['recall_at_5pct']:.3f}",
+        f"{held['verdict_recall']:.3f}",
+        f"{held['verdict_false_warnings']:.3f}",
+        str(held["pairs"]),
+        str(held["degraded"]),
+    ]
+    assert cells == expected
+    for name in THRESHOLDS:
+        assert f"`{name}`" in text
