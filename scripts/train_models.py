@@ -181,6 +181,31 @@ def load_fibsem() -> tuple[list[np.ndarray], None, list[Pair]]:
 
 STEPS = 800
 
+NUCLEI_DOMAIN = {
+    "modality": "widefield",
+    "dimensionality": 2,
+    "channels": 1,
+    "dtype": "uint16",
+    "structures": ["nuclei"],
+    "sample": "migrating cells with fluorescent nuclei (nucleus tracking data)",
+}
+NUCLEI_SOURCE = {
+    "license": "GPL-3.0 (repository)",
+    "source": f"nucleus tracking data set (cell migration, high and low SNR) via {INSTANT_REPO}",
+    "n_images": 1,
+    "image_shape": [NUCLEI_TRAIN_ROWS, 1024],
+}
+NUCLEI_USE = (
+    "Denoise low-light widefield fluorescence images of nuclei recorded like the "
+    "nucleus-tracking data (16-bit camera frames)."
+)
+NUCLEI_LIMITS = [
+    "trained on one field: the held-out region is another part of the same field, not an "
+    "independent acquisition",
+    "the high-SNR reference is saturated in places; saturated pixels were left out when "
+    "mapping it onto the low-SNR grey values",
+]
+
 MODELS: list[ModelSpec] = [
     ModelSpec(
         id="care-nuclei-widefield",
@@ -192,35 +217,20 @@ MODELS: list[ModelSpec] = [
         cite=[CARE_CITE],
         tags=["widefield", "fluorescence", "nuclei"],
         card={
-            "domain": {
-                "modality": "widefield",
-                "dimensionality": 2,
-                "channels": 1,
-                "dtype": "uint16",
-                "structures": ["nuclei"],
-                "sample": "migrating cells with fluorescent nuclei (nucleus tracking data)",
-            },
+            "domain": NUCLEI_DOMAIN,
             "noise": {"type": "poisson-gaussian"},
             "training_data": {
                 "description": "Rows 0-767 of one 1024×1024 low-SNR 16-bit widefield frame of "
                 "migrating cell nuclei, paired with the same rows of the high-SNR frame of the "
                 "same field (mapped onto the low-SNR grey values by a least-squares line, "
                 "saturated pixels left out). Rows 768-1023 were held out.",
-                "license": "GPL-3.0 (repository)",
-                "source": f"nucleus tracking data set (cell migration, high and low SNR) via "
-                f"{INSTANT_REPO}",
-                "n_images": 1,
-                "image_shape": [768, 1024],
+                **NUCLEI_SOURCE,
                 "acquisition": "low-SNR input, high-SNR acquisition of the same field as target",
             },
             "validation": {
-                "intended_use": "Denoise low-light widefield fluorescence images of nuclei "
-                "recorded like the nucleus-tracking data (16-bit camera frames).",
+                "intended_use": NUCLEI_USE,
                 "limitations": [
-                    "trained on one field: the held-out region is another part of the same "
-                    "field, not an independent acquisition",
-                    "the high-SNR reference is saturated in places; saturated pixels were left "
-                    "out when mapping it onto the low-SNR grey values",
+                    *NUCLEI_LIMITS,
                     "CARE learns the target's look: structures absent from the training field "
                     "may be rendered as nuclei-like blobs",
                 ],
@@ -389,34 +399,19 @@ EXPERIMENTS: list[ModelSpec] = [
         "budget on one field only matched the Gaussian; CARE on the same pairs is published "
         "instead (`care-nuclei-widefield`).",
         card={
-            "domain": {
-                "modality": "widefield",
-                "dimensionality": 2,
-                "channels": 1,
-                "dtype": "uint16",
-                "structures": ["nuclei"],
-                "sample": "migrating cells with fluorescent nuclei (nucleus tracking data)",
-            },
+            "domain": NUCLEI_DOMAIN,
             "noise": {"type": "poisson-gaussian"},
             "training_data": {
                 "description": "Rows 0-767 of one 1024×1024 low-SNR 16-bit widefield frame of "
                 "migrating cell nuclei (self-supervised: noisy image only). Rows 768-1023 were "
                 "held out and compared with the high-SNR frame of the same field.",
-                "license": "GPL-3.0 (repository)",
-                "source": f"nucleus tracking data set (cell migration, high and low SNR) via "
-                f"{INSTANT_REPO}",
-                "n_images": 1,
-                "image_shape": [768, 1024],
+                **NUCLEI_SOURCE,
                 "acquisition": "low-SNR acquisition of a high/low SNR pair",
             },
             "validation": {
-                "intended_use": "Denoise low-light widefield fluorescence images of nuclei "
-                "recorded like the nucleus-tracking data (16-bit camera frames).",
+                "intended_use": NUCLEI_USE,
                 "limitations": [
-                    "trained on one field: the held-out region is another part of the same "
-                    "field, not an independent acquisition",
-                    "the high-SNR reference is saturated in places; saturated pixels were left "
-                    "out when mapping it onto the low-SNR grey values",
+                    *NUCLEI_LIMITS,
                     "N2V assumes pixel-independent noise; correlated camera noise is kept",
                 ],
             },
