@@ -106,6 +106,7 @@ def thresholds_for(package: Package) -> dict[str, tuple[str, float, float]]:
     method = package.card.method.name.value if package.card is not None else None
     return THRESHOLDS if method in CALIBRATION.get("methods", ()) else DEFAULT_THRESHOLDS
 
+
 SENTENCES = {
     "structure_scale": "Structures are {rel} than in the training images (different pixel size "
     "or magnification?); the model may blur or invent detail.",
