@@ -57,6 +57,19 @@ class SearchHit:
     entry: VersionEntry
 
 
+@dataclass(frozen=True)
+class _SearchRow:
+    """A model's newest version (as its hit) with the lower-cased fields search compares."""
+
+    hit: SearchHit
+    pixel_size_um: float | None
+    text: str
+    modality: str
+    noise: str
+    method: str
+    structures: tuple[str, ...]
+
+
 def slugify(name: str) -> str:
     """A model id made from a package name: lowercase, hyphens."""
     import re
@@ -125,6 +138,7 @@ class Registry:
         self.store = open_store(self.source)
         self.cache = cache_dir(cache)
         self._token = token
+        self._search_rows: dict[bool, tuple[Index, list[_SearchRow]]] = {}
 
     # -- index ---------------------------------------------------------------------------
     def _index_cache(self) -> Path:
@@ -233,27 +247,53 @@ class Registry:
         include_yanked: bool = False,
     ) -> list[SearchHit]:
         """Models whose newest (unyanked) version matches every given filter, by id."""
+        text, modality, noise, method, structure = (
+            None if v is None else v.lower() for v in (text, modality, noise, method, structure)
+        )
         hits = []
-        for model_id, model in sorted(self.index().models.items()):
+        for row in self._rows_for_search(include_yanked):
+            pixel = row.pixel_size_um
+            if (
+                (text is None or text in row.text)
+                and (modality is None or row.modality == modality)
+                and (noise is None or row.noise == noise)
+                and (method is None or row.method == method)
+                and (structure is None or any(structure in x for x in row.structures))
+                and (pixel_size_min is None or (pixel is not None and pixel >= pixel_size_min))
+                and (pixel_size_max is None or (pixel is not None and pixel <= pixel_size_max))
+            ):
+                hits.append(row.hit)  # frozen: the same hit object may be handed out again
+        return hits
+
+    def _rows_for_search(self, include_yanked: bool) -> list[_SearchRow]:
+        """Each model's newest version, by id, its fields lower-cased: made once per index
+        (a registry folder hands out the same parsed index until index.json changes), so a
+        search over 100k versions loops over plain strings instead of comparing versions."""
+        index = self.index()
+        cached = self._search_rows.get(include_yanked)
+        if cached is not None and cached[0] is index:
+            return cached[1]
+        rows = []
+        for model_id, model in sorted(index.models.items()):
             version = model.newest(include_yanked=include_yanked)
             if version is None:
                 continue
-            s = model.versions[version].summary
-            haystack = " ".join([model_id, s.name, s.description, *s.structures, *s.tags])
-            checks = [
-                text is None or text.lower() in haystack.lower(),
-                modality is None or (s.modality or "").lower() == modality.lower(),
-                noise is None or (s.noise_type or "").lower() == noise.lower(),
-                method is None or (s.method or "").lower() == method.lower(),
-                structure is None or any(structure.lower() in x.lower() for x in s.structures),
-                pixel_size_min is None
-                or (s.pixel_size_um is not None and s.pixel_size_um >= pixel_size_min),
-                pixel_size_max is None
-                or (s.pixel_size_um is not None and s.pixel_size_um <= pixel_size_max),
-            ]
-            if all(checks):
-                hits.append(SearchHit(model_id, version, model.versions[version]))
-        return hits
+            entry = model.versions[version]
+            s = entry.summary
+            text = " ".join([model_id, s.name, s.description, *s.structures, *s.tags])
+            rows.append(
+                _SearchRow(
+                    hit=SearchHit(model_id, version, entry),
+                    pixel_size_um=s.pixel_size_um,
+                    text=text.lower(),
+                    modality=(s.modality or "").lower(),
+                    noise=(s.noise_type or "").lower(),
+                    method=(s.method or "").lower(),
+                    structures=tuple(x.lower() for x in s.structures),
+                )
+            )
+        self._search_rows[include_yanked] = (index, rows)
+        return rows
 
     # -- write ---------------------------------------------------------------------------
     def _writable(self) -> LocalStore:

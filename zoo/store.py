@@ -64,6 +64,11 @@ class LocalStore:
         self._local = "file" in self.fs.protocol or self.fs.protocol == "file"
         self._cached: tuple[tuple[object, ...], Index] | None = None
 
+    @property
+    def local(self) -> bool:
+        """Whether the registry is a folder on this machine (else remote fsspec storage)."""
+        return self._local
+
     def _p(self, rel: str) -> str:
         return f"{self.path.rstrip('/')}/{rel}"
 

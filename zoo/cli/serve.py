@@ -39,26 +39,51 @@ def serve(
         float, typer.Option(help="Largest package upload accepted, in MiB.")
     ] = 200,
     cache: CacheOpt = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes (each uses one core at most); more than one needs a "
+            "registry folder on this machine.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve a registry folder over HTTP: web pages, API, OpenAPI docs at /docs.
 
     Reading (pages, index.json, packages, search) is public; publishing and yanking need a
     bearer token (zoo token add NAME).
     """
-    from zoo.errors import require
+    from zoo.errors import RegistryError, require
 
     uvicorn = require("uvicorn", "serve")
     require("fastapi", "serve")
     from zoo.server.app import create_app
 
     reg = _registry(registry, cache)
-    application = create_app(
-        reg,
-        tokens=_token_store(reg.source, tokens),
-        max_upload_bytes=int(max_upload_mb * 2**20),
+    token_store = _token_store(reg.source, tokens)
+    max_upload_bytes = int(max_upload_mb * 2**20)
+    application = create_app(reg, tokens=token_store, max_upload_bytes=max_upload_bytes)
+    where = f"serving registry {reg.source} at http://{host}:{port}/"
+    if workers == 1:
+        err.print(where, markup=False)
+        uvicorn.run(application, host=host, port=port, log_level="info")
+        return
+    if not reg.store.local:  # concurrent publishes are serialised by a lock file in a folder
+        raise RegistryError(
+            f"--workers {workers} needs a registry folder on this machine, not {reg.source}"
+        )
+    from zoo.server.workers import serve_workers
+
+    err.print(f"{where} ({workers} worker processes)", markup=False)
+    serve_workers(
+        workers,
+        host,
+        port,
+        registry=reg.source,
+        cache=reg.cache,
+        tokens=token_store.path,
+        max_upload_bytes=max_upload_bytes,
     )
-    err.print(f"serving registry {reg.source} at http://{host}:{port}/", markup=False)
-    uvicorn.run(application, host=host, port=port, log_level="info")
 
 
 @token_app.command("add")

@@ -1,0 +1,89 @@
+"""``zoo serve --workers N``: several server processes on one socket, stopped together."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from tests.server.conftest import make_site
+from zoo.cli import app as cli
+from zoo.server.workers import listening_socket
+
+
+def test_the_listening_socket_names_tcp_so_connections_get_tcp_nodelay() -> None:
+    sock = listening_socket("127.0.0.1", 0)
+    try:  # protocol 0 (uvicorn's own --workers socket) and asyncio leaves Nagle on: 40 ms a GET
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
+
+
+def _workers(pid: int) -> set[int]:
+    """The worker processes of ``pid`` (multiprocessing's spawned children)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+            spawned = b"spawn_main" in (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if fields[1] == str(pid) and spawned:
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_two_workers_answer_and_stop_together_on_sigterm(tmp_path: Path) -> None:
+    site = make_site(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "zoo", "serve", "--registry", str(site.root)]
+    server = subprocess.Popen(
+        [*command, "--port", str(port), "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v1", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "no zoo serve"
+            time.sleep(0.2)
+        with httpx.Client(base_url=url) as http:
+            for _ in range(20):  # new connections: the kernel hands them to either worker
+                assert http.get("/index.json", headers={"Connection": "close"}).status_code == 200
+        workers = _workers(server.pid)
+        assert len(workers) == 2
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(60) == 0
+        assert "2 worker processes" in server.stderr.read()
+        assert not {p for p in workers if Path(f"/proc/{p}").exists()}, "workers left running"
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(20)
+
+
+def test_more_than_one_worker_needs_a_registry_folder(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.json"
+    result = CliRunner().invoke(
+        cli, ["serve", "--registry", "memory://bench", "--tokens", str(tokens), "--workers", "2"]
+    )
+    assert result.exit_code != 0
+    assert "needs a registry folder on this machine" in result.output
