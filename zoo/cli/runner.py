@@ -17,7 +17,6 @@ from zoo.cli._app import (
     handles_errors,
     out,
 )
-from zoo.domain import format_expected, format_value
 
 VERDICT_EXIT = {"match": 0, "caution": 3, "mismatch": 4}
 AxesOpt = Annotated[
@@ -35,6 +34,8 @@ def _pixel(values: list[float] | None) -> tuple[float, ...] | None:
 
 def _print_report(report: Any) -> None:
     from rich.table import Table
+
+    from zoo.domain import format_expected, format_value  # numpy, pydantic: not at start-up
 
     colour = {"match": "green", "caution": "yellow", "mismatch": "red"}[report.verdict]
     out.print(
