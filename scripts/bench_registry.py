@@ -11,9 +11,13 @@ index entries (summaries of realistic size). Then, each timed as the best of --r
   (already cached: verify only); resolve alone.
 
 Prints seconds and, for search, the reference: a plain Python loop over the same summaries
-(the ratio says what the registry's own overhead costs).
+(the ratio says what the registry's own overhead costs). Also start-up, each a new process,
+best of --startup-repeat: ``python -c pass`` (the interpreter alone, the reference),
+``python -c "import zoo"`` and ``zoo --help``. Then PASS/FAIL against the goals: every warm
+search ≤ 50 ms, ``zoo --help`` ≤ 0.25 s.
 
     python scripts/bench_registry.py [--models 10000] [--versions 10] [--repeat 3]
+        [--startup-repeat 5] [--write docs/performance.md]
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MODALITIES = ["widefield", "confocal", "two-photon", "spinning-disk", "light-sheet", "SEM", "TEM"]
+SEARCH_GOAL_S, HELP_GOAL_S = 0.050, 0.25
 
 
 def _best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
@@ -38,13 +45,15 @@ def _best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
     return best
 
 
-def build(root: Path, models: int, versions: int) -> str:
-    """A registry with one real package and models × versions synthetic entries."""
+def build(root: Path, models: int, versions: int, package: Path | None = None) -> str:
+    """A registry with one real package (default: the example of the embedded registry)
+    published as ``real``, and models × versions synthetic entries pointing at its zip."""
     from zoo.registry import Registry
 
-    example = Registry(REPO, cache=root / "example-cache").fetch("n2v-ihc-careamics")
+    if package is None:
+        package = Registry(REPO, cache=root / "example-cache").fetch("n2v-ihc-careamics")
     real = Registry(root / "registry", cache=root / "publish-cache").publish(
-        example, model_id="real"
+        package, model_id="real"
     )
     index = json.loads((root / "registry" / "index.json").read_text())
     entry = index["models"]["real"]["versions"][real.version]
@@ -59,22 +68,41 @@ def build(root: Path, models: int, versions: int) -> str:
     return real.version
 
 
+def startup(repeat: int) -> list[tuple[str, float]]:
+    """Wall time of each start-up command, a new process each time, best of ``repeat``."""
+    zoo = Path(sys.executable).parent / "zoo"
+    commands = {
+        "start-up: python -c pass (reference)": [sys.executable, "-c", "pass"],
+        'start-up: python -c "import zoo"': [sys.executable, "-c", "import zoo"],
+        "start-up: zoo --help": [str(zoo), "--help"],
+    }
+    return [
+        (label, _best(lambda c=command: subprocess.run(c, capture_output=True, check=True), repeat))
+        for label, command in commands.items()
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=10_000)
     parser.add_argument("--versions", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--startup-repeat", type=int, default=5)
+    parser.add_argument("--write", type=Path, help="also write the results into this markdown")
     args = parser.parse_args()
     from zoo.registry import Registry
+
+    rows = startup(args.startup_repeat)
+    verdicts = [_verdict("zoo --help", rows[-1][1], HELP_GOAL_S)]
 
     with tempfile.TemporaryDirectory(prefix="zoo-bench-registry-") as tmp:
         root = Path(tmp)
         version = build(root, args.models, args.versions)
         n = args.models * args.versions + 1
         size_mb = (root / "registry" / "index.json").stat().st_size / 2**20
-        print(f"index: {args.models + 1} models, {n} versions, {size_mb:.1f} MB")
+        setup = f"{args.models + 1} models, {n} versions, index.json {size_mb:.1f} MB"
+        print(f"index: {setup}")
         reg = root / "registry"
-        rows = []
 
         def new() -> Registry:
             return Registry(reg, cache=root / "cache")
@@ -91,6 +119,7 @@ def main() -> None:
             hits = len(warm.search(**query))
             rows.append((f"search {label}, warm [{hits} hits]",
                          _best(lambda q=query: warm.search(**q), args.repeat)))  # fmt: skip
+            verdicts.append(_verdict(f"search {label}, warm", rows[-1][1], SEARCH_GOAL_S))
             rows.append((f"search {label}, cold", _best(lambda q=query: new().search(**q), 1)))
         summaries = [
             (mid, m.versions[m.newest()].summary) for mid, m in warm.index().models.items()
@@ -113,9 +142,36 @@ def main() -> None:
         rows.append(
             ("fetch by id, warm (verify cached)", _best(lambda: warm.fetch("real"), args.repeat))
         )
-        width = max(len(r[0]) for r in rows)
-        for label, seconds in rows:
-            print(f"{label:<{width}}  {seconds * 1e3:10.1f} ms")
+    width = max(len(r[0]) for r in rows)
+    for label, seconds in rows:
+        print(f"{label:<{width}}  {seconds * 1e3:10.1f} ms")
+    print("\n".join(verdicts))
+    if args.write:
+        _write(args, setup, rows, verdicts)
+
+
+def _verdict(what: str, seconds: float, goal: float) -> str:
+    ok = "PASS" if seconds <= goal else "FAIL"
+    return f"{ok} {what}: {seconds * 1e3:.1f} ms (goal ≤ {goal * 1e3:.0f} ms)"
+
+
+def _write(args: argparse.Namespace, setup: str, rows: list, verdicts: list[str]) -> None:
+    from _perfdoc import machine, write_section
+
+    command = (
+        f"python scripts/bench_registry.py --models {args.models} --versions {args.versions} "
+        f"--repeat {args.repeat} --startup-repeat {args.startup_repeat}"
+    )
+    table = "\n".join(f"| {label} | {seconds * 1e3:.1f} |" for label, seconds in rows)
+    body = (
+        "## Registry and start-up\n\n"
+        f"`{command}` on {machine()}. Index: {setup}. Best of the repeats; start-up runs "
+        "are new processes (wall time, page cache warm).\n\n"
+        f"| measurement | ms |\n|---|---|\n{table}\n\n"
+        + "\n".join(f"- {v}" for v in verdicts)
+        + "\n"
+    )
+    write_section(args.write, "bench_registry", body)
 
 
 if __name__ == "__main__":

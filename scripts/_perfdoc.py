@@ -1,0 +1,34 @@
+"""Sections of docs/performance.md written by the benchmarks (bench_inference, bench_registry,
+bench_serve): each script replaces only its own section, between markers, and leaves the
+other sections and the hand-written text alone, so the doc can be regenerated piece by piece.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def machine() -> str:
+    """One line: the date, Python, the CPU count and architecture."""
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPU cores ({platform.machine()})"
+    )
+
+
+def write_section(path: Path, name: str, body: str) -> None:
+    """Put ``body`` between the markers of section ``name`` in ``path`` (appended if new)."""
+    begin = f"<!-- begin {name}: generated, edits are overwritten -->"
+    end = f"<!-- end {name} -->"
+    block = f"{begin}\n{body.strip()}\n{end}"
+    text = path.read_text() if path.exists() else "# Performance\n"
+    if begin in text and end in text:
+        head, _, rest = text.partition(begin)
+        text = head + block + rest.partition(end)[2]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
