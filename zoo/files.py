@@ -2,17 +2,23 @@
 
 A reader never sees half a file: the destination is either absent (or its old version) or
 complete. On any error the temporary file is removed.
+
+Private scratch folders (:func:`private_tempdir`) carry the owning process id in their name,
+so that the folders of a zoo process killed before it could clean up (SIGKILL, power loss)
+are removed by the next one.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_dir", "atomic_path"]
+__all__ = ["atomic_dir", "atomic_path", "private_tempdir"]
 
 
 def _umask() -> int:
@@ -67,3 +73,39 @@ def atomic_dir(dest: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def private_tempdir(kind: str) -> Iterator[Path]:
+    """A private scratch folder ``zoo-KIND-PID-…`` in the system temp dir, removed after the
+    block. Folders of the same kind left by zoo processes that no longer run (killed before
+    they could remove them) are removed first; other users' folders are never touched."""
+    base = Path(tempfile.gettempdir())
+    _sweep(base, kind)
+    with tempfile.TemporaryDirectory(prefix=f"zoo-{kind}-{os.getpid()}-", dir=base) as tmp:
+        yield Path(tmp)
+
+
+def _sweep(base: Path, kind: str) -> None:
+    pattern = re.compile(rf"zoo-{re.escape(kind)}-(\d+)-.+")
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    for path in base.glob(f"zoo-{kind}-*"):
+        found = pattern.fullmatch(path.name)
+        try:
+            if not found or (uid is not None and path.stat().st_uid != uid):
+                continue
+        except OSError:
+            continue
+        if not _alive(int(found.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (a reused pid counts as alive: nothing is removed)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True

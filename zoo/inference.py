@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import logging
 import math
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -20,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from zoo.errors import ImportFailedError, PackageError, require
+from zoo.files import private_tempdir
 from zoo.hashes import sha256_bytes, sha256_file
 from zoo.package import Package
 from zoo.processing import STAT_OPS, apply_processing, bind_processing
@@ -66,7 +66,7 @@ def _onnx_engine(weights: Any, device: str) -> Engine:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # tiles run one after another
     # always from a file in a private folder: ONNX Runtime then refuses external data outside
     # that folder (from bytes, it would resolve it against the working directory, '..' too)
-    with tempfile.TemporaryDirectory(prefix="zoo-onnx-") as tmp:
+    with private_tempdir("onnx") as tmp:
         model = Path(tmp) / "model.onnx"
         model.write_bytes(_read(weights))
         if weights.external_data is not None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from zoo.config import cache_dir, registry_source, registry_token
 from zoo.errors import AuthError, IntegrityError, ModelNotFoundError, RegistryError, SpecError
-from zoo.files import atomic_path
+from zoo.files import atomic_path, private_tempdir
 from zoo.hashes import sha256_file
 from zoo.index import Index, ModelEntry, VersionEntry, now, parse_ref, parse_version, summarize
 from zoo.index import validate_id as _validate_id
@@ -330,7 +329,7 @@ class Registry:
             return self._publish_remote(self.store, path, model_id, card, version)
         store = self._writable()
         package = load_package(path)
-        with tempfile.TemporaryDirectory(prefix="zoo-publish-") as tmp_name:
+        with private_tempdir("publish") as tmp_name:
             zip_path = Path(path)
             if card is not None or not zipfile_path(zip_path):
                 descr = package.descr if card is None else with_card(package.descr, card)
@@ -378,7 +377,7 @@ class Registry:
             _validate_id(model_id)
         if version is not None:
             parse_version(version)
-        with tempfile.TemporaryDirectory(prefix="zoo-publish-") as tmp_name:
+        with private_tempdir("publish") as tmp_name:
             zip_path = Path(path)
             if card is not None or not zipfile_path(zip_path):
                 package = load_package(path)
