@@ -47,12 +47,6 @@ MIX = "index=30,model=30,version=30,download=10"
 GOAL_RATE, GOAL_P99_MS = 1000.0, 50.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` and its children (``--workers``): all
     their threads, from Linux /proc."""
@@ -68,33 +62,10 @@ def _cpu_seconds(pid: int) -> float:
 @contextlib.contextmanager
 def serving(registry: Path, log: Path, workers: int = 1):  # type: ignore[no-untyped-def]
     """``zoo serve`` on a free loopback port; yields (url, pid)."""
-    import httpx
+    from zoo.server.process import zoo_serve
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "zoo", "serve", "--registry", str(registry)]
-    command += ["--workers", str(workers)]
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [*command, "--port", str(port)], stdout=out, stderr=subprocess.STDOUT
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(f"{url}/api/v1", timeout=2).status_code == 200:
-                        break
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("zoo serve did not start:\n" + log.read_text()[-2000:])
-                time.sleep(0.2)
-            yield url, server.pid
-        finally:
-            server.terminate()
-            try:
-                server.wait(20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(20)
+    with zoo_serve(registry, "--workers", str(workers), log=log) as server:
+        yield server.url, server.pid
 
 
 def paths_of(registry: Path) -> dict[str, list[str]]:

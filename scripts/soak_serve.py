@@ -27,7 +27,6 @@ import hashlib
 import json
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,12 +47,6 @@ def _rss(pid: int) -> int:
     return 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
@@ -63,9 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args(argv)
 
-    import httpx
-
     from zoo.registry import Registry
+    from zoo.server.process import ServerStartError, zoo_serve
 
     work = Path(tempfile.mkdtemp(prefix="zoo-soak-"))
     registry = work / "registry"
@@ -81,33 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         [*zoo, "token", "add", "soak", "--registry", str(registry)],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (work / "server.log").open("w")
-    server = subprocess.Popen(
-        [*zoo, "serve", "--registry", str(registry), "--port", str(port), "--max-upload-mb", "2"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    log = work / "server.log"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                print("zoo serve did not start:\n" + (work / "server.log").read_text())
-                return 1
-            time.sleep(0.2)
-        figures = _load(args, url, token, packages, server.pid, work)
-    finally:
-        server.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.wait(20)
-        if server.poll() is None:
-            server.kill()
-        log.close()
+        with zoo_serve(registry, "--max-upload-mb", "2", log=log) as server:
+            figures = _load(args, server.url, token, packages, server.pid, work)
+    except ServerStartError as e:
+        print(e)
+        return 1
     text = json.dumps(figures, indent=2)
     print(text)
     if args.json:

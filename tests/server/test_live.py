@@ -3,11 +3,6 @@ fetches into an empty cache, and is refused (401/403/413) without anything being
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +14,7 @@ from tests.server.conftest import Site, make_site, serving, sha256, tree_digest
 from zoo.cli import app as cli
 from zoo.errors import AuthError, ModelNotFoundError, RegistryError, UploadTooLargeError
 from zoo.registry import Registry
+from zoo.server.process import zoo_serve
 
 
 def test_publish_with_a_token_then_fetch_into_a_second_empty_cache(
@@ -113,35 +109,16 @@ def test_cli_publishes_searches_fetches_and_yanks_over_http(
     assert "YANKED: demo" in runner.invoke(cli, ["versions", "mt", *common]).output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_zoo_serve_command(tmp_path: Path, packages: dict[str, Path]) -> None:
     """`zoo serve` itself, as a process: serves, and refuses an upload over --max-upload-mb."""
     registry = tmp_path / "registry"
     Registry(registry, cache=tmp_path / "c").publish(packages["mt"], model_id="mt")
     made = CliRunner().invoke(cli, ["token", "add", "ci", "--registry", str(registry)])
     token = made.stdout.strip().splitlines()[-1]
-    port = _free_port()
-    command = [sys.executable, "-m", "zoo", "serve", "--registry", str(registry)]
-    command += ["--port", str(port), "--max-upload-mb", "0.01"]
-    env = {**os.environ, "ZOO_CACHE": str(tmp_path / "server-cache")}
-    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.stdout.read().decode()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "zoo serve did not start"
-            time.sleep(0.2)
+    env = {"ZOO_CACHE": str(tmp_path / "server-cache")}
+    log = tmp_path / "server.log"
+    with zoo_serve(registry, "--max-upload-mb", "0.01", env=env, log=log) as server:
+        url = server.url
         assert httpx.get(f"{url}/api/v1").json()["max_upload_bytes"] == int(0.01 * 2**20)
         reader = Registry(url, cache=tmp_path / "reader")
         assert sha256(reader.fetch("mt")) == sha256(packages["mt"])
@@ -149,6 +126,3 @@ def test_zoo_serve_command(tmp_path: Path, packages: dict[str, Path]) -> None:
         with pytest.raises(UploadTooLargeError):
             Registry(url, cache=tmp_path / "c2", token=token).publish(packages["nuclei"])
         assert tree_digest(registry) == before
-    finally:
-        server.terminate()
-        server.wait(20)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +13,7 @@ from typer.testing import CliRunner
 
 from tests.server.conftest import make_site
 from zoo.cli import app as cli
+from zoo.server.process import ServerStartError, zoo_serve
 from zoo.server.workers import listening_socket
 
 
@@ -44,40 +43,17 @@ def _workers(pid: int) -> set[int]:
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 def test_two_workers_answer_and_stop_together_on_sigterm(tmp_path: Path) -> None:
     site = make_site(tmp_path)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = [sys.executable, "-m", "zoo", "serve", "--registry", str(site.root)]
-    server = subprocess.Popen(
-        [*command, "--port", str(port), "--workers", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "no zoo serve"
-            time.sleep(0.2)
-        with httpx.Client(base_url=url) as http:
+    log = tmp_path / "server.log"
+    with zoo_serve(site.root, "--workers", "2", log=log) as server:
+        with httpx.Client(base_url=server.url) as http:
             for _ in range(20):  # new connections: the kernel hands them to either worker
                 assert http.get("/index.json", headers={"Connection": "close"}).status_code == 200
         workers = _workers(server.pid)
         assert len(workers) == 2
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(60) == 0
-        assert "2 worker processes" in server.stderr.read()
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(60) == 0
+        assert "2 worker processes" in server.output()
         assert not {p for p in workers if Path(f"/proc/{p}").exists()}, "workers left running"
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait(20)
 
 
 def test_more_than_one_worker_needs_a_registry_folder(tmp_path: Path) -> None:
@@ -87,3 +63,14 @@ def test_more_than_one_worker_needs_a_registry_folder(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "needs a registry folder on this machine" in result.output
+
+
+def test_a_zoo_serve_that_exits_is_reported_with_its_output(tmp_path: Path) -> None:
+    tokens = str(tmp_path / "tokens.json")
+    log = tmp_path / "server.log"
+    expected = r"(?s)exited with status [1-9].*needs a registry folder"
+    with (
+        pytest.raises(ServerStartError, match=expected),
+        zoo_serve("memory://x", "--tokens", tokens, "--workers", "2", log=log),
+    ):
+        pass  # pragma: no cover - never reached
