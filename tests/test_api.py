@@ -34,6 +34,8 @@ def test_cli_help_imports_neither_torch_nor_onnxruntime() -> None:
     assert not {"torch", "onnxruntime"} & mods
     # nor numpy, pydantic or the card models: together they tripled zoo --help's start-up
     assert not {"numpy", "pydantic", "zoo.spec", "zoo.domain"} & mods
+    # nor rich: help is click's plain text and the consoles are made on first use
+    assert not {m for m in mods if m == "rich" or m.startswith("rich.")}
 
 
 def test_version_command() -> None:

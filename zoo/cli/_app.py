@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from zoo import __version__
 from zoo.errors import ZooError
@@ -27,9 +25,34 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class LazyConsole:
+    """A rich ``Console`` made on first use (importing rich costs ``zoo --help`` ~50 ms).
+
+    Attribute access is forwarded (``out.print(...)``); pass ``.console`` where a real
+    ``Console`` is needed (``Progress(console=err.console)``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._kwargs = kwargs
+        self._console: Any = None
+
+    @property
+    def console(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._kwargs)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+
+out = LazyConsole(highlight=False, soft_wrap=True)
+err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,6 +76,8 @@ def handles_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ZooError as exc:
+            from rich.markup import escape
+
             err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True)
             raise typer.Exit(getattr(exc, "exit_code", EXIT_ERROR)) from exc
 

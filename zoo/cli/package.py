@@ -87,7 +87,7 @@ def package(
     if output.exists() and not overwrite:
         raise PackageError(f"{output} exists; pass --overwrite to replace it")
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
+    with Progress(*columns, console=err.console, transient=True) as bar:
         task = bar.add_task(f"importing {source}")
         model = import_model(
             from_, source, architecture=arch, kwargs=arch_kwargs, method=method, mean=mean, std=std

@@ -142,7 +142,7 @@ def run(
             )  # fmt: skip
             out.print(f"{image} → {result.output} ({result.report.verdict}, Dask)", markup=False)
             continue
-        with Progress(console=err, transient=True) as bar:
+        with Progress(console=err.console, transient=True) as bar:
             task = bar.add_task(f"denoising {image.name}", total=None)
             result = run_model(
                 ref,

@@ -109,7 +109,7 @@ def train(
         TextColumn("{task.fields[loss]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err, transient=True) as bar:
+    with Progress(*columns, console=err.console, transient=True) as bar:
         task = bar.add_task(f"training {method.value}", total=steps, loss="")
 
         def progress(step: int, total: int, loss: float, val: float | None) -> None:
