@@ -1,7 +1,5 @@
 """Commands for model authors: validate, package, card init."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """Registry commands: publish, fetch, search, show, versions, yank."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Any
 

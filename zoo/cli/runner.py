@@ -1,7 +1,5 @@
 """Commands for users of models: check, run (and match, report)."""
 
-from __future__ import annotations
-
 import functools
 from pathlib import Path
 from typing import Annotated, Any

@@ -1,7 +1,5 @@
 """Facility commands: serve a registry over HTTP, manage its tokens, export it as a static site."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """``zoo train``: train an N2V / N2V2 / StructN2V / CARE denoiser for ``zoo package``."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
