@@ -15,6 +15,8 @@ from zoo.registry import Registry
 
 ENTRIES = sorted((mid, ver) for mid, ver, _entry in Registry(REPO).iter_entries())
 ZOO_TRAINED = {
+    "care-actin-widefield",
+    "care-mito-widefield",
     "care-nuclei-widefield",
     "n2v2-fibsem-em",
 }
@@ -27,7 +29,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
 
 def test_the_zoo_trained_models_are_published() -> None:
     """Every model scripts/train_models.py publishes is in the embedded registry (the ones
-    it tried and did not publish are not), each of its own modality."""
+    it tried and did not publish are not), each of a domain of its own."""
     sys.path.insert(0, str(REPO / "scripts"))
     import train_models
 
@@ -35,8 +37,14 @@ def test_the_zoo_trained_models_are_published() -> None:
     assert {s.id for s in train_models.MODELS} == ZOO_TRAINED
     assert published >= ZOO_TRAINED | {"n2v-ihc-careamics"}
     assert not published & {s.id for s in train_models.EXPERIMENTS}
-    modalities = {Registry(REPO).search(mid)[0].entry.summary.modality for mid in ZOO_TRAINED}
-    assert len(modalities) == len(ZOO_TRAINED)
+    summaries = [Registry(REPO).search(mid)[0].entry.summary for mid in ZOO_TRAINED]
+    # each model a domain of its own (modality and structures: nuclei, actin and mitochondria
+    # in widefield fluorescence; FIB-SEM), at least three of them
+    domains = {(s.modality, tuple(s.structures)) for s in summaries}
+    assert len(domains) == len(ZOO_TRAINED) >= 4
+    assert len({s.modality for s in summaries}) >= 2
+    methods = {s.method for s in summaries}
+    assert "care" in methods and methods & {"n2v", "n2v2", "structn2v"}
 
 
 @pytest.mark.slow
