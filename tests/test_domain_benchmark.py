@@ -28,9 +28,13 @@ def test_the_shipped_thresholds_separate_a_clear_match_from_a_clear_mismatch(qui
     """The in-domain model on a held-out field of its domain is fine and called a match;
     every pair whose output is clearly degraded (more than 3 dB below the in-domain model or
     the best classic filter) is not called a match, and scores higher."""
+    import bench_domain
+
+    domains = {model for _label, model, _load, _side in bench_domain.DOMAINS}
     own = [p for p in quick if p.domain == p.model]
     bad = [p for p in quick if p.deficit > 3.0]
-    assert len(own) == 1 and len(bad) >= 2, [(p.model, p.case, p.deficit) for p in quick]
+    assert {p.model for p in own} == domains & set(bench_domain.MODELS), own
+    assert len(bad) >= 2, [(p.model, p.case, p.deficit) for p in quick]
     for p in own:
         assert not p.degraded, (p.model, p.case, p.psnr, p.classic_psnr)
         assert p.check(THRESHOLDS)[0] == "match", (p.model, p.case)
@@ -64,3 +68,16 @@ def test_the_document_holds_the_numbers_of_the_calibration_run() -> None:
     assert cells == expected
     for name in THRESHOLDS:
         assert f"`{name}`" in text
+
+
+def test_calibrated_thresholds_apply_to_the_calibrated_models_only() -> None:
+    """Thresholds calibrated on one model's domain are that model's: the zoo's other models,
+    of the same method too, keep the first-principles defaults."""
+    from zoo.domain import DEFAULT_THRESHOLDS, thresholds_for
+    from zoo.registry import Registry
+
+    registry = Registry(REPO)
+    assert CALIBRATION["models"] == ["care-nuclei-widefield"]
+    assert thresholds_for(registry.load("care-nuclei-widefield")) == THRESHOLDS
+    for other in ("care-actin-widefield", "care-mito-widefield", "n2v2-fibsem-em"):
+        assert thresholds_for(registry.load(other)) == DEFAULT_THRESHOLDS, other

@@ -13,12 +13,14 @@ The score is the root-sum-square of every check's distance (0 inside the expecte
 1 at its warn threshold, 2 at its fail threshold): 0 means typical of the training data.
 A package without a fingerprint is compared against a fingerprint of its own test input.
 
-Thresholds depend on the model's method. For the methods ``scripts/bench_domain.py`` could
-calibrate on real images (``zoo/calibration.json``: the methods, thresholds, the benchmark's
-version and date and its numbers on the held-out split; see docs/domain-benchmark.md) the
-calibrated thresholds apply; every other method (and every package without a card) keeps
-the first-principles ``DEFAULT_THRESHOLDS``: a threshold is only changed where there is
-evidence for the change.
+Thresholds depend on the model. For the models ``scripts/bench_domain.py`` could calibrate
+on real images of their own domain (``zoo/calibration.json``: the models, thresholds, the
+benchmark's version and date and its numbers on the held-out split; see
+docs/domain-benchmark.md) the calibrated thresholds apply; every other model (and every
+package without a card) keeps the first-principles ``DEFAULT_THRESHOLDS``: a threshold is
+only changed where there is evidence for the change. (Thresholds calibrated on one CARE
+model's domain do not carry over to other CARE models: on the zoo's actin model's own
+held-out rows they called a mismatch.)
 """
 
 from __future__ import annotations
@@ -97,14 +99,14 @@ THRESHOLDS: dict[str, tuple[str, float, float]] = {
     for name, (kind, warn, fail) in CALIBRATION.get("thresholds", DEFAULT_THRESHOLDS).items()
 }
 """The calibrated thresholds (the defaults when ``zoo/calibration.json`` is absent), in force
-for the methods of ``CALIBRATION["methods"]``."""
+for the models (package names) of ``CALIBRATION["models"]``."""
 
 
 def thresholds_for(package: Package) -> dict[str, tuple[str, float, float]]:
-    """The thresholds for ``package``: calibrated ones for a calibrated method, else the
-    first-principles defaults."""
-    method = package.card.method.name.value if package.card is not None else None
-    return THRESHOLDS if method in CALIBRATION.get("methods", ()) else DEFAULT_THRESHOLDS
+    """The thresholds for ``package``: calibrated ones for a calibrated model with a card,
+    else the first-principles defaults."""
+    calibrated = package.card is not None and package.name in CALIBRATION.get("models", ())
+    return THRESHOLDS if calibrated else DEFAULT_THRESHOLDS
 
 
 SENTENCES = {
