@@ -5,8 +5,10 @@ Builds bench_registry's synthetic registry (one real package published, --models
 process, on a free loopback port, access log on as shipped) and drives it with --clients
 client processes. Each client holds one keep-alive HTTP/1.1 connection (a minimal socket
 client: httpx or http.client would take more of the shared CPU than the server) and sends
-its next GET as soon as the previous answer is read. Every answer must be 200 with the
-whole body; anything else is an error.
+its next GET as soon as the previous answer is read, asking for gzip as real clients do
+(httpx, browsers; the server compresses index.json, and a client decodes it: this one does
+not, to leave the shared CPU to the server). Every answer must be 200 with the whole body
+(its Content-Length); anything else is an error.
 
 Runs, each bounded by a request count and by --seconds:
 
@@ -93,7 +95,8 @@ class Connection:
         if self.sock is None:
             self.sock = socket.create_connection(self.address, timeout=30)
             self.buffer = bytearray()
-        self.sock.sendall(b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path.encode(), self.host))
+        head = b"GET %s HTTP/1.1\r\nHost: %s\r\nAccept-Encoding: gzip\r\n\r\n"
+        self.sock.sendall(head % (path.encode(), self.host))
         while (end := self.buffer.find(b"\r\n\r\n")) < 0:
             self._recv()
         head = self.buffer[:end].decode("latin-1")

@@ -54,7 +54,13 @@ def test_files_have_the_layout_of_a_static_registry(
     assert client.get("/.tokens.json").status_code == 404
 
 
-def test_ranges_and_conditional_downloads(published: Site, client: AsgiClient) -> None:
+@pytest.mark.parametrize("cache_bytes", [256 << 20, 0], ids=["from-memory", "streamed"])
+def test_ranges_and_conditional_downloads(published: Site, cache_bytes: int) -> None:
+    from zoo.server.app import create_app
+
+    app = create_app(Registry(published.root, cache=published.root.parent / "s"),
+                     tokens=published.root / ".tokens.json", cache_bytes=cache_bytes)  # fmt: skip
+    client = AsgiClient(app)
     entry = Registry(published.root, cache=published.root.parent / "c").resolve("mt")[2]
     url, data = f"/{entry.location}", (published.root / entry.location).read_bytes()
     size = len(data)
@@ -76,6 +82,36 @@ def test_ranges_and_conditional_downloads(published: Site, client: AsgiClient) -
     head = client.head(url)
     assert head.status_code == 200 and head.headers["content-length"] == str(size)
     assert head.content == b""
+    assert client.get(url).content == data
+
+
+def test_index_json_is_gzipped_for_clients_that_accept_it(
+    published: Site, client: AsgiClient
+) -> None:
+    plain = client.get("/index.json", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.headers["vary"] == "Accept-Encoding"
+    for accept in ("gzip", "br, gzip;q=0.8", "*"):
+        packed = client.get("/index.json", headers={"Accept-Encoding": accept})
+        assert packed.headers["content-encoding"] == "gzip", accept
+        assert packed.content == plain.content  # httpx decodes it
+        assert int(packed.headers["content-length"]) < len(plain.content) / 3
+    refused = client.get("/index.json", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+    assert json.loads(plain.content)["models"].keys() == {"nuclei", "mt"}
+
+
+def test_blob_cache_keeps_recent_packages_within_its_bytes(published: Site) -> None:
+    from zoo.server.download import BlobCache
+
+    local = Registry(published.root, cache=published.root.parent / "c")
+    nuclei, mt = local.resolve("nuclei")[2], local.resolve("mt")[2]
+    cache = BlobCache(max_bytes=max(nuclei.size, mt.size) + 1)
+    assert cache.get(local.store, nuclei) == (published.root / nuclei.location).read_bytes()
+    assert cache.get(local.store, mt) == (published.root / mt.location).read_bytes()
+    assert len(cache) == 1  # the older one made room
+    small = BlobCache(max_bytes=1 << 30, max_item=min(nuclei.size, mt.size) - 1)
+    assert small.get(local.store, nuclei) is None and len(small) == 0  # too big: streamed
 
 
 def test_search_api_gives_what_registry_search_gives(published: Site, client: AsgiClient) -> None:

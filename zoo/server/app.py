@@ -14,6 +14,7 @@ Handlers only parse, call :class:`~zoo.registry.Registry` and map errors to stat
 """
 
 import functools
+import gzip
 import logging
 import tempfile
 from collections.abc import Callable
@@ -38,7 +39,7 @@ from zoo.server.api import (
     YankOut,
     error_response,
 )
-from zoo.server.download import blob_response
+from zoo.server.download import BlobCache, blob_response
 from zoo.server.tokens import TokenRecord, TokenStore
 from zoo.server.web import PackageInfos, Pages, cover_path
 
@@ -53,12 +54,14 @@ def create_app(
     tokens: TokenStore | str | Path,
     max_upload_bytes: int = 200 << 20,
     workdir: str | Path | None = None,
+    cache_bytes: int = 256 << 20,
 ) -> FastAPI:
     """The application for one registry (a folder or fsspec URL, never another server).
 
     ``tokens`` holds the bearer tokens that may publish and yank; an upload larger than
     ``max_upload_bytes`` is refused with 413 while it streams in, into ``workdir`` (default:
-    the system's temporary folder), never into the registry.
+    the system's temporary folder), never into the registry. Up to ``cache_bytes`` of package
+    zips are kept in memory once downloaded (0: every download streams from the store).
     """
     from zoo.store import LocalStore
 
@@ -71,6 +74,7 @@ def create_app(
     token_store = tokens if isinstance(tokens, TokenStore) else TokenStore(tokens)
     pages = Pages()
     infos = PackageInfos(lambda entry: store.open_blob(entry.location))
+    blobs = BlobCache(max_bytes=cache_bytes)
     app = FastAPI(
         title="zoo registry",
         summary="Pretrained microscopy denoisers as bioimage.io model packages.",
@@ -137,13 +141,17 @@ def create_app(
     # -- the registry as files -------------------------------------------------------------
     @app.get("/index.json", tags=["files"], summary="The registry index")
     @on_loop
-    def index_json() -> Response:
+    def index_json(request: Request) -> Response:
         index = reg.index()
         if derived.get("json_of") is not index:  # serialised (and encoded) once per change
-            derived.update(json_of=index, json=index.to_json().encode())
-        return Response(
-            derived["json"], media_type="application/json", headers={"Cache-Control": "no-cache"}
-        )
+            derived.update(json_of=index, json=index.to_json().encode(), json_gz=None)
+        headers = {"Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+        body = derived["json"]
+        if accepts_gzip(request.headers.get("accept-encoding", "")):
+            if derived["json_gz"] is None:  # compressed once per change, when first asked for
+                derived["json_gz"] = gzip.compress(body, compresslevel=6, mtime=0)
+            body, headers["Content-Encoding"] = derived["json_gz"], "gzip"
+        return Response(body, media_type="application/json", headers=headers)
 
     @app.get(
         "/models/{sha256}.zip",
@@ -154,7 +162,7 @@ def create_app(
     @app.head("/models/{sha256}.zip", include_in_schema=False)
     @on_loop
     def blob(request: Request, sha256: Annotated[str, PathParam(pattern=SHA256)]) -> Any:
-        return blob_response(request, store, by_sha(sha256))
+        return blob_response(request, store, by_sha(sha256), cache=blobs)
 
     # -- JSON API --------------------------------------------------------------------------
     @app.get("/api/v1", tags=["api"], summary="What this server is")
@@ -224,7 +232,9 @@ def create_app(
     @on_loop
     def package(request: Request, model_id: str, version: str) -> Any:
         entry = entry_of(model_id, version)
-        return blob_response(request, store, entry, filename=f"{model_id}-{version}.zip")
+        return blob_response(
+            request, store, entry, filename=f"{model_id}-{version}.zip", cache=blobs
+        )
 
     @app.post(
         "/api/v1/publish",
@@ -331,6 +341,19 @@ def create_app(
         )
 
     return app
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding header admits gzip (``gzip`` or ``*``, q not 0)."""
+    for part in header.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in ("gzip", "x-gzip", "*"):
+            q = params.strip().removeprefix("q=")
+            try:
+                return float(q) > 0 if params.strip().startswith("q=") else True
+            except ValueError:
+                return False
+    return False
 
 
 async def _receive(request: Request, dest: Path, limit: int) -> None:
