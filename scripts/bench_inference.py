@@ -67,11 +67,12 @@ def worker(method: str, size: int, package_ref: str, repeat: int) -> dict:
     if method.startswith("zoo"):
         from zoo.domain import check_image
         from zoo.imageio import Image
-        from zoo.inference import Predictor, default_tiling, predict_tiled
+        from zoo.inference import Predictor, auto_tile, default_tiling, predict_tiled
 
         predictor = Predictor(model.package, weight_format="onnx")
-        tile = 1024 if method == "zoo_tile1024" else None
-        tiling = default_tiling(model.package, **({"tile": tile} if tile else {}))
+        tile = 1024 if method == "zoo_tile1024" else auto_tile(x.size * 4)  # the default's
+        tiling = default_tiling(model.package, tile=tile)
+        extra["tile"] = tiling.tile
         predict_tiled(predictor, x[np.newaxis], tiling=tiling)  # warm-up
         seconds = _best(lambda: predict_tiled(predictor, x[np.newaxis], tiling=tiling), repeat)
         if method == "zoo":
@@ -181,6 +182,7 @@ def _rows(ref: str, size: int, results: dict) -> list[dict]:
         rows.append(
             {
                 "package": ref, "size": size, "method": method, "seconds": s,
+                "tile": r.get("tile"),
                 "mpix_s": mpix / s, "vs_core": core / s if core else None,
                 "vs_ort": ort / s if ort else None, "rss_mb": r["rss_mb"],
                 "check_share": r["check_s"] / s if "check_s" in r else None,
@@ -206,8 +208,9 @@ def _table(rows: list[dict]) -> str:
                 f"| {r['package']} | {r['size']}² | {r['method']} | error: {r['error']} |||||"
             )
             continue
+        label = r["method"] + (f" ({r['tile']}²)" if r.get("tile") else "")
         lines.append(
-            f"| {r['package']} | {r['size']}² | {r['method']} | {r['seconds']:.3f} | "
+            f"| {r['package']} | {r['size']}² | {label} | {r['seconds']:.3f} | "
             f"{r['mpix_s']:.2f} | {_fmt(r['vs_core'], '.2f')} | {_fmt(r['vs_ort'], '.2f')} | "
             f"{r['rss_mb']:.0f} | {_fmt(r['check_share'], '.1%')} |"
         )

@@ -84,3 +84,24 @@ def test_matches_bioimageio_core_predict_on_a_new_size(
     for fmt in ("onnx", "torchscript"):
         got = predict_tiled(Predictor(package, weight_format=fmt), image)
         np.testing.assert_allclose(got, reference, rtol=0, atol=1e-4, err_msg=fmt)
+
+
+def test_auto_tile_uses_the_memory_budget_left_by_the_images() -> None:
+    from zoo.inference import (
+        DEFAULT_TILE,
+        MEMORY_BUDGET,
+        PROCESS_BYTES,
+        TILE_BYTES_PER_PIXEL,
+        auto_tile,
+    )
+
+    sizes = [512, 1024, 2048, 4096, 8192]
+    tiles = [auto_tile(n * n * 4) for n in sizes]
+    assert tiles == sorted(tiles, reverse=True)  # larger images leave less for the tile
+    assert tiles[2] > DEFAULT_TILE  # 2048²: fewer, larger tiles than the floor
+    assert auto_tile(8192 * 8192 * 4) == DEFAULT_TILE  # the 8192² bound needs small tiles
+    for n, tile in zip(sizes, tiles, strict=True):
+        if tile > DEFAULT_TILE:
+            used = PROCESS_BYTES + 2 * n * n * 4 + tile * tile * TILE_BYTES_PER_PIXEL
+            assert used <= MEMORY_BUDGET
+    assert auto_tile(2048 * 2048 * 4, memory=4 << 30) > tiles[2]

@@ -28,6 +28,7 @@ __all__ = [
     "FormatTest",
     "Predictor",
     "Tiling",
+    "auto_tile",
     "check_predictor",
     "default_tiling",
     "predict_tiled",
@@ -400,6 +401,29 @@ are barely faster (the halo is a smaller share) and cost memory quadratically; w
 inference is slower per pixel than 512² tiles (see docs/performance.md)."""
 
 
+MEMORY_BUDGET = 1 << 30
+"""Bytes a run aims to stay within by default (:func:`auto_tile`): 1 GiB, what issue 9's
+bound allows for an 8192² float32 image (2.5 × 256 MB + 400 MB)."""
+
+TILE_BYTES_PER_PIXEL = 1600
+"""Working memory of ONNX Runtime per pixel of a tile, an upper bound measured on the zoo's
+UNets (1.43 kB for n2v-ihc-careamics, 0.86 kB for n2v2-fibsem-em on whole 2048² images)."""
+
+PROCESS_BYTES = 240 << 20
+"""What a ``zoo run`` process holds besides images and tiles (interpreter, numpy, pydantic
+and the spec, ONNX Runtime with its session): 508 MB peak at 2048² with 408² windows, less
+32 MB of images and 238 MB of tile."""
+
+
+def auto_tile(image_bytes: int, memory: int = MEMORY_BUDGET) -> int:
+    """The tile side for an image of ``image_bytes`` (as float32): the largest square tile
+    whose working set fits in what ``memory`` leaves once the process, the input and the
+    output are held; never below :data:`DEFAULT_TILE`. Larger tiles compute less halo
+    (at 2048², 448² tiles compute 1.36× the image's pixels, 720² tiles 1.20×)."""
+    left = memory - PROCESS_BYTES - 2 * image_bytes
+    return max(DEFAULT_TILE, math.isqrt(max(left, 0) // TILE_BYTES_PER_PIXEL))
+
+
 def default_tiling(
     package: Package, *, tile: int = DEFAULT_TILE, halo: int | None = None
 ) -> Tiling:
@@ -459,6 +483,7 @@ def predict_tiled(
     """Denoise one sample laid out as the input axes without batch, e.g. (C, Y, X).
 
     ``out`` (float32, the output's shape) receives the result when given, saving a copy.
+    ``tiling`` None: :func:`default_tiling` with the :func:`auto_tile` of this image.
 
     The network runs on overlapping tiles whose halo is discarded; pre- and
     post-processing run per tile with any sample statistics taken from the whole image
@@ -468,7 +493,7 @@ def predict_tiled(
     and cropped back.
     """
     package = predictor.package
-    tiling = tiling or default_tiling(package)
+    tiling = tiling or default_tiling(package, tile=auto_tile(image.size * 4))
     step = _step_of(package)
     inp, outp = package.descr.inputs[0], package.descr.outputs[0]
     x = image[np.newaxis]

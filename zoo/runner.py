@@ -30,6 +30,7 @@ from zoo.inference import (
     DEFAULT_TILE,
     Predictor,
     Tiling,
+    auto_tile,
     default_tiling,
     predict_tiled,
     trusted_predictor,
@@ -142,14 +143,17 @@ def run(
     overwrite: bool = False,
     weight_format: str | None = None,
     device: str = "auto",
-    tile: int = DEFAULT_TILE,
+    tile: int | None = None,
     axes: str | None = None,
     pixel_size: float | tuple[float, ...] | None = None,
     modality: str | None = None,
     with_consistency: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
-    """Check, denoise and write ``output`` (OME-TIFF) + ``output.json`` (provenance)."""
+    """Check, denoise and write ``output`` (OME-TIFF) + ``output.json`` (provenance).
+
+    ``tile`` None: as large as :data:`~zoo.inference.MEMORY_BUDGET` allows for this image
+    (:func:`~zoo.inference.auto_tile`)."""
     out, in_path = Path(output), Path(image_path)
     zarr_out = out.suffix.lower() == ".zarr"
     cmap = out.with_name(_stem(out) + ".consistency.ome.tif")
@@ -159,6 +163,7 @@ def run(
     predictor, weight_tests = trusted_predictor(
         model.package, weight_format=weight_format, device=device
     )
+    tile = tile or auto_tile(image.data.size * 4)
     tiling = default_tiling(model.package, tile=tile)
     data, out_axes = denoise(predictor, image, tiling=tiling, progress=progress)
     if "c" not in image.axes and data.shape[out_axes.index("c")] == 1:
@@ -274,13 +279,15 @@ def run_dask(
     force: bool = False,
     overwrite: bool = False,
     weight_format: str | None = None,
-    tile: int = 1024,
+    tile: int | None = None,
     modality: str | None = None,
 ) -> RunResult:
     """:func:`run` for OME-Zarr images larger than memory: Dask blocks with halos, on the
     local threads (``scheduler`` None or "local") or a dask.distributed scheduler address.
 
     The check runs on a central crop (≤ 2048 × 2048) of the middle plane, read alone.
+    ``tile`` None: :data:`~zoo.inference.DEFAULT_TILE` (blocks run in parallel, each with
+    its own tile's working memory).
     """
     from zoo.distributed import denoise_zarr
     from zoo.omezarr import is_ome_zarr, open_ome_zarr
@@ -298,7 +305,7 @@ def run_dask(
     report = _check_or_refuse(model, image, in_path, modality=modality, force=force)
     report.notes.append("checked on a central crop of the middle plane (--dask)")
     predictor, weight_tests = trusted_predictor(model.package, weight_format=weight_format)
-    tiling = default_tiling(model.package, tile=tile)
+    tiling = default_tiling(model.package, tile=tile or DEFAULT_TILE)
     provenance = _provenance(
         model, in_path, array, axes, report, predictor, weight_tests, tiling, force
     )

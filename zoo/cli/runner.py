@@ -100,8 +100,12 @@ def run(
         str, typer.Option(help="auto (CUDA when ONNX Runtime / torch has it) | cpu | cuda")
     ] = "auto",
     tile: Annotated[
-        int, typer.Option(help="Tile side in pixels (memory grows with its square).")
-    ] = 448,
+        int | None,
+        typer.Option(
+            help="Tile side in pixels (memory grows with its square); default: the largest "
+            "that keeps the run near 1 GiB, at least 448."
+        ),
+    ] = None,
     consistency: Annotated[
         bool, typer.Option(help="Also write the consistency map (model agreement with itself).")
     ] = False,
