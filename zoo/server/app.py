@@ -143,14 +143,18 @@ def create_app(
     @on_loop
     def index_json(request: Request) -> Response:
         index = reg.index()
-        if derived.get("json_of") is not index:  # serialised (and encoded) once per change
-            derived.update(json_of=index, json=index.to_json().encode(), json_gz=None)
+        # serialised (and encoded) once per change, compressed once when first asked for;
+        # each kept as one (source, result) pair, so a reader never pairs stale parts
+        encoded = derived.get("json")
+        if encoded is None or encoded[0] is not index:
+            encoded = derived["json"] = (index, index.to_json().encode())
         headers = {"Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
-        body = derived["json"]
+        body = encoded[1]
         if accepts_gzip(request.headers.get("accept-encoding", "")):
-            if derived["json_gz"] is None:  # compressed once per change, when first asked for
-                derived["json_gz"] = gzip.compress(body, compresslevel=6, mtime=0)
-            body, headers["Content-Encoding"] = derived["json_gz"], "gzip"
+            packed = derived.get("json_gz")
+            if packed is None or packed[0] is not body:
+                packed = derived["json_gz"] = (body, gzip.compress(body, mtime=0))
+            body, headers["Content-Encoding"] = packed[1], "gzip"
         return Response(body, media_type="application/json", headers=headers)
 
     @app.get(
