@@ -86,7 +86,7 @@ DOMAINS = (
     ("flim", "care-flim-two-photon", "load_flim", None),
     ("mito", "care-mito-widefield", "load_mito_pairs", (256, 1024)),
 )
-"""(label, in-domain model, train_models loader, centre crop of its held-out image)."""
+"""(label, in-domain model, train_specs loader, centre crop of its held-out image)."""
 MARGIN_DB = 1.0
 """A pair is degraded when its PSNR is more than this below the in-domain model's or the best
 classic baseline's (an oracle baseline and a marginal model differ by about ±1 dB from one
@@ -164,17 +164,17 @@ def _crops(a: np.ndarray, side: int) -> list[tuple[str, np.ndarray]]:
 
 def domain_bases() -> list[Base]:
     """Held-out fields of the zoo-trained domains that have a clean target, cut into
-    FIELD × FIELD fields: the held-out rows scripts/train_models.py keeps out of training
+    FIELD × FIELD fields: the held-out rows scripts/train_specs.py keeps out of training
     (its loaders are imported, so the two cannot drift apart) of each domain whose model is
     in MODELS. Fields of empty background (the target's centre, which the pixel-size
     variants zoom into, is flat) are left out."""
-    import train_models
+    import train_specs
 
     bases = []
     for label, model_id, loader, side in DOMAINS:
         if model_id not in MODELS:
             continue
-        for pair in getattr(train_models, loader)()[2]:
+        for pair in getattr(train_specs, loader)()[2]:
             assert pair.target is not None
             noisy, target = pair.noisy, pair.target
             if side is not None:
