@@ -212,3 +212,25 @@ def test_other_microscope_in_metadata(example: Package, shared_data: Path) -> No
     assert same.verdict == "match"
     other = check_image(package, _image(held_out, microscope="Zeiss LSM 880"))
     assert other.verdict == "caution" and _flagged(other) == {"microscope": "warn"}
+
+
+def test_one_sided_ratio_thresholds_flag_one_direction_only(domain) -> None:
+    """``ratio_below`` flags a smaller value than in training and ignores a larger one;
+    ``ratio_above`` the reverse; ``ratio`` both. The reported range is open on the side
+    that is not checked."""
+    package, held_out = domain
+    image = held_out.astype(np.float64)
+    dimmer, brighter = _image((image * 0.25).astype(held_out.dtype)), _image(image * 4)
+    for kind, flags_dimmer, flags_brighter in (
+        ("ratio", True, True),
+        ("ratio_below", True, False),
+        ("ratio_above", False, True),
+    ):
+        thresholds = {"intensity_median": (kind, 2.0, 5.0)}
+        for changed, flagged in ((dimmer, flags_dimmer), (brighter, flags_brighter)):
+            report = check_image(package, changed, thresholds=thresholds)
+            check = next(c for c in report.checks if c.name == "intensity_median")
+            assert (check.status != "ok") is flagged, (kind, check)
+            low, high = check.expected
+            assert (low is None) == (kind == "ratio_above")
+            assert (high is None) == (kind == "ratio_below")

@@ -42,6 +42,7 @@ from zoo.spec import Fingerprint, Stat
 __all__ = [
     "CALIBRATION",
     "DEFAULT_THRESHOLDS",
+    "RATIO_KINDS",
     "THRESHOLDS",
     "Check",
     "DomainReport",
@@ -63,6 +64,10 @@ DEFAULT_THRESHOLDS: dict[str, tuple[str, float, float]] = {
     # statistic: (kind, warn, fail)
     # "ratio": measured / typical outside [1/warn, warn] warns, outside [1/fail, fail] fails,
     #          beyond the range seen in training (low..high)
+    # "ratio_below", "ratio_above": the same on one side only (measured below the training
+    #          low, or above the training high, by the factor); for models whose outcome
+    #          degrades in one direction only (a CARE model trained on very noisy frames
+    #          over-smooths less noisy images and copes with noisier ones)
     # "above": measured above the training high by more than warn / fail (absolute)
     # "below": measured below the training low by more than warn / fail (absolute)
     # "outside": measured outside [low, high] by more than warn / fail (absolute)
@@ -123,9 +128,13 @@ SENTENCES = {
     "the denoiser learnt does not describe this image's noise.",
     "intensity_median": "Intensities are on another scale than the training data (other "
     "exposure, gain or bit depth); the model's normalisation will be off.",
-    "intensity_iqr": "The contrast range differs from the training data.",
+    "intensity_iqr": "The spread of grey values is {rel} than in the training data (other "
+    "contrast, exposure or noise level).",
     "saturated_fraction": "Many pixels are saturated; clipped regions cannot be denoised.",
 }
+
+RATIO_KINDS = ("ratio", "ratio_below", "ratio_above")
+"""Threshold kinds on the factor between measured and training values (both sides, or one)."""
 
 PER_SAMPLE_OPS = {"scale_range", "zero_mean_unit_variance", "scale_mean_variance"}
 INTENSITY_STATS = {"intensity_median", "intensity_iqr", "noise_sigma"}
@@ -350,8 +359,9 @@ def _ratio_distance(measured: float, typical: float, warn: float, fail: float) -
 
 def _stat_distance(name: str, measured: float, ref: Stat, thresholds: Thresholds) -> float:
     kind, warn, fail = thresholds[name]
-    if kind == "ratio":
-        if ref.low <= measured <= ref.high:
+    if kind in RATIO_KINDS:
+        below, above = measured < ref.low, measured > ref.high
+        if not (below and kind != "ratio_above") and not (above and kind != "ratio_below"):
             return 0.0
         edge = ref.high if measured > ref.high else ref.low
         if edge <= 0 or measured <= 0:
@@ -379,8 +389,8 @@ def _ok_range(name: str, ref: Stat, thresholds: Thresholds) -> list[float | None
     if kind == "outside":
         return [round(ref.low - warn, 6), round(ref.high + warn, 6)]
     if low > 0:
-        return [round(ref.low / warn, 6), round(ref.high * warn, 6)]
-    return [low, high]
+        low, high = round(ref.low / warn, 6), round(ref.high * warn, 6)
+    return [None if kind == "ratio_above" else low, None if kind == "ratio_below" else high]
 
 
 def plane_statistics(image: Image) -> dict[str, Stat]:
