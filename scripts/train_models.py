@@ -4,7 +4,9 @@ Every model in ``MODELS`` is trained from the real images in ../shared/data (rea
 never copied into the repository; see its MANIFEST.md), validated on held-out images of its
 own domain against the noisy input, the best-sigma Gaussian filter and BM3D, packaged with a
 full card (fingerprint of the training images included) and published into models/ +
-index.json. docs/models.md is regenerated from the cards of the embedded registry. What is
+index.json. docs/models.md is regenerated from the cards of the embedded registry and from
+docs/models-runs.json, the numbers of the reproduction runs and of the experiments that were
+not published (updated from build/repro and build/train whenever they hold a run). What is
 trained (``MODELS``, ``EXPERIMENTS``, the data loaders and held-out splits, the cards) is
 described in scripts/train_specs.py; this script runs it.
 
@@ -42,6 +44,9 @@ from train_specs import DATA, EXPERIMENTS, MODELS, ModelSpec, Pair  # noqa: E402
 WORK = REPO / "build" / "train"
 REPRO = REPO / "build" / "repro"
 """Where a reproduction run writes (``--work build/repro``); docs/models.md compares it."""
+RUNS = REPO / "docs" / "models-runs.json"
+"""The numbers behind docs/models.md that no card holds (reproduction runs, experiments), as
+last measured: committed, so that a checkout without build/ writes the same document."""
 VERSION = "0.1.0"
 EVAL_SIDE = 1024
 """Held-out images are evaluated on their central crop of at most this side."""
@@ -286,10 +291,17 @@ def run(spec: ModelSpec, *, reuse: bool, publish: bool, train_only: bool = False
 
 
 def write_docs() -> Path:
-    """docs/models.md from the cards of the zoo-trained models in the embedded registry."""
+    """docs/models.md from the cards of the zoo-trained models in the embedded registry and
+    the recorded runs (:func:`recorded_runs`)."""
     from zoo.registry import Registry
 
-    reg = Registry(REPO)
+    path = REPO / "docs" / "models.md"
+    path.write_text(models_doc(Registry(REPO), recorded_runs()))
+    return path
+
+
+def models_doc(reg: Any, runs: dict[str, dict[str, Any]]) -> str:
+    """The text of docs/models.md: the published models' cards, then ``runs``."""
     ids = {s.id for s in MODELS}
     lines = [
         "# The zoo's own models",
@@ -349,11 +361,9 @@ def write_docs() -> Path:
             cells = [f"{values[k]:.4g}" if k in values else "—" for k in metrics]
             details.append(f"| {method} | " + " | ".join(cells) + " |")
         details += ["", _verdict(by_method), ""]
-    details += _reproduction(reg)
-    details += _experiments()
-    path = REPO / "docs" / "models.md"
-    path.write_text("\n".join([*lines, "", *details]).rstrip() + "\n")
-    return path
+    details += _reproduction(reg, runs["reproduction"])
+    details += _experiments(runs["experiments"])
+    return "\n".join([*lines, "", *details]).rstrip() + "\n"
 
 
 def _model_value(summary: dict[str, dict[str, float]]) -> tuple[str, float]:
@@ -362,7 +372,29 @@ def _model_value(summary: dict[str, dict[str, float]]) -> tuple[str, float]:
     return metric, summary["model"][metric]
 
 
-def _reproduction(reg: Any) -> list[str]:
+def recorded_runs() -> dict[str, dict[str, Any]]:
+    """RUNS, with every run found in build/ (REPRO for reproductions, WORK for experiments)
+    replacing its recorded numbers, and written back when that changed anything."""
+    runs: dict[str, dict[str, Any]] = {"reproduction": {}, "experiments": {}}
+    if RUNS.is_file():
+        runs |= json.loads(RUNS.read_text())
+    before = json.dumps(runs, sort_keys=True)
+    for kind, work, specs in (("reproduction", REPRO, MODELS), ("experiments", WORK, EXPERIMENTS)):
+        for spec in specs:
+            folder = work / spec.id
+            if (folder / "evaluation.json").is_file() and (folder / "training.json").is_file():
+                training = json.loads((folder / "training.json").read_text())
+                runs[kind][spec.id] = {
+                    "summary": json.loads((folder / "evaluation.json").read_text())["summary"],
+                    "steps": training["config"]["steps"],
+                    "seconds": training["seconds"],
+                }
+    if json.dumps(runs, sort_keys=True) != before:
+        RUNS.write_text(json.dumps(runs, indent=1) + "\n")
+    return runs
+
+
+def _reproduction(reg: Any, runs: dict[str, Any]) -> list[str]:
     """Published validation numbers next to those of a retraining from scratch (REPRO)."""
     lines = [
         "## Reproduction",
@@ -380,12 +412,12 @@ def _reproduction(reg: Any) -> list[str]:
     for spec in MODELS:
         card = reg.load(spec.id).card
         published = {(m.method.split(" ")[0], m.name): m.value for m in card.validation.metrics}
-        path = REPRO / spec.id / "evaluation.json"
-        if not path.is_file():
-            lines.append(f"| `{spec.id}` | — | — | not rerun in this checkout | — | — |")
+        run = runs.get(spec.id)
+        if run is None:
+            lines.append(f"| `{spec.id}` | — | — | not rerun yet | — | — |")
             continue
-        metric, value = _model_value(json.loads(path.read_text())["summary"])
-        seconds = json.loads((REPRO / spec.id / "training.json").read_text())["seconds"]
+        metric, value = _model_value(run["summary"])
+        seconds = run["seconds"]
         before = published[("model", metric)]
         unit = " dB" if metric == "psnr" else ""
         lines.append(
@@ -395,12 +427,12 @@ def _reproduction(reg: Any) -> list[str]:
     return [*lines, ""]
 
 
-def _experiments() -> list[str]:
+def _experiments(runs: dict[str, Any]) -> list[str]:
     """Models that were trained and evaluated but not published, with their numbers."""
     lines = []
     for spec in EXPERIMENTS:
-        path = WORK / spec.id / "evaluation.json"
-        if not path.is_file():  # not rebuilt in this checkout: the reason, without numbers
+        run = runs.get(spec.id)
+        if run is None:  # never recorded: the reason, without numbers
             lines += [
                 f"## Tried and not published: `{spec.id}`",
                 "",
@@ -411,19 +443,18 @@ def _experiments() -> list[str]:
                 "",
             ]
             continue
-        ev = json.loads(path.read_text())
-        meta = json.loads((WORK / spec.id / "training.json").read_text())
-        metrics = list(dict.fromkeys(k for values in ev["summary"].values() for k in values))
+        summary = run["summary"]
+        metrics = list(dict.fromkeys(k for values in summary.values() for k in values))
         lines += [
             f"## Tried and not published: `{spec.id}`",
             "",
-            f"{spec.description} {spec.config.method}, {meta['config']['steps']} steps "
-            f"({meta['seconds']:.0f} s). On the {spec.heldout_label}:",
+            f"{spec.description} {spec.config.method}, {run['steps']} steps "
+            f"({run['seconds']:.0f} s). On the {spec.heldout_label}:",
             "",
             "| output | " + " | ".join(metrics) + " |",
             "|---|" + "---|" * len(metrics),
         ]
-        for method, values in ev["summary"].items():
+        for method, values in summary.items():
             cells = [f"{values[k]:.4g}" if k in values else "—" for k in metrics]
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines += [

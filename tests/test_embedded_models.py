@@ -86,6 +86,18 @@ def test_models_doc_lists_every_zoo_trained_model() -> None:
         assert f"`{model_id}`" in text
 
 
+def test_models_doc_is_what_the_cards_and_the_recorded_runs_give() -> None:
+    """docs/models.md is generated (scripts/train_models.py --docs-only) from the cards and
+    docs/models-runs.json alone, so a checkout without build/ writes the same document."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import train_models
+
+    runs = json.loads(train_models.RUNS.read_text())
+    assert set(runs["reproduction"]) == ZOO_TRAINED
+    text = train_models.models_doc(Registry(REPO), runs)
+    assert text == (REPO / "docs" / "models.md").read_text()
+
+
 def test_packages_are_small() -> None:
     for _mid, _ver, entry in Registry(REPO).iter_entries():
         assert entry.size < 8e6, entry
