@@ -148,12 +148,13 @@ def _default_axes(shape: tuple[int, ...], name: str) -> str:
 
 def _read(p: Path, suffix: str) -> Image:
     if suffix == ".zarr":
-        from zoo.omezarr import read_ome_zarr
+        from zoo.omezarr import open_ome_zarr
 
         if not p.is_dir():
             raise ImageError(f"{p.name} is not an OME-Zarr folder")
-        data, axes, pixel_size, _ = read_ome_zarr(p)
-        return Image(data, axes, pixel_size=pixel_size)
+        array, axes, pixel_size, _ = open_ome_zarr(p)
+        check_fits_memory(array.shape, array.dtype, p.name)
+        return Image(np.asarray(array), axes, pixel_size=pixel_size)
     if suffix == ".npy":
         with p.open("rb") as fh:  # the header first: its shape may be a lie
             major, _ = np.lib.format.read_magic(fh)

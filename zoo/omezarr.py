@@ -16,7 +16,7 @@ import numpy as np
 from zoo.errors import ImageError, require
 from zoo.files import atomic_dir
 
-__all__ = ["create_ome_zarr", "is_ome_zarr", "open_ome_zarr", "read_ome_zarr", "write_ome_zarr"]
+__all__ = ["create_ome_zarr", "is_ome_zarr", "open_ome_zarr", "write_ome_zarr"]
 
 _UNIT_TO_UM = {"micrometer": 1.0, "nanometer": 1e-3, "millimeter": 1e3, "angstrom": 1e-4}
 _AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
@@ -34,17 +34,9 @@ def _multiscale(attrs: dict[str, Any], name: str) -> dict[str, Any]:
     return scales[0]
 
 
-def read_ome_zarr(path: Path) -> tuple[np.ndarray, str, dict[str, float], dict[str, Any]]:
-    """(data, axes, pixel size in µm per spatial axis, the group's attributes)."""
-    from zoo.imageio import check_fits_memory
-
-    array, axes, pixel_size, attrs = open_ome_zarr(path)
-    check_fits_memory(array.shape, array.dtype, path.name)
-    return np.asarray(array), axes, pixel_size, attrs
-
-
 def open_ome_zarr(path: Path) -> tuple[Any, str, dict[str, float], dict[str, Any]]:
-    """Like :func:`read_ome_zarr`, with the full-resolution zarr array not yet read."""
+    """(the full-resolution zarr array, not yet read; axes; pixel size in µm per spatial
+    axis; the group's attributes). ``zoo.imageio.read_image`` reads it whole."""
     zarr = require("zarr", "zarr")
     group = zarr.open_group(str(path), mode="r")
     attrs = dict(group.attrs)
