@@ -33,7 +33,7 @@ DOMAINS = (
     ("flim", "care-flim-two-photon", "load_flim", None),
     ("mito", "care-mito-widefield", "load_mito_pairs", (256, 1024)),
 )
-"""(label, in-domain model, train_specs loader, centre crop of its held-out image)."""
+"""(label, in-domain model, train_data loader, centre crop of its held-out image)."""
 CALIBRATED_MODELS = tuple(m for _label, m, _load, _side in DOMAINS if m in MODELS)
 """The models whose thresholds the benchmark calibrates: its in-domain models with a clean
 target. Pairs of other models are judged with the first-principles defaults, which zoo
@@ -101,17 +101,17 @@ def _crops(a: np.ndarray, side: int) -> list[tuple[str, np.ndarray]]:
 
 def domain_bases() -> list[Base]:
     """Held-out fields of the zoo-trained domains that have a clean target, cut into
-    FIELD × FIELD fields: the held-out rows scripts/train_specs.py keeps out of training
+    FIELD × FIELD fields: the held-out rows scripts/train_data.py keeps out of training
     (its loaders are imported, so the two cannot drift apart) of each domain whose model is
     in MODELS. Fields of empty background (the target's centre, which the pixel-size
     variants zoom into, is flat) are left out."""
-    import train_specs
+    import train_data
 
     bases = []
     for label, model_id, loader, side in DOMAINS:
         if model_id not in MODELS:
             continue
-        for pair in getattr(train_specs, loader)()[2]:
+        for pair in getattr(train_data, loader)()[2]:
             assert pair.target is not None
             noisy, target = pair.noisy, pair.target
             if side is not None:

@@ -8,7 +8,8 @@ index.json. docs/models.md is regenerated from the cards of the embedded registr
 docs/models-runs.json, the numbers of the reproduction runs and of the experiments that were
 not published (updated from build/repro and build/train whenever they hold a run). What is
 trained (``MODELS``, ``EXPERIMENTS``, the data loaders and held-out splits, the cards) is
-described in scripts/train_specs.py; this script runs it.
+described in scripts/train_specs.py (the data loaders in scripts/train_data.py); this script
+runs it.
 
 Test tensors and covers never come from the (GPL) repository images: each package's example
 is scikit-image-free synthetic data made from files the MANIFEST marks as committable
@@ -39,7 +40,8 @@ import tifffile
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from train_specs import DATA, EXPERIMENTS, MODELS, ModelSpec, Pair  # noqa: E402
+from train_data import DATA, Pair  # noqa: E402
+from train_specs import EXPERIMENTS, MODELS, ModelSpec  # noqa: E402
 
 WORK = REPO / "build" / "train"
 REPRO = REPO / "build" / "repro"
