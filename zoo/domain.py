@@ -361,8 +361,8 @@ def _stat_distance(name: str, measured: float, ref: Stat, thresholds: Thresholds
     kind, warn, fail = thresholds[name]
     if kind in RATIO_KINDS:
         below, above = measured < ref.low, measured > ref.high
-        if not (below and kind != "ratio_above") and not (above and kind != "ratio_below"):
-            return 0.0
+        if not ((below and kind != "ratio_above") or (above and kind != "ratio_below")):
+            return 0.0  # inside the training range, or outside on the side not checked
         edge = ref.high if measured > ref.high else ref.low
         if edge <= 0 or measured <= 0:
             return 2.0 if measured != edge else 0.0
