@@ -407,8 +407,11 @@ MEMORY_BUDGET = 1 << 30
 bound allows for an 8192² float32 image (2.5 × 256 MB + 400 MB)."""
 
 TILE_BYTES_PER_PIXEL = 1600
-"""Working memory of ONNX Runtime per pixel of a tile, an upper bound measured on the zoo's
-UNets (1.43 kB for n2v-ihc-careamics, 0.86 kB for n2v2-fibsem-em on whole 2048² images)."""
+"""Working memory of ONNX Runtime per pixel of a tile, above what the zoo's UNets were
+measured to take on the windows :func:`auto_tile` gives (576²-752²: 1.41-1.54 kB for
+n2v-ihc-careamics, 0.70-0.80 kB for n2v2-fibsem-em; peak RSS of one session per process).
+Larger windows can take more (1.73 kB at 1024² for n2v-ihc-careamics, 1.47 kB on the whole
+2048² image): ONNX Runtime's arena grows in powers of two."""
 
 PROCESS_BYTES = 240 << 20
 """What a ``zoo run`` process holds besides images and tiles (interpreter, numpy, pydantic
