@@ -112,13 +112,13 @@ def numbers(
     )
 
 
-def scaled(name: str, m: float, kind: str | None = None) -> tuple[str, float, float]:
-    """``name``'s default threshold with warn/fail scaled by ``m`` (a power for ratios) and,
-    for a ratio, on the side(s) ``kind`` names (default: the default's kind)."""
-    default_kind, warn, fail = DEFAULT_THRESHOLDS[name]
-    if default_kind == "ratio":
-        return (kind or default_kind, round(warn**m, 4), round(fail**m, 4))
-    return (default_kind, round(warn * m, 4), round(fail * m, 4))
+def scaled(name: str, kind: str, m: float) -> tuple[str, float, float]:
+    """``name``'s default threshold as ``kind`` (for a ratio, the side or sides checked),
+    warn/fail scaled by ``m`` (a power for ratios, a factor for absolute thresholds)."""
+    _default_kind, warn, fail = DEFAULT_THRESHOLDS[name]
+    if kind in RATIO_KINDS:
+        return (kind, round(warn**m, 4), round(fail**m, 4))
+    return (kind, round(warn * m, 4), round(fail * m, 4))
 
 
 Choice = tuple[str, float] | None
@@ -135,7 +135,7 @@ def choices(name: str) -> list[Choice]:
 
 def thresholds_of(chosen: dict[str, Choice]) -> dict:
     """The thresholds of one setting per statistic."""
-    return {name: scaled(name, c[1], c[0]) for name, c in chosen.items() if c is not None}
+    return {name: scaled(name, *c) for name, c in chosen.items() if c is not None}
 
 
 def objective(n: Numbers) -> float:

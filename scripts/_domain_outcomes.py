@@ -201,13 +201,13 @@ def measure(
                     in_domain,
                     baseline,
                     baseline_name,
-                    degraded,
-                    degraded,
-                    case.group,
-                    cons,
-                    m.package,
-                    image,
-                    stats,
+                    degraded=degraded,  # the group's label replaces it: pool_outcomes
+                    field_degraded=degraded,
+                    group=case.group,
+                    consistency=cons,
+                    package=m.package,
+                    image=image,
+                    stats=stats,
                 )
             )
         log(f"  [{n + 1}/{len(cases)}] {case.name} ({time.perf_counter() - t0:.1f} s)")
