@@ -21,6 +21,7 @@ import numpy as np
 from zoo.errors import ImportFailedError, PackageError, require
 from zoo.files import private_tempdir
 from zoo.hashes import sha256_bytes, sha256_file
+from zoo.onnxgraph import bypass_identities
 from zoo.package import Package
 from zoo.processing import STAT_OPS, apply_processing, bind_processing
 
@@ -69,7 +70,7 @@ def _onnx_engine(weights: Any, device: str) -> Engine:
     # that folder (from bytes, it would resolve it against the working directory, '..' too)
     with private_tempdir("onnx") as tmp:
         model = Path(tmp) / "model.onnx"
-        model.write_bytes(_read(weights))
+        model.write_bytes(bypass_identities(_read(weights)))  # exact: no output bit changes
         if weights.external_data is not None:
             data_name = PurePosixPath(str(weights.external_data.source)).name
             (Path(tmp) / data_name).write_bytes(_read(weights.external_data))

@@ -12,6 +12,7 @@ import numpy as np
 from zoo.errors import ExportError, require
 from zoo.export.verify import ExportCheck, check_against_torch
 from zoo.files import atomic_path
+from zoo.onnxgraph import bypass_identities
 
 __all__ = ["ONNX_OPSET", "export_onnx"]
 
@@ -56,7 +57,8 @@ def export_onnx(
             external_data=False,
             verbose=False,
         )
-        model_bytes = program.model_proto.SerializeToString()
+        # the exporter writes torch.chunk(x, 1) as a one-output Split, a copy ONNX Runtime runs
+        model_bytes = bypass_identities(program.model_proto.SerializeToString())
     except Exception as exc:
         raise ExportError(f"torch.onnx.export failed for {type(module).__name__}: {exc}") from exc
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])

@@ -1,0 +1,127 @@
+"""zoo.onnxgraph: identity nodes bypassed exactly, everything else of the model kept."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from zoo.inference import Predictor
+from zoo.onnxgraph import bypass_identities
+from zoo.package import load_package
+
+
+def _value(name: str, channels: int = 2) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["n", channels, "h", "w"])
+
+
+def _model(nodes: list[onnx.NodeProto], outputs: list[str], **graph_fields) -> bytes:  # type: ignore[no-untyped-def]
+    graph = helper.make_graph(
+        nodes, "g", [_value("x")], [_value(o) for o in outputs], **graph_fields
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.doc_string = "kept as it was"
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _run(model: bytes, x: np.ndarray) -> list[np.ndarray]:
+    return ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})
+
+
+def _ops(model: bytes) -> list[str]:
+    return [n.op_type for n in onnx.load_from_string(model).graph.node]
+
+
+X = np.random.default_rng(0).normal(size=(1, 2, 5, 7)).astype(np.float32)
+
+
+def test_one_output_splits_and_identities_are_bypassed_in_a_chain() -> None:
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"]),
+        helper.make_node("Split", ["a"], ["b"], axis=1, num_outputs=1),
+        helper.make_node("Identity", ["b"], ["c"]),
+        helper.make_node("Split", ["c"], ["d"], axis=1, num_outputs=1),
+        helper.make_node("Concat", ["d", "a"], ["y"], axis=1),
+    ]
+    before = _model(nodes, ["y"], value_info=[_value("b"), _value("a")])
+    after = bypass_identities(before)
+    assert _ops(after) == ["Relu", "Concat"]
+    graph = onnx.load_from_string(after).graph
+    assert list(graph.node[1].input) == ["a", "a"]
+    assert [v.name for v in graph.value_info] == ["a"]  # the bypassed name's entry goes
+    assert onnx.load_from_string(after).doc_string == "kept as it was"
+    onnx.checker.check_model(onnx.load_from_string(after))
+    np.testing.assert_array_equal(_run(after, X)[0], _run(before, X)[0])
+
+
+def test_a_split_into_parts_and_a_graph_output_are_kept() -> None:
+    nodes = [
+        helper.make_node("Split", ["x"], ["p", "q"], axis=1, num_outputs=2),
+        helper.make_node("Concat", ["q", "p"], ["c"], axis=1),
+        helper.make_node("Identity", ["c"], ["y"]),  # produces a graph output: stays
+    ]
+    before = _model(nodes, ["y"])
+    assert bypass_identities(before) is before
+
+
+def test_a_graph_with_a_subgraph_is_left_alone() -> None:
+    branch = helper.make_graph(
+        [helper.make_node("Identity", ["a"], ["r"])], "branch", [], [_value("r")]
+    )
+    nodes = [
+        helper.make_node("Identity", ["x"], ["a"]),  # read inside the branch by name
+        helper.make_node("ReduceMax", ["x"], ["m"], keepdims=0),
+        helper.make_node("Cast", ["m"], ["cond"], to=TensorProto.BOOL),
+        helper.make_node("If", ["cond"], ["y"], then_branch=branch, else_branch=branch),
+    ]
+    before = _model(nodes, ["y"])
+    assert bypass_identities(before) is before
+
+
+def test_weights_stored_outside_the_graph_are_untouched(tmp_path: Path) -> None:
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [2, 2, 1, 1], np.eye(2).ravel().tolist())
+    nodes = [
+        helper.make_node("Split", ["x"], ["s"], axis=1, num_outputs=1),
+        helper.make_node("Conv", ["s", "w"], ["y"]),
+    ]
+    model = onnx.load_from_string(_model(nodes, ["y"], initializer=[weight]))
+    onnx.save(model, tmp_path / "m.onnx", save_as_external_data=True, size_threshold=0,
+              location="m.onnx.data")  # fmt: skip
+    after = bypass_identities((tmp_path / "m.onnx").read_bytes())
+    assert _ops(after) == ["Conv"]
+    loaded = onnx.load_from_string(after)
+    stored = onnx.load(tmp_path / "m.onnx", load_external_data=False)
+    assert loaded.graph.initializer[0] == stored.graph.initializer[0]  # still a reference
+    (tmp_path / "after.onnx").write_bytes(after)
+    y = ort.InferenceSession(str(tmp_path / "after.onnx")).run(None, {"x": X})[0]
+    np.testing.assert_array_equal(y, X)
+
+
+def test_zoo_exports_carry_no_one_output_split(example_zip: Path) -> None:
+    """The embedded example was exported before the exporter bypassed these nodes: its graph
+    has them, the runner's session does not, and the outputs agree to the bit."""
+    with zipfile.ZipFile(example_zip) as z:
+        graph = z.read("weights.onnx")
+    assert "Split" in _ops(graph)
+    assert "Split" not in _ops(bypass_identities(graph))
+    predictor = Predictor(load_package(example_zip), weight_format="onnx")
+    x = np.random.default_rng(1).normal(size=(1, 1, 96, 128)).astype(np.float32)
+    raw = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(predictor.network(x), raw.run(None, {"input": x})[0])
+
+
+@pytest.mark.slow
+def test_exported_careamics_unet_has_no_split(tmp_path: Path) -> None:
+    from zoo.export.archs.careamics_unet import UNet
+    from zoo.export.onnx import export_onnx
+
+    example = np.random.default_rng(2).normal(size=(1, 1, 32, 32)).astype(np.float32)
+    export_onnx(UNet(conv_dims=2, depth=2, num_channels_init=8), example, tmp_path / "m.onnx")
+    ops = _ops((tmp_path / "m.onnx").read_bytes())
+    assert "Concat" in ops and "Split" not in ops
