@@ -3,10 +3,13 @@
 On the same package and image, in one run: zoo's Python API (check excluded, timed apart),
 ``zoo run`` end to end (a subprocess: start-up, check, read, write included),
 ``bioimageio.core`` predict with and without blocking, and raw ONNX Runtime ``session.run``
-on the whole pre-processed image. Each method and size runs in its own process so its peak
-RSS is its own. Prints seconds (best of --repeat), throughput (MPix/s), ratios to
-bioimageio.core blocked and to raw ONNX Runtime, peak RSS, and the domain check's share of
-zoo's inference time; then the issue's targets with PASS/FAIL.
+on the whole pre-processed image: on the package's graph as it is (``ort``, the issue's
+reference) and on the graph zoo's sessions run (``ort_zoo_graph``: identity nodes bypassed,
+zoo.onnxgraph), which leaves the tiles' halo as the only difference to ``zoo``. Each method
+and size runs in its own process so its peak RSS is its own. Prints seconds (best of
+--repeat), throughput (MPix/s), ratios to bioimageio.core blocked and to raw ONNX Runtime
+(both graphs), peak RSS, and the domain check's share of zoo's inference time; then the
+issue's targets with PASS/FAIL.
 
     python scripts/bench_inference.py [--package ID_OR_PATH ...] [--sizes 512 2048 8192]
         [--repeat 3] [--whole-max 2048] [--methods ...] [--write docs/performance.md]
@@ -34,8 +37,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("ZOO_SHARED_DATA", REPO.parent / "shared" / "data"))
-METHODS = ("zoo", "zoo_tile1024", "zoo_run", "core_blocked", "core_whole", "ort")
-WHOLE_IMAGE = {"core_whole", "ort"}  # memory grows with the image: capped by --whole-max
+METHODS = ("zoo", "zoo_tile1024", "zoo_run", "core_blocked", "core_whole", "ort", "ort_zoo_graph")
+# memory grows with the image: capped by --whole-max
+WHOLE_IMAGE = {"core_whole", "ort", "ort_zoo_graph"}
 
 
 def _image(size: int) -> np.ndarray:
@@ -77,15 +81,25 @@ def worker(method: str, size: int, package_ref: str, repeat: int) -> dict:
         seconds = _best(lambda: predict_tiled(predictor, x[np.newaxis], tiling=tiling), repeat)
         if method == "zoo":
             extra["check_s"] = _best(lambda: check_image(model.package, Image(x, "yx")), repeat)
-    elif method == "ort":
-        from zoo.inference import Predictor
+    elif method.startswith("ort"):
+        import onnxruntime as ort
+
+        from zoo.inference import tensor_axes
+        from zoo.onnxgraph import bypass_identities
         from zoo.processing import apply_processing
 
-        predictor = Predictor(model.package, weight_format="onnx")
+        weights = model.package.descr.weights.onnx
+        if weights.external_data is not None:
+            raise SystemExit("the ort methods read single-file ONNX weights only")
+        graph = weights.get_reader().read()
+        if method == "ort_zoo_graph":
+            graph = bypass_identities(graph)
+        session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
         inp = model.package.descr.inputs[0]
-        pre = apply_processing(x[None, None], predictor.input_axes, inp.preprocessing)
-        predictor.network(pre)
-        seconds = _best(lambda: predictor.network(pre), repeat)
+        pre = apply_processing(x[None, None], tensor_axes(inp), inp.preprocessing)
+        feed = {session.get_inputs()[0].name: np.ascontiguousarray(pre, dtype=np.float32)}
+        session.run(None, feed)
+        seconds = _best(lambda: session.run(None, feed), repeat)
     elif method.startswith("core"):
         from bioimageio.core import Sample, Tensor, create_prediction_pipeline, predict
 
@@ -173,6 +187,7 @@ def _rows(ref: str, size: int, results: dict) -> list[dict]:
     mpix = size * size / 1e6
     core = results.get("core_blocked", {}).get("seconds")
     ort = results.get("ort", {}).get("seconds")
+    same_graph = results.get("ort_zoo_graph", {}).get("seconds")
     rows = []
     for method, r in results.items():
         if "error" in r:
@@ -185,6 +200,7 @@ def _rows(ref: str, size: int, results: dict) -> list[dict]:
                 "tile": r.get("tile"),
                 "mpix_s": mpix / s, "vs_core": core / s if core else None,
                 "vs_ort": ort / s if ort else None, "rss_mb": r["rss_mb"],
+                "vs_graph": same_graph / s if same_graph else None,
                 "check_share": r["check_s"] / s if "check_s" in r else None,
                 "image_mb": size * size * 4 / 2**20,
             }
@@ -198,20 +214,21 @@ def _fmt(v: float | None, spec: str) -> str:
 
 def _table(rows: list[dict]) -> str:
     head = (
-        "| package | size | method | s | MPix/s | × core blocked | × raw ORT | peak RSS MB "
-        "| check share |"
+        "| package | size | method | s | MPix/s | × core blocked | × raw ORT "
+        "| × ORT, zoo's graph | peak RSS MB | check share |"
     )
-    lines = [head, "|" + "---|" * 9]
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
         if "error" in r:
             lines.append(
-                f"| {r['package']} | {r['size']}² | {r['method']} | error: {r['error']} |||||"
+                f"| {r['package']} | {r['size']}² | {r['method']} | error: {r['error']} ||||||"
             )
             continue
         label = r["method"] + (f" ({r['tile']}²)" if r.get("tile") else "")
         lines.append(
             f"| {r['package']} | {r['size']}² | {label} | {r['seconds']:.3f} | "
             f"{r['mpix_s']:.2f} | {_fmt(r['vs_core'], '.2f')} | {_fmt(r['vs_ort'], '.2f')} | "
+            f"{_fmt(r['vs_graph'], '.2f')} | "
             f"{r['rss_mb']:.0f} | {_fmt(r['check_share'], '.1%')} |"
         )
     return "\n".join(lines)
@@ -227,9 +244,11 @@ def _targets(rows: list[dict]) -> list[str]:
                                     ("vs_ort", 0.9, "raw ONNX Runtime")):  # fmt: skip
                 if r[key] is not None:
                     ok = "PASS" if r[key] >= goal else "FAIL"
+                    same = r["vs_graph"] if key == "vs_ort" and r["vs_graph"] else None
                     out.append(
                         f"{ok} {r['package']} 2048²: {r['method']} {r[key]:.2f}× {what} "
                         f"(goal ≥ {goal}×)"
+                        + (f"; {same:.2f}× ONNX Runtime on the graph zoo runs" if same else "")
                     )
             share = r["check_share"]
             if share is None:
