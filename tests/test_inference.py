@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zoo.errors import PackageError
 from zoo.inference import Predictor, self_test
@@ -105,3 +107,37 @@ def test_auto_tile_uses_the_memory_budget_left_by_the_images() -> None:
             used = PROCESS_BYTES + 2 * n * n * 4 + tile * tile * TILE_BYTES_PER_PIXEL
             assert used <= MEMORY_BUDGET
     assert auto_tile(2048 * 2048 * 4, memory=4 << 30) > tiles[2]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    size=st.integers(1, 5000),
+    halo=st.integers(0, 8),
+    step=st.sampled_from([1, 4, 8, 16]),
+    room=st.integers(2, 60),
+)
+def test_windows_cover_each_pixel_once_with_its_halo(
+    size: int, halo: int, step: int, room: int
+) -> None:
+    from zoo.inference import _windows
+
+    halo, size = halo * step, -(-size // step) * step  # as predict_tiled gives them
+    tile = 2 * halo + room * step
+    windows = _windows(size, tile, halo, step)
+    assert [k0 for _, _, k0, _ in windows] == [0, *(k1 for _, _, _, k1 in windows[:-1])]
+    assert windows[-1][3] == size
+    for w0, w1, k0, k1 in windows:
+        assert k0 < k1 and k0 % step == 0 and w0 % step == 0
+        assert (w0, w1) == (max(0, k0 - halo), min(size, k1 + halo))
+        assert w1 - w0 <= tile or len(windows) == 1
+    if len(windows) > 1:  # no more windows than uniform kept regions of tile - 2·halo need
+        assert len(windows) <= -(-size // (tile - 2 * halo))
+
+
+def test_windows_at_2048_fit_three_per_axis_in_a_728_tile() -> None:
+    """Border windows have one halo: 3 windows of 724-728 px cover 2048 with halo 32."""
+    from zoo.inference import _windows
+
+    windows = _windows(2048, 728, 32, 4)
+    assert [w1 - w0 for w0, w1, _, _ in windows] == [724, 728, 724]
+    assert len(_windows(2048, 720, 32, 4)) == 4

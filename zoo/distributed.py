@@ -128,10 +128,12 @@ def denoise_zarr(
         client = require("distributed", "dask").Client(scheduler)
     try:
         with atomic_dir(output) as tmp:
-            regular = tuple(c[0] for c in result.chunks)  # equal except the last: aligned
+            # the tiles' kept regions differ in length (border ones are a halo longer) and zarr
+            # chunks are regular: rechunked to them, each chunk is written by one task alone
+            regular = tuple(max(c) for c in result.chunks)
             target = create_ome_zarr(tmp, image.shape, axes=axes, pixel_size=pixel_size,
                                      metadata=metadata or {}, chunks=regular)  # fmt: skip
-            da.store(result, target, lock=False, compute=True)
+            da.store(result.rechunk(regular), target, lock=False, compute=True)
     finally:
         if client is not None:
             client.close()

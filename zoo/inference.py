@@ -9,6 +9,7 @@ executes Python code that a package brings with it.
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import math
 from collections.abc import Callable
@@ -396,23 +397,23 @@ def _step_of(package: Package) -> int:
 
 DEFAULT_TILE = 448
 """The smallest tile :func:`auto_tile` chooses, and the tile of ``zoo run --dask`` blocks.
-ONNX Runtime's CPU convolutions need ≈ 1.6 kB per pixel of a tile for a UNet with 32
-first-level filters: a 448² tile takes ≈ 330 MB, so an 8192² float32 image runs in input +
+ONNX Runtime's CPU convolutions need up to ≈ 1.45 kB per pixel of a tile for a UNet with 32
+first-level filters: a 448² tile takes ≈ 290 MB, so an 8192² float32 image runs in input +
 output + ≈ 500 MB. Per pixel, tiles and whole images run at about the same speed; larger
-tiles compute less halo (at 2048²: 1.36× the image's pixels with 448² tiles, 1.13× with
-1024²) and cost memory quadratically (see docs/performance.md)."""
+tiles compute less halo (at 2048²: 1.34× the image's pixels with 448² tiles, 1.13× with
+728²) and cost memory quadratically (see docs/performance.md)."""
 
 
 MEMORY_BUDGET = 1 << 30
 """Bytes a run aims to stay within by default (:func:`auto_tile`): 1 GiB, what issue 9's
 bound allows for an 8192² float32 image (2.5 × 256 MB + 400 MB)."""
 
-TILE_BYTES_PER_PIXEL = 1600
+TILE_BYTES_PER_PIXEL = 1450
 """Working memory of ONNX Runtime per pixel of a tile, above what the zoo's UNets were
-measured to take on the windows :func:`auto_tile` gives (576²-752²: 1.41-1.54 kB for
-n2v-ihc-careamics, 0.70-0.80 kB for n2v2-fibsem-em; peak RSS of one session per process).
-Larger windows can take more (1.73 kB at 1024² for n2v-ihc-careamics, 1.47 kB on the whole
-2048² image): ONNX Runtime's arena grows in powers of two."""
+measured to take on 448²-1024² windows (1.09-1.41 kB for n2v-ihc-careamics, 0.73-0.86 kB
+for n2v2-fibsem-em; peak RSS of one session per process, the graph's identity nodes
+bypassed, :mod:`zoo.onnxgraph`; with them, 1.41-1.73 kB for n2v-ihc-careamics). ONNX
+Runtime's arena grows in powers of two, so it is not proportional to the pixels."""
 
 PROCESS_BYTES = 240 << 20
 """What a ``zoo run`` process holds besides images and tiles (interpreter, numpy, pydantic
@@ -424,7 +425,8 @@ def auto_tile(image_bytes: int, memory: int = MEMORY_BUDGET) -> int:
     """The tile side for an image of ``image_bytes`` (as float32): the largest square tile
     whose working set fits in what ``memory`` leaves once the process, the input and the
     output are held; never below :data:`DEFAULT_TILE`. Larger tiles compute less halo
-    (at 2048², 448² tiles compute 1.36× the image's pixels, the 704² tiles chosen here 1.20×)."""
+    (at 2048², 448² tiles compute 1.34× the image's pixels, the 3 × 3 windows of ≤ 728² that
+    the 737² tile chosen here allows 1.13×)."""
     left = memory - PROCESS_BYTES - 2 * image_bytes
     return max(DEFAULT_TILE, math.isqrt(max(left, 0) // TILE_BYTES_PER_PIXEL))
 
@@ -457,18 +459,27 @@ def _windows(
 ) -> list[tuple[int, int, int, int]]:
     """(window start, window stop, keep start, keep stop) along one axis of padded size.
 
-    The axis is cut into the fewest kept regions whose window (region + ``halo`` each side)
-    fits in ``tile``, all of about the same length (multiples of ``step``), so little is
-    computed twice. With ``exact`` every window is exactly ``tile`` long (windows at the
-    border shift inwards): for models that take only that size.
+    The axis is cut into the fewest kept regions whose window (region + ``halo`` on each
+    side that has a neighbour) fits in ``tile``, the windows all of about the same length
+    (the border regions longer by a halo, as their windows have one halo only; region
+    boundaries multiples of ``step``), so little is computed twice. With ``exact`` every
+    window is exactly ``tile`` long (windows at the border shift inwards): for models that
+    take only that size.
     """
     if size <= tile or (not exact and size <= tile + tile // 8):
         return [(0, size, 0, size)]  # one window a little over the tile beats 2 with halos
-    count = _ceil_div(size, tile - 2 * halo)
-    inner = _ceil_div(_ceil_div(size, count), step) * step
+    # n windows of length L cover n·L - 2·halo·(n - 1) pixels
+    count = _ceil_div(size - 2 * halo, tile - 2 * halo)
+    while True:
+        length = (size + 2 * halo * (count - 1)) / count
+        inner = (round((i * (length - 2 * halo) + halo) / step) * step for i in range(1, count))
+        cuts = [0, *inner, size]
+        longest = max(min(b + halo, size) - max(a - halo, 0) for a, b in itertools.pairwise(cuts))
+        if longest <= tile:  # else rounding to the step made one too long
+            break
+        count += 1
     out = []
-    for start in range(0, size, inner):
-        stop = min(size, start + inner)
+    for start, stop in itertools.pairwise(cuts):
         w0, w1 = max(0, start - halo), min(size, stop + halo)
         if exact:
             w0 = min(w0, size - tile)
