@@ -84,6 +84,12 @@ def test_a_graph_with_a_subgraph_is_left_alone() -> None:
     assert bypass_identities(before) is before
 
 
+def test_bytes_that_are_no_model_come_back_for_onnx_runtime_to_refuse() -> None:
+    model = _model([helper.make_node("Split", ["x"], ["y"], axis=1, num_outputs=1)], ["y"])
+    for broken in (model[: len(model) // 2], b"not a model"):
+        assert bypass_identities(broken) is broken
+
+
 def test_weights_stored_outside_the_graph_are_untouched(tmp_path: Path) -> None:
     weight = helper.make_tensor("w", TensorProto.FLOAT, [2, 2, 1, 1], np.eye(2).ravel().tolist())
     nodes = [

@@ -2,12 +2,13 @@
 
 The image is read lazily from OME-Zarr and cut into Dask blocks whose kept regions are
 exactly the tiles the single-process runner uses (:func:`zoo.inference._windows`); each block
-gets the same halo from its neighbours (``map_overlap``, no padding at the image's edges), is
-reflect-padded at the far end as the runner pads the image, and goes through the same
-per-tile processing and network. Every block therefore sees the very array the runner's tile
-sees, and the outputs are identical. The same code runs on the local threaded scheduler or,
-given a scheduler address, on a ``dask.distributed`` cluster (workers need the package path
-and the output folder on a shared filesystem).
+gets enough overlap from its neighbours for the runner's window around it (``map_overlap``,
+no padding at the image's edges), is reflect-padded at the far end as the runner pads the
+image, is cut to that window and goes through the same per-tile processing and network.
+Every block therefore sees the very array the runner's tile sees, and the outputs are
+identical. The same code runs on the local threaded scheduler or, given a scheduler address,
+on a ``dask.distributed`` cluster (workers need the package path and the output folder on a
+shared filesystem).
 
 Sample statistics of per-sample normalisation (``zero_mean_unit_variance``) are computed
 exactly with Dask before the blocks run; ``scale_range`` (percentiles) is refused: Dask's
@@ -40,31 +41,38 @@ def _block(
     *,
     package_path: str,
     weight_format: str,
+    grids: dict[int, list[tuple[int, int, int, int]]],
+    depth_of: dict[int, int],
     far: dict[int, int],
     block_info: dict | None = None,
 ) -> np.ndarray:
-    """Denoise one block (halo included): reflect-pad the image's far end as the runner does."""
+    """Denoise one block (overlap included): reflect-pad the image's far end as the runner
+    does, run the network on the runner's window for this block's kept region (``grids``:
+    per axis and chunk, window and kept region as :func:`~zoo.inference._windows` gives them,
+    the kept stop within the image) and put its kept output in place; map_overlap trims the
+    rest."""
     from zoo.processing import bind_processing
 
     predictor = _predictor(package_path, weight_format)
     descr = predictor.package.descr
-    pads = [(0, 0)] * (block.ndim + 2)
-    info = (block_info or {}).get(0, {})
-    for k, extra in far.items():
-        last = (
-            info.get("chunk-location", [0] * block.ndim)[k]
-            == info.get("num-chunks", [1] * block.ndim)[k] - 1
-        )
-        if extra and last:
-            pads[k + 2] = (0, extra)
+    where = (block_info or {}).get(0, {}).get("chunk-location", [0] * block.ndim)
+    pads, window, src, dst = [(0, 0)] * 4, [slice(None)] * 4, [slice(None)] * 2, [slice(None)] * 2
+    for k, grid in grids.items():
+        w0, w1, k0, k1 = grid[where[k]]
+        start = max(0, k0 - depth_of[k])  # where the block begins in the image
+        axis = k - block.ndim + 4  # in the (b, c, y, x) sample
+        if where[k] == len(grid) - 1:
+            pads[axis] = (0, far[k])
+        window[axis] = slice(w0 - start, w1 - start)
+        src[axis - 2], dst[axis - 2] = slice(k0 - w0, k1 - w0), slice(k0 - start, k1 - start)
     planes = block.reshape(-1, 1, 1, *block.shape[-2:])  # each plane a (b, c, y, x) sample
     pre = bind_processing(descr.inputs[0].preprocessing, predictor.input_axes, None)
     post = bind_processing(descr.outputs[0].postprocessing, predictor.output_axes, None)
-    out = np.empty(block.shape, np.float32).reshape(-1, *block.shape[-2:])
+    out = np.zeros(block.shape, np.float32).reshape(-1, *block.shape[-2:])
     for n, plane in enumerate(planes):
-        x = np.pad(plane, pads[-4:], mode="reflect") if any(p[1] for p in pads) else plane
-        y = post(predictor.network(pre(x)))
-        out[n] = y[0, 0, : block.shape[-2], : block.shape[-1]]
+        x = np.pad(plane, pads, mode="reflect") if any(p[1] for p in pads) else plane
+        y = post(predictor.network(pre(x[tuple(window)])))
+        out[n][tuple(dst)] = y[0, 0][tuple(src)]
     return out.reshape(block.shape)
 
 
@@ -104,16 +112,18 @@ def denoise_zarr(
     image = da.from_zarr(array).astype(np.float32)
     step = _step_of(predictor.package)
     chunks: list[Any] = [1] * (image.ndim - 2)
-    far = {}
+    far, grids, depth = {}, {}, dict.fromkeys(range(image.ndim), 0)
     for k in range(image.ndim - 2, image.ndim):
         n = image.shape[k]
         align = _align(predictor, k - image.ndim + 4, step)
         padded = n + (-n) % align
-        grid = _windows(padded, tiling.tile, tiling.halo, align)
-        chunks.append(tuple(min(k1, n) - k0 for _w0, _w1, k0, k1 in grid if k0 < n))
-        far[k] = padded - n
+        windows = _windows(padded, tiling.tile, tiling.halo, align)
+        grid = [(w0, w1, k0, min(k1, n)) for w0, w1, k0, k1 in windows if k0 < n]
+        chunks.append(tuple(k1 - k0 for _w0, _w1, k0, k1 in grid))
+        far[k], grids[k] = padded - n, grid
+        # the overlap each block needs for its window (which can reach past the halo)
+        depth[k] = max(max(k0 - w0, min(w1, n) - k1) for w0, w1, k0, k1 in grid)
     image = image.rechunk(tuple(chunks))
-    depth = {k: tiling.halo if k >= image.ndim - 2 else 0 for k in range(image.ndim)}
     result = image.map_overlap(
         _block,
         depth=depth,
@@ -121,6 +131,8 @@ def denoise_zarr(
         dtype=np.float32,
         package_path=str(package_path),
         weight_format=weight_format,
+        grids=grids,
+        depth_of=depth,
         far=far,
     )
     client = None

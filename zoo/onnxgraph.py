@@ -76,11 +76,17 @@ def bypass_identities(model_bytes: bytes) -> bytes:
     """``model_bytes`` (a serialised ONNX ModelProto) with every single-output ``Split`` and
     every ``Identity`` of the main graph bypassed: their consumers read the node's input
     instead. Nodes whose output is a graph output stay. The bytes come back unchanged when
-    there is nothing to bypass, or when a node holds a subgraph (If, Loop, Scan), whose
-    references to outer names this rewrite does not follow.
+    there is nothing to bypass, when they are no protobuf message (a truncated file: ONNX
+    Runtime's error then names the problem), or when a node holds a subgraph (If, Loop,
+    Scan), whose references to outer names this rewrite does not follow.
     """
+    from google.protobuf.message import DecodeError
+
     model = _model_class()()
-    model.ParseFromString(model_bytes)
+    try:
+        model.ParseFromString(model_bytes)
+    except DecodeError:  # not an ONNX model: ONNX Runtime says what is wrong with it
+        return model_bytes
     graph = model.graph
     if any(a.HasField("g") or len(a.graphs) for n in graph.node for a in n.attribute):
         return model_bytes
