@@ -88,6 +88,9 @@ def test_bytes_that_are_no_model_come_back_for_onnx_runtime_to_refuse() -> None:
     model = _model([helper.make_node("Split", ["x"], ["y"], axis=1, num_outputs=1)], ["y"])
     for broken in (model[: len(model) // 2], b"not a model"):
         assert bypass_identities(broken) is broken
+    malformed = onnx.load_from_string(model)
+    malformed.graph.node.insert(0, helper.make_node("Identity", [], ["z"]))  # no input
+    assert bypass_identities(malformed.SerializeToString()) == malformed.SerializeToString()
 
 
 def test_weights_stored_outside_the_graph_are_untouched(tmp_path: Path) -> None:

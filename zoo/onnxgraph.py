@@ -65,11 +65,11 @@ def _model_class() -> Any:
 
 
 def _is_identity(node: Any) -> bool:
-    if node.domain not in (b"", b"ai.onnx"):
-        return False
+    if node.domain not in (b"", b"ai.onnx") or not node.input or len(node.output) != 1:
+        return False  # (a node without input or output: ONNX Runtime refuses the graph)
     if node.op_type == b"Identity":
         return True
-    return node.op_type == b"Split" and len(node.output) == 1  # one part: the whole tensor
+    return node.op_type == b"Split"  # with one part: the whole tensor
 
 
 def bypass_identities(model_bytes: bytes) -> bytes:
