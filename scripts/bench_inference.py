@@ -102,7 +102,7 @@ def worker(method: str, size: int, package_ref: str, repeat: int) -> dict:
             raise SystemExit("the ort methods read single-file ONNX weights only")
         graph = weights.get_reader().read()
         if method == "ort_zoo_graph":
-            graph = bypass_identities(graph)
+            graph, _ = bypass_identities(graph)
         session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
         inp = model.package.descr.inputs[0]
         pre = apply_processing(x[None, None], tensor_axes(inp), inp.preprocessing)

@@ -71,7 +71,8 @@ def _onnx_engine(weights: Any, device: str) -> Engine:
     # that folder (from bytes, it would resolve it against the working directory, '..' too)
     with private_tempdir("onnx") as tmp:
         model = Path(tmp) / "model.onnx"
-        model.write_bytes(bypass_identities(_read(weights)))  # exact: no output bit changes
+        graph, bypassed = bypass_identities(_read(weights))  # exact: no output bit changes
+        model.write_bytes(graph)
         if weights.external_data is not None:
             data_name = PurePosixPath(str(weights.external_data.source)).name
             (Path(tmp) / data_name).write_bytes(_read(weights.external_data))
@@ -89,6 +90,7 @@ def _onnx_engine(weights: Any, device: str) -> Engine:
 
     # an ONNX graph exported with fixed sizes (e.g. by bioimageio.core add_weights) states them
     run.fixed_shape = [d if isinstance(d, int) and d > 0 else None for d in first.shape]  # type: ignore[attr-defined]
+    run.bypassed = bypassed  # type: ignore[attr-defined]
     return run
 
 
@@ -221,6 +223,8 @@ class Predictor:
         self.input_axes = tensor_axes(package.descr.inputs[0])
         self.output_axes = tensor_axes(package.descr.outputs[0])
         self._run = ENGINES[fmt](getattr(package.descr.weights, fmt), self.device)
+        self.bypassed: list[str] = list(getattr(self._run, "bypassed", []))
+        """Nodes of the ONNX graph the session runs without (:mod:`zoo.onnxgraph`)."""
         self.fixed_sizes = _fixed_sizes(package, self.input_axes, self._run)
         """Spatial axis index → the only size the model takes: declared as a fixed size in
         rdf.yaml, or fixed in the ONNX graph (bioimageio.core's add_weights exports so)."""

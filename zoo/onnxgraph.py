@@ -73,13 +73,14 @@ def _is_identity(node: Any) -> bool:
     return node.op_type == b"Split"  # with one part: the whole tensor
 
 
-def bypass_identities(model_bytes: bytes) -> bytes:
+def bypass_identities(model_bytes: bytes) -> tuple[bytes, list[str]]:
     """``model_bytes`` (a serialised ONNX ModelProto) with every single-output ``Split`` and
     every ``Identity`` of the main graph bypassed: their consumers read the node's input
-    instead. Nodes whose output is a graph output stay. The bytes come back unchanged when
-    there is nothing to bypass, when they are no protobuf message (a truncated file: ONNX
-    Runtime's error then names the problem), or when a node holds a subgraph (If, Loop,
-    Scan), whose references to outer names this rewrite does not follow.
+    instead; and the nodes bypassed, each as "op_type output" (for provenance). Nodes whose
+    output is a graph output stay. The bytes come back unchanged when there is nothing to
+    bypass, when they are no protobuf message (a truncated file: ONNX Runtime's error then
+    names the problem), or when a node holds a subgraph (If, Loop, Scan), whose references
+    to outer names this rewrite does not follow.
     """
     from google.protobuf.message import DecodeError
 
@@ -87,10 +88,10 @@ def bypass_identities(model_bytes: bytes) -> bytes:
     try:
         model.ParseFromString(model_bytes)
     except DecodeError:  # not an ONNX model: ONNX Runtime says what is wrong with it
-        return model_bytes
+        return model_bytes, []
     graph = model.graph
     if any(a.HasField("g") or len(a.graphs) for n in graph.node for a in n.attribute):
-        return model_bytes
+        return model_bytes, []
     outputs = {v.name for v in graph.output}
     alias = {
         n.output[0]: n.input[0]
@@ -98,16 +99,18 @@ def bypass_identities(model_bytes: bytes) -> bytes:
         if _is_identity(n) and n.input[0] and n.output[0] not in outputs
     }
     if not alias:
-        return model_bytes
+        return model_bytes, []
 
     def source(name: bytes) -> bytes:
         while name in alias:
             name = alias[name]
         return name
 
+    bypassed = []
     for i in reversed(range(len(graph.node))):
         node = graph.node[i]
         if _is_identity(node) and node.output[0] in alias:
+            bypassed.append(f"{node.op_type.decode()} {node.output[0].decode(errors='replace')}")
             del graph.node[i]
         else:
             node.input[:] = [source(name) for name in node.input]
@@ -115,4 +118,4 @@ def bypass_identities(model_bytes: bytes) -> bytes:
         if graph.value_info[i].name in alias:
             del graph.value_info[i]
     logger.debug("bypassed %d identity nodes of the ONNX graph", len(alias))
-    return model.SerializeToString()
+    return model.SerializeToString(), bypassed[::-1]

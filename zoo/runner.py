@@ -262,6 +262,8 @@ def _provenance(
             "dtype": str(data.dtype),
         },
         "backend": predictor.weight_format,
+        # exact rewrites of the ONNX graph the session ran (zoo.onnxgraph)
+        "graph_nodes_bypassed": predictor.bypassed,
         "weights_tests": [asdict(t) for t in weight_tests],
         "device": predictor.device,
         "tiling": tiling.to_dict(),

@@ -58,7 +58,7 @@ def export_onnx(
             verbose=False,
         )
         # the exporter writes torch.chunk(x, 1) as a one-output Split, a copy ONNX Runtime runs
-        model_bytes = bypass_identities(program.model_proto.SerializeToString())
+        model_bytes, _ = bypass_identities(program.model_proto.SerializeToString())
     except Exception as exc:
         raise ExportError(f"torch.onnx.export failed for {type(module).__name__}: {exc}") from exc
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
