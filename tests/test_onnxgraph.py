@@ -91,6 +91,9 @@ def test_bytes_that_are_no_model_come_back_for_onnx_runtime_to_refuse() -> None:
         assert bypass_identities(broken) == (broken, [])
     malformed = onnx.load_from_string(model)
     malformed.graph.node.insert(0, helper.make_node("Identity", [], ["z"]))  # no input
+    malformed.graph.node.extend(  # a cycle, which must not loop for ever
+        [helper.make_node("Identity", ["p"], ["q"]), helper.make_node("Identity", ["q"], ["p"])]
+    )
     assert bypass_identities(malformed.SerializeToString())[0] == malformed.SerializeToString()
 
 

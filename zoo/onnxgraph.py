@@ -102,10 +102,16 @@ def bypass_identities(model_bytes: bytes) -> tuple[bytes, list[str]]:
         return model_bytes, []
 
     def source(name: bytes) -> bytes:
-        while name in alias:
+        for _ in range(len(alias) + 1):
+            if name not in alias:
+                return name
             name = alias[name]
-        return name
+        raise ValueError("identities in a cycle")
 
+    try:
+        resolved = {name: source(name) for name in alias}
+    except ValueError:  # a malformed graph: ONNX Runtime says what is wrong with it
+        return model_bytes, []
     bypassed = []
     for i in reversed(range(len(graph.node))):
         node = graph.node[i]
@@ -113,7 +119,7 @@ def bypass_identities(model_bytes: bytes) -> tuple[bytes, list[str]]:
             bypassed.append(f"{node.op_type.decode()} {node.output[0].decode(errors='replace')}")
             del graph.node[i]
         else:
-            node.input[:] = [source(name) for name in node.input]
+            node.input[:] = [resolved.get(name, name) for name in node.input]
     for i in reversed(range(len(graph.value_info))):
         if graph.value_info[i].name in alias:
             del graph.value_info[i]
