@@ -43,3 +43,10 @@ def test_version_command() -> None:
         [sys.executable, "-m", "zoo", "--version"], capture_output=True, text=True, check=True
     )
     assert proc.stdout.strip() == f"zoo {zoo.__version__}"
+
+
+def test_domain_check_does_not_import_scipy_stats() -> None:
+    """scipy.stats took ~0.6 s of every zoo run for one line fit (zoo.fingerprint._line_fit)."""
+    mods = _imported_after("import zoo.domain, zoo.fingerprint, zoo.runner")
+    assert "zoo.fingerprint" in mods
+    assert "scipy.stats" not in mods

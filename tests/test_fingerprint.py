@@ -313,3 +313,16 @@ def test_bad_tile_settings_are_refused() -> None:
         image_statistics(np.eye(64), tile=8)
     with pytest.raises(ValueError, match="max_tiles"):
         image_statistics(np.eye(64), max_tiles=0)
+
+
+def test_line_fit_is_linregress() -> None:
+    from scipy import stats
+
+    from zoo.fingerprint import _line_fit
+
+    rng = np.random.default_rng(3)
+    for n, scale in [(3, 1.0), (8, 1e3), (16, 1e-3)]:
+        x = rng.random(n) * scale
+        y = 0.5 * x + rng.normal(size=n)
+        fit = stats.linregress(x, y)
+        assert _line_fit(x, y) == (fit.slope, fit.intercept, fit.stderr, fit.intercept_stderr)
