@@ -479,7 +479,7 @@ def _windows(
     while True:
         length = (size + 2 * halo * (count - 1)) / count
         inner = (round((i * (length - 2 * halo) + halo) / step) * step for i in range(1, count))
-        cuts = [0, *inner, size]
+        cuts = sorted({0, *inner, size})  # a tile barely over 2 halos can round two together
         longest = max(min(b + halo, size) - max(a - halo, 0) for a, b in itertools.pairwise(cuts))
         if longest <= tile:  # else rounding to the step made one too long
             break
