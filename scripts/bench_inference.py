@@ -309,8 +309,8 @@ def _write(path: Path, table: str, verdicts: list[str], args: argparse.Namespace
         f"{WARM_UP} untimed runs), each in a process of its own, one after another, so that "
         "a drift in the machine's speed reaches every method alike (`zoo_run`: one "
         "end-to-end run of the CLI, start-up, check, reading and writing included). "
-        "Ratios > 1 mean zoo is "
-        "faster. Peak RSS is the whole process's, the largest of the rounds.\n\n"
+        "Ratios > 1 mean zoo is faster. Peak RSS is the whole process's, the largest of the "
+        "rounds.\n\n"
     )
     body = header + table + "\n\n" + "\n".join(f"- {v}" for v in verdicts) + "\n"
     write_section(path, args.section, body)
