@@ -12,7 +12,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from zoo.inference import Predictor
-from zoo.onnxgraph import bypass_identities
+from zoo.onnxgraph import activation_bytes_per_pixel, bypass_identities
 from zoo.package import load_package
 
 
@@ -138,3 +138,97 @@ def test_exported_careamics_unet_has_no_split(tmp_path: Path) -> None:
     export_onnx(UNet(conv_dims=2, depth=2, num_channels_init=8), example, tmp_path / "m.onnx")
     ops = _ops((tmp_path / "m.onnx").read_bytes())
     assert "Concat" in ops and "Split" not in ops
+
+
+@pytest.fixture(scope="module")
+def embedded_onnx() -> dict[str, bytes]:
+    """The ONNX graph of each embedded model's newest version, as its zip holds it."""
+    from packaging.version import Version
+
+    from tests.conftest import REPO
+    from zoo.registry import Registry
+
+    newest: dict[str, tuple[Version, str]] = {}
+    for mid, ver, entry in Registry(REPO).iter_entries():
+        if mid not in newest or Version(ver) > newest[mid][0]:
+            newest[mid] = (Version(ver), entry.location)
+    graphs = {}
+    for mid, (_ver, location) in newest.items():
+        with zipfile.ZipFile(REPO / location) as z:
+            (name,) = [n for n in z.namelist() if n.endswith(".onnx")]
+            graphs[mid] = z.read(name)
+    return graphs
+
+
+def _weights(name: str, *dims: int) -> onnx.TensorProto:
+    data = np.random.default_rng(1).normal(size=dims).astype(np.float32)
+    return onnx.numpy_helper.from_array(data, name)
+
+
+def _small_unet(up: str = "resize", concat_axis: int = 1) -> bytes:
+    """x (1 channel) → 8 → relu → pool /2 → 16 → up ×2 → concat with the relu → 1."""
+    inits = [_weights("w1", 8, 1, 3, 3), _weights("w2", 16, 8, 3, 3), _weights("w3", 1, 24, 1, 1)]
+    if up == "resize":
+        inits.append(onnx.numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "sc"))
+        upsample = helper.make_node("Resize", ["d", "", "sc"], ["e"], mode="nearest")
+    elif up == "sizes":
+        inits.append(onnx.numpy_helper.from_array(np.array([1, 16, 8, 8], np.int64), "sz"))
+        upsample = helper.make_node("Resize", ["d", "", "", "sz"], ["e"], mode="nearest")
+    else:  # a transposed convolution to 16 channels
+        inits.append(_weights("wt", 16, 16, 2, 2))
+        upsample = helper.make_node("ConvTranspose", ["d", "wt"], ["e"], strides=[2, 2])
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["a"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["a"], ["b"]),
+        helper.make_node("MaxPool", ["b"], ["c"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["c", "w2"], ["d"], pads=[1, 1, 1, 1]),
+        upsample,
+        helper.make_node("Concat", ["e", "b"], ["f"], axis=concat_axis),
+        helper.make_node("Conv", ["f", "w3"], ["y"]),
+    ]
+    graph = helper.make_graph(nodes, "unet", [_value("x", 1)], [_value("y", 1)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
+
+
+def test_activation_peak_of_a_small_unet_is_counted_node_by_node() -> None:
+    # per input pixel, float32: b (8 ch, 32 B) waits for the concat; at the concat the
+    # upsampled e (16 ch, 64 B), b and their concatenation f (24 ch, 96 B) are alive
+    assert activation_bytes_per_pixel(_small_unet()) == 32 + 64 + 96
+    # the transposed convolution's output has 16 channels too
+    assert activation_bytes_per_pixel(_small_unet("transposed")) == 32 + 64 + 96
+    x = np.zeros((1, 1, 16, 16), np.float32)  # the graphs are valid: ONNX Runtime runs them
+    for up in ("resize", "transposed"):
+        assert _run(_small_unet(up), x)[0].shape == (1, 1, 16, 16)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        _small_unet("sizes"),  # a resize to fixed sizes: its output does not scale with x
+        _small_unet(concat_axis=2),  # not along the channels
+        _model([helper.make_node("Transpose", ["x"], ["y"], perm=[0, 1, 3, 2])], ["y"]),
+        b"\x00not an onnx model",
+    ],
+    ids=["resize-to-sizes", "concat-along-y", "unknown-op", "not-protobuf"],
+)
+def test_activation_peak_is_none_where_the_graph_says_no_size(model: bytes) -> None:
+    assert activation_bytes_per_pixel(model) is None
+
+
+def test_activation_peak_of_the_embedded_unets(embedded_onnx: dict[str, bytes]) -> None:
+    """CAREamics / CARE UNets: 32 channels at full resolution, the concatenation of the
+    upsampled 64 with the 32 of the skip connection: 128 + 256 + 128 B per pixel alive;
+    N2V2 has no skip connection at full resolution: 128 + 128."""
+    peaks = {name: activation_bytes_per_pixel(graph) for name, graph in embedded_onnx.items()}
+    assert peaks == {
+        "n2v-ihc-careamics": 512,
+        "n2v2-fibsem-em": 256,
+        "care-nuclei-widefield": 512,
+        "care-actin-widefield": 512,
+        "care-mito-widefield": 512,
+    }
+    # the bypassed single-output splits change nothing here: one tensor aliased, not two
+    assert all(
+        activation_bytes_per_pixel(bypass_identities(g)[0]) == peaks[n]
+        for n, g in embedded_onnx.items()
+    )
