@@ -84,7 +84,9 @@ def worker(method: str, size: int, package_ref: str, repeat: int) -> dict:
         from zoo.inference import Predictor, auto_tile, default_tiling, predict_tiled
 
         predictor = Predictor(model.package, weight_format="onnx")
-        tile = BIG_TILE if method == "zoo_tile1056" else auto_tile(x.size * 4)  # the default's
+        per_pixel = predictor.tile_bytes_per_pixel  # the default's tile:
+        tile = auto_tile(x.size * 4, bytes_per_pixel=per_pixel)
+        tile = BIG_TILE if method == "zoo_tile1056" else tile
         tiling = default_tiling(model.package, tile=tile)
         extra["tile"] = tiling.tile
         seconds = _best(lambda: predict_tiled(predictor, x[np.newaxis], tiling=tiling), repeat)

@@ -22,7 +22,7 @@ import numpy as np
 from zoo.errors import ImportFailedError, PackageError, require
 from zoo.files import private_tempdir
 from zoo.hashes import sha256_bytes, sha256_file
-from zoo.onnxgraph import bypass_identities
+from zoo.onnxgraph import activation_bytes_per_pixel, bypass_identities
 from zoo.package import Package
 from zoo.processing import STAT_OPS, apply_processing, bind_processing
 
@@ -67,11 +67,16 @@ def _onnx_engine(weights: Any, device: str) -> Engine:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # tiles run one after another
+    # on the CPU, the memory pattern (one block for a run's planned activations, taken from
+    # an arena that grows in powers of two) held 1.6-1.9x the memory of tensors allocated
+    # one by one from the arena, at the same speed (docs/performance.md)
+    options.enable_mem_pattern = device == "cuda"
     # always from a file in a private folder: ONNX Runtime then refuses external data outside
     # that folder (from bytes, it would resolve it against the working directory, '..' too)
     with private_tempdir("onnx") as tmp:
         model = Path(tmp) / "model.onnx"
         graph, bypassed = bypass_identities(_read(weights))  # exact: no output bit changes
+        activations = activation_bytes_per_pixel(graph)
         model.write_bytes(graph)
         if weights.external_data is not None:
             data_name = PurePosixPath(str(weights.external_data.source)).name
@@ -91,6 +96,8 @@ def _onnx_engine(weights: Any, device: str) -> Engine:
     # an ONNX graph exported with fixed sizes (e.g. by bioimageio.core add_weights) states them
     run.fixed_shape = [d if isinstance(d, int) and d > 0 else None for d in first.shape]  # type: ignore[attr-defined]
     run.bypassed = bypassed  # type: ignore[attr-defined]
+    if activations is not None and device == "cpu":
+        run.tile_bytes_per_pixel = math.ceil(ORT_ACTIVATION_FACTOR * activations)  # type: ignore[attr-defined]
     return run
 
 
@@ -225,6 +232,12 @@ class Predictor:
         self._run = ENGINES[fmt](getattr(package.descr.weights, fmt), self.device)
         self.bypassed: list[str] = list(getattr(self._run, "bypassed", []))
         """Nodes of the ONNX graph the session runs without (:mod:`zoo.onnxgraph`)."""
+        self.tile_bytes_per_pixel: int = getattr(
+            self._run, "tile_bytes_per_pixel", TILE_BYTES_PER_PIXEL
+        )
+        """Working memory per pixel of a tile that :func:`auto_tile` plans with: for an ONNX
+        graph whose activations zoo can read (:func:`~zoo.onnxgraph.activation_bytes_per_pixel`)
+        :data:`ORT_ACTIVATION_FACTOR` times their peak, else :data:`TILE_BYTES_PER_PIXEL`."""
         self.fixed_sizes = _fixed_sizes(package, self.input_axes, self._run)
         """Spatial axis index → the only size the model takes: declared as a fixed size in
         rdf.yaml, or fixed in the ONNX graph (bioimageio.core's add_weights exports so)."""
@@ -413,11 +426,18 @@ MEMORY_BUDGET = 1 << 30
 bound allows for an 8192² float32 image (2.5 × 256 MB + 400 MB)."""
 
 TILE_BYTES_PER_PIXEL = 1450
-"""Working memory of ONNX Runtime per pixel of a tile, above what the zoo's UNets were
-measured to take on 448²-1024² windows (1.09-1.41 kB for n2v-ihc-careamics, 0.73-0.86 kB
-for n2v2-fibsem-em; peak RSS of one session per process, the graph's identity nodes
-bypassed, :mod:`zoo.onnxgraph`; with them, 1.41-1.73 kB for n2v-ihc-careamics). ONNX
-Runtime's arena grows in powers of two, so it is not proportional to the pixels."""
+"""Working memory per pixel of a tile for networks whose activations zoo cannot read from
+the graph (TorchScript, state dicts, ONNX graphs with ops
+:func:`~zoo.onnxgraph.activation_bytes_per_pixel` does not know): above what ONNX Runtime
+took for the zoo's UNets with its memory pattern on (1.09-1.45 kB for n2v-ihc-careamics on
+448²-1056² windows; 0.73-0.86 kB for n2v2-fibsem-em); they take about half without it."""
+
+ORT_ACTIVATION_FACTOR = 2.0
+"""ONNX Runtime's working memory on the CPU (memory pattern off, :func:`_onnx_engine`) per
+byte of the graph's peak of live activations: measured 1.43-1.75 for the CAREamics and
+CARE UNets of the zoo (512 B of activations per pixel) and 1.55-1.84 for N2V2 (256 B), on
+448²-1312² windows (peak RSS of one session per process, docs/performance.md). The arena
+grows in powers of two, so the ratio varies with the window."""
 
 PROCESS_BYTES = 240 << 20
 """What a ``zoo run`` process holds besides images and tiles (interpreter, numpy, pydantic
@@ -425,14 +445,16 @@ and the spec, ONNX Runtime with its session): 508 MB peak at 2048² with 408² w
 32 MB of images and 238 MB of tile."""
 
 
-def auto_tile(image_bytes: int, memory: int = MEMORY_BUDGET) -> int:
+def auto_tile(
+    image_bytes: int, memory: int = MEMORY_BUDGET, bytes_per_pixel: int = TILE_BYTES_PER_PIXEL
+) -> int:
     """The tile side for an image of ``image_bytes`` (as float32): the largest square tile
     whose working set fits in what ``memory`` leaves once the process, the input and the
     output are held; never below :data:`DEFAULT_TILE`. Larger tiles compute less halo
     (at 2048², 448² tiles compute 1.34× the image's pixels, the 3 × 3 windows of ≤ 728² that
     the 737² tile chosen here allows 1.13×)."""
     left = memory - PROCESS_BYTES - 2 * image_bytes
-    return max(DEFAULT_TILE, math.isqrt(max(left, 0) // TILE_BYTES_PER_PIXEL))
+    return max(DEFAULT_TILE, math.isqrt(max(left, 0) // bytes_per_pixel))
 
 
 def default_tiling(
@@ -513,7 +535,9 @@ def predict_tiled(
     and cropped back.
     """
     package = predictor.package
-    tiling = tiling or default_tiling(package, tile=auto_tile(image.size * 4))
+    if tiling is None:
+        tile = auto_tile(image.size * 4, bytes_per_pixel=predictor.tile_bytes_per_pixel)
+        tiling = default_tiling(package, tile=tile)
     step = _step_of(package)
     inp, outp = package.descr.inputs[0], package.descr.outputs[0]
     x = image[np.newaxis]

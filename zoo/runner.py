@@ -163,7 +163,7 @@ def run(
     predictor, weight_tests = trusted_predictor(
         model.package, weight_format=weight_format, device=device
     )
-    tile = tile or auto_tile(image.data.size * 4)
+    tile = tile or auto_tile(image.data.size * 4, bytes_per_pixel=predictor.tile_bytes_per_pixel)
     tiling = default_tiling(model.package, tile=tile)
     data, out_axes = denoise(predictor, image, tiling=tiling, progress=progress)
     if "c" not in image.axes and data.shape[out_axes.index("c")] == 1:
