@@ -414,11 +414,11 @@ def _step_of(package: Package) -> int:
 
 DEFAULT_TILE = 448
 """The smallest tile :func:`auto_tile` chooses, and the tile of ``zoo run --dask`` blocks.
-ONNX Runtime's CPU convolutions need up to ≈ 1.45 kB per pixel of a tile for a UNet with 32
-first-level filters: a 448² tile takes ≈ 290 MB, so an 8192² float32 image runs in input +
-output + ≈ 500 MB. Per pixel, tiles and whole images run at about the same speed; larger
-tiles compute less halo (at 2048²: 1.34× the image's pixels with 448² tiles, 1.13× with
-728²) and cost memory quadratically (see docs/performance.md)."""
+ONNX Runtime's CPU convolutions need up to ≈ 0.9 kB per pixel of a tile for a UNet with 32
+first-level filters (memory pattern off): a 448² tile takes ≈ 180 MB. Per pixel, tiles
+and whole images run at about the same speed; larger tiles compute less halo (at 2048²:
+1.34× the image's pixels with 448² tiles, 1.13× with 728², 1.06× with 1056²) and cost
+memory quadratically (see docs/performance.md)."""
 
 
 MEMORY_BUDGET = 1 << 30
