@@ -84,6 +84,18 @@ def _model_class() -> Any:
     return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.Model"))
 
 
+def _parse(model_bytes: bytes) -> Any:
+    """The subset's ModelProto of ``model_bytes``, or None when they are no protobuf message."""
+    from google.protobuf.message import DecodeError
+
+    model = _model_class()()
+    try:
+        model.ParseFromString(model_bytes)
+    except DecodeError:
+        return None
+    return model
+
+
 def _is_identity(node: Any) -> bool:
     if node.domain not in (b"", b"ai.onnx") or not node.input or len(node.output) != 1:
         return False  # (a node without input or output: ONNX Runtime refuses the graph)
@@ -101,12 +113,8 @@ def bypass_identities(model_bytes: bytes) -> tuple[bytes, list[str]]:
     names the problem), or when a node holds a subgraph (If, Loop, Scan), whose references
     to outer names this rewrite does not follow.
     """
-    from google.protobuf.message import DecodeError
-
-    model = _model_class()()
-    try:
-        model.ParseFromString(model_bytes)
-    except DecodeError:  # not an ONNX model: ONNX Runtime says what is wrong with it
+    model = _parse(model_bytes)
+    if model is None:  # not an ONNX model: ONNX Runtime says what is wrong with it
         return model_bytes, []
     graph = model.graph
     if any(a.HasField("g") or len(a.graphs) for n in graph.node for a in n.attribute):
@@ -185,12 +193,8 @@ def activation_bytes_per_pixel(model_bytes: bytes) -> float | None:
     op, or a form of one, whose output size this does not know: such graphs need the
     runner's general figure.
     """
-    from google.protobuf.message import DecodeError
-
-    model = _model_class()()
-    try:
-        model.ParseFromString(model_bytes)
-    except DecodeError:
+    model = _parse(model_bytes)
+    if model is None:
         return None
     graph = model.graph
     weights = {t.name: t for t in graph.initializer}
