@@ -92,8 +92,9 @@ class Model:
 
 
 def load_models(ids: Sequence[str]) -> list[Model]:
-    from zoo.inference import default_tiling, trusted_predictor
+    from zoo.inference import trusted_predictor
     from zoo.registry import Registry
+    from zoo.tiling import default_tiling
 
     reg = Registry(REPO)
     models = []

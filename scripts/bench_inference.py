@@ -81,7 +81,8 @@ def worker(method: str, size: int, package_ref: str, repeat: int) -> dict:
     if method.startswith("zoo"):
         from zoo.domain import check_image
         from zoo.imageio import Image
-        from zoo.inference import Predictor, auto_tile, default_tiling, predict_tiled
+        from zoo.inference import Predictor
+        from zoo.tiling import auto_tile, default_tiling, predict_tiled
 
         predictor = Predictor(model.package, weight_format="onnx")
         per_pixel = predictor.tile_bytes_per_pixel  # the default's tile:

@@ -59,7 +59,7 @@ def big_image(shared_data: Path) -> np.ndarray:
 
 
 def test_tiled_and_untiled_agree(example_zip: Path, big_image: np.ndarray) -> None:
-    from zoo.inference import Tiling, predict_tiled
+    from zoo.tiling import Tiling, predict_tiled
 
     predictor = Predictor(load_package(example_zip))
     whole = predict_tiled(predictor, big_image, tiling=Tiling(tile=2048, halo=0))
@@ -76,7 +76,7 @@ def test_matches_bioimageio_core_predict_on_a_new_size(
 ) -> None:
     from bioimageio.core import Sample, Tensor, predict
 
-    from zoo.inference import predict_tiled
+    from zoo.tiling import predict_tiled
 
     package = load_package(example_zip)
     image = big_image[:, :1000, :700].astype(np.float32)
@@ -89,13 +89,8 @@ def test_matches_bioimageio_core_predict_on_a_new_size(
 
 
 def test_auto_tile_uses_the_memory_budget_left_by_the_images() -> None:
-    from zoo.inference import (
-        DEFAULT_TILE,
-        MEMORY_BUDGET,
-        PROCESS_BYTES,
-        TILE_BYTES_PER_PIXEL,
-        auto_tile,
-    )
+    from zoo.inference import TILE_BYTES_PER_PIXEL
+    from zoo.tiling import DEFAULT_TILE, MEMORY_BUDGET, PROCESS_BYTES, auto_tile
 
     sizes = [512, 1024, 2048, 4096, 8192]
     tiles = [auto_tile(n * n * 4) for n in sizes]
@@ -168,7 +163,7 @@ def test_the_tile_memory_estimate_covers_what_onnx_runtime_takes(
 def test_windows_cover_each_pixel_once_with_its_halo(
     size: int, halo: int, step: int, room: int
 ) -> None:
-    from zoo.inference import _windows
+    from zoo.tiling import _windows
 
     halo, size = halo * step, -(-size // step) * step  # as predict_tiled gives them
     tile = 2 * halo + room * step + (room == 1)  # predict_tiled keeps tile > 2·halo + step
@@ -186,7 +181,7 @@ def test_windows_cover_each_pixel_once_with_its_halo(
 
 def test_windows_at_2048_fit_three_per_axis_in_a_728_tile() -> None:
     """Border windows have one halo: 3 windows of 724-728 px cover 2048 with halo 32."""
-    from zoo.inference import _windows
+    from zoo.tiling import _windows
 
     windows = _windows(2048, 728, 32, 4)
     assert [(w0, w1 - w0) for w0, w1, _, _ in windows] == [(0, 728), (660, 728), (1320, 728)]

@@ -1,7 +1,7 @@
 """Denoise images larger than memory with Dask: OME-Zarr in, OME-Zarr out, same numbers.
 
 The image is read lazily from OME-Zarr and cut into Dask blocks whose kept regions are
-exactly the tiles the single-process runner uses (:func:`zoo.inference._windows`); each block
+exactly the tiles the single-process runner uses (:func:`zoo.tiling._windows`); each block
 gets enough overlap from its neighbours for the runner's window around it (``map_overlap``,
 no padding at the image's edges), is reflect-padded at the far end as the runner pads the
 image, is cut to that window and goes through the same per-tile processing and network.
@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import ImageError, require
-from zoo.inference import Predictor, Tiling, _align, _step_of, _windows, tensor_axes
+from zoo.inference import Predictor, tensor_axes
 from zoo.package import load_package
+from zoo.tiling import Tiling, _align, _step_of, _windows
 
 __all__ = ["denoise_zarr"]
 
@@ -48,7 +49,7 @@ def _block(
 ) -> np.ndarray:
     """Denoise one block (overlap included): reflect-pad the image's far end as the runner
     does, run the network on the runner's window for this block's kept region (``grids``:
-    per axis and chunk, window and kept region as :func:`~zoo.inference._windows` gives them,
+    per axis and chunk, window and kept region as :func:`~zoo.tiling._windows` gives them,
     the kept stop within the image) and put its kept output in place; map_overlap trims the
     rest."""
     from zoo.processing import bind_processing

@@ -27,8 +27,9 @@ from zoo import __version__
 from zoo.domain import DomainReport, check_image, format_expected, format_value
 from zoo.files import atomic_path
 from zoo.imageio import read_image
-from zoo.inference import default_tiling, predict_tiled, trusted_predictor
+from zoo.inference import trusted_predictor
 from zoo.runner import ModelRef
+from zoo.tiling import default_tiling, predict_tiled
 
 __all__ = ["baselines", "write_report"]
 

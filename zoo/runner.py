@@ -26,16 +26,9 @@ from zoo.errors import DomainMismatchError, ImageError, PackageError
 from zoo.files import atomic_path
 from zoo.hashes import sha256_file, sha256_path
 from zoo.imageio import Image, read_image, write_tiff
-from zoo.inference import (
-    DEFAULT_TILE,
-    Predictor,
-    Tiling,
-    auto_tile,
-    default_tiling,
-    predict_tiled,
-    trusted_predictor,
-)
+from zoo.inference import Predictor, trusted_predictor
 from zoo.package import Package, load_package
+from zoo.tiling import DEFAULT_TILE, Tiling, auto_tile, default_tiling, predict_tiled
 
 __all__ = ["ModelRef", "RunResult", "check", "open_model", "run", "run_dask"]
 
@@ -152,8 +145,8 @@ def run(
 ) -> RunResult:
     """Check, denoise and write ``output`` (OME-TIFF) + ``output.json`` (provenance).
 
-    ``tile`` None: as large as :data:`~zoo.inference.MEMORY_BUDGET` allows for this image
-    (:func:`~zoo.inference.auto_tile`)."""
+    ``tile`` None: as large as :data:`~zoo.tiling.MEMORY_BUDGET` allows for this image
+    (:func:`~zoo.tiling.auto_tile`)."""
     out, in_path = Path(output), Path(image_path)
     zarr_out = out.suffix.lower() == ".zarr"
     cmap = out.with_name(_stem(out) + ".consistency.ome.tif")
@@ -288,7 +281,7 @@ def run_dask(
     local threads (``scheduler`` None or "local") or a dask.distributed scheduler address.
 
     The check runs on a central crop (≤ 2048 × 2048) of the middle plane, read alone.
-    ``tile`` None: :data:`~zoo.inference.DEFAULT_TILE` (blocks run in parallel, each with
+    ``tile`` None: :data:`~zoo.tiling.DEFAULT_TILE` (blocks run in parallel, each with
     its own tile's working memory).
     """
     from zoo.distributed import denoise_zarr
