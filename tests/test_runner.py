@@ -84,7 +84,7 @@ def test_run_writes_output_and_provenance(
     # the example's graph was exported with one-output Splits, which the session runs without
     assert [n.split()[0] for n in provenance["graph_nodes_bypassed"]] == ["Split"] * 4
     assert provenance["weights_tests"][0]["status"] == "passed"
-    assert provenance["tiling"] == {"tile": 128, "halo": provenance["tiling"]["halo"]}
+    assert provenance["tiling"] == {"tile": 128, "halo": 32, "area": False}  # --tile: square
     assert provenance["check"]["verdict"] == "match"
     assert provenance["zoo_version"]
     with tifffile.TiffFile(out) as tif:  # the provenance travels inside the OME-TIFF too

@@ -145,8 +145,9 @@ def run(
 ) -> RunResult:
     """Check, denoise and write ``output`` (OME-TIFF) + ``output.json`` (provenance).
 
-    ``tile`` None: as large as :data:`~zoo.tiling.MEMORY_BUDGET` allows for this image
-    (:func:`~zoo.tiling.auto_tile`)."""
+    ``tile`` None: windows of as many pixels as :data:`~zoo.tiling.MEMORY_BUDGET` allows
+    for this image (:func:`~zoo.tiling.auto_tile`), in the grid that computes the fewest
+    pixels (:attr:`~zoo.tiling.Tiling.area`); else square windows of at most ``tile``."""
     out, in_path = Path(output), Path(image_path)
     zarr_out = out.suffix.lower() == ".zarr"
     cmap = out.with_name(_stem(out) + ".consistency.ome.tif")
@@ -156,8 +157,11 @@ def run(
     predictor, weight_tests = trusted_predictor(
         model.package, weight_format=weight_format, device=device
     )
-    tile = tile or auto_tile(image.data.size * 4, bytes_per_pixel=predictor.tile_bytes_per_pixel)
-    tiling = default_tiling(model.package, tile=tile)
+    if tile is None:  # windows of as many pixels as the budget allows, in the best grid
+        auto = auto_tile(image.data.size * 4, bytes_per_pixel=predictor.tile_bytes_per_pixel)
+        tiling = default_tiling(model.package, tile=auto, area=True)
+    else:
+        tiling = default_tiling(model.package, tile=tile)
     data, out_axes = denoise(predictor, image, tiling=tiling, progress=progress)
     if "c" not in image.axes and data.shape[out_axes.index("c")] == 1:
         data, out_axes = data.squeeze(out_axes.index("c")), out_axes.replace("c", "")

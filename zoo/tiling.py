@@ -37,9 +37,15 @@ class Tiling:
     """Tile side (pixels) fed to the network, halo included."""
     halo: int
     """Border discarded around each tile's output (pixels)."""
+    area: bool = False
+    """``tile``² bounds a window's pixels rather than each side: the windows along each
+    axis are those that compute the fewest pixels in all (:func:`_grid`). What bounds
+    memory is a window's pixels, and a grid that need not be square can compute fewer
+    halo pixels: at 2048², 2 × 3 windows of 1056 × 728 px (1.10× the image's pixels)
+    within the 880² that allows only 3 × 3 windows of 728² (1.13×)."""
 
-    def to_dict(self) -> dict[str, int]:
-        return {"tile": self.tile, "halo": self.halo}
+    def to_dict(self) -> dict[str, int | bool]:
+        return {"tile": self.tile, "halo": self.halo, "area": self.area}
 
 
 def _step_of(package: Package) -> int:
@@ -76,22 +82,23 @@ def auto_tile(
 ) -> int:
     """The tile side for an image of ``image_bytes`` (as float32): the largest square tile
     whose working set fits in what ``memory`` leaves once the process, the input and the
-    output are held; never below :data:`DEFAULT_TILE`. Larger tiles compute less halo
-    (at 2048², 448² tiles compute 1.34× the image's pixels, the 3 × 3 windows of ≤ 728² that
-    the 737² tile chosen here allows 1.13×)."""
+    output are held; never below :data:`DEFAULT_TILE`. Its square is the pixels a window
+    may hold (``Tiling.area``, what ``zoo run`` and :func:`predict_tiled` use by default).
+    Larger windows compute less halo (at 2048², 448² tiles compute 1.34× the image's
+    pixels; the 880² given for the CAREamics UNet, 2 × 3 windows of 1056 × 728, 1.10×)."""
     left = memory - PROCESS_BYTES - 2 * image_bytes
     return max(DEFAULT_TILE, math.isqrt(max(left, 0) // bytes_per_pixel))
 
 
 def default_tiling(
-    package: Package, *, tile: int = DEFAULT_TILE, halo: int | None = None
+    package: Package, *, tile: int = DEFAULT_TILE, halo: int | None = None, area: bool = False
 ) -> Tiling:
     """Tile and halo rounded to the package's size step (halo ≥ 32 px and ≥ 8 steps)."""
     step = _step_of(package)
     halo = max(32, 8 * step) if halo is None else halo
     halo = -(-halo // step) * step
     tile = max(-(-tile // step) * step, 2 * halo + 2 * step)
-    return Tiling(tile, halo)
+    return Tiling(tile, halo, area)
 
 
 def _align(predictor: Predictor, axis: int, step: int) -> int:
@@ -106,9 +113,34 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+Window = tuple[int, int, int, int]
+"""Along one axis: window start, window stop, kept region's start, kept region's stop."""
+
+
+def _cut(size: int, count: int, halo: int, step: int) -> tuple[list[int], int]:
+    """Boundaries of ``count`` kept regions along an axis of ``size`` (fewer when rounding
+    to the step joins two), their windows of about the same length (the border regions
+    longer by a halo, as their windows have one halo only), and the longest window."""
+    # n windows of length L cover n·L - 2·halo·(n - 1) pixels
+    length = (size + 2 * halo * (count - 1)) / count
+    inner = (round((i * (length - 2 * halo) + halo) / step) * step for i in range(1, count))
+    cuts = sorted({0, *inner, size})  # a tile barely over 2 halos can round two together
+    longest = max(min(b + halo, size) - max(a - halo, 0) for a, b in itertools.pairwise(cuts))
+    return cuts, longest
+
+
+def _place(cuts: list[int], size: int, halo: int, length: int) -> list[Window]:
+    """Windows of one ``length`` around the kept regions between ``cuts``."""
+    out = []
+    for start, stop in itertools.pairwise(cuts):
+        w0 = min(max(0, start - halo), size - length)  # the last ones shift inwards
+        out.append((w0, w0 + length, start, stop))
+    return out
+
+
 def _windows(
-    size: int, tile: int, halo: int, step: int = 1, *, exact: bool = False
-) -> list[tuple[int, int, int, int]]:
+    size: int, tile: int, halo: int, step: int = 1, *, exact: bool = False, slack: bool = True
+) -> list[Window]:
     """(window start, window stop, keep start, keep stop) along one axis of padded size.
 
     The axis is cut into the fewest kept regions whose window (region + ``halo`` on each
@@ -118,26 +150,96 @@ def _windows(
     of the longest (one a few pixels shorter reaches further inwards): ONNX Runtime keeps a
     memory plan per input shape, and 4 shapes of 724²-728² took 1.25-1.34× the memory of
     one. With ``exact`` every window is exactly ``tile`` long: for models that take only
-    that size.
+    that size. With ``slack`` one window up to 1/8 over the tile is taken for a whole axis.
     """
-    if size <= tile or (not exact and size <= tile + tile // 8):
+    if size <= tile or (slack and not exact and size <= tile + tile // 8):
         return [(0, size, 0, size)]  # one window a little over the tile beats 2 with halos
-    # n windows of length L cover n·L - 2·halo·(n - 1) pixels
     count = _ceil_div(size - 2 * halo, tile - 2 * halo)
     while True:
-        length = (size + 2 * halo * (count - 1)) / count
-        inner = (round((i * (length - 2 * halo) + halo) / step) * step for i in range(1, count))
-        cuts = sorted({0, *inner, size})  # a tile barely over 2 halos can round two together
-        longest = max(min(b + halo, size) - max(a - halo, 0) for a, b in itertools.pairwise(cuts))
+        cuts, longest = _cut(size, count, halo, step)
         if longest <= tile:  # else rounding to the step made one too long
             break
         count += 1
-    length = tile if exact else longest
-    out = []
-    for start, stop in itertools.pairwise(cuts):
-        w0 = min(max(0, start - halo), size - length)  # the last ones shift inwards
-        out.append((w0, w0 + length, start, stop))
-    return out
+    return _place(cuts, size, halo, tile if exact else longest)
+
+
+def _grid(sizes: list[int], halo: int, steps: list[int], area: int) -> list[list[Window]]:
+    """Windows along each axis (of the padded ``sizes``) such that no window holds more
+    than ``area`` pixels and all of them compute the fewest pixels (on a tie, the fewest
+    windows), each axis cut as :func:`_windows` cuts it.
+
+    Each axis is tried with up to twice as many windows as square (cubic) windows of
+    ``area`` pixels take along it (thinner windows only add halo). A window is at least
+    2·halo + 2 steps long along an axis longer than that, so a smaller ``area`` is raised
+    to it.
+    """
+    smallest = [min(size, 2 * halo + 2 * step) for size, step in zip(sizes, steps, strict=True)]
+    area = max(area, math.prod(smallest))
+    side = _iroot(area, len(sizes))
+    caps = [
+        2 * len(_windows(size, max(side, low), halo, step, slack=False))
+        for size, step, low in zip(sizes, steps, smallest, strict=True)
+    ]
+    best: tuple[int, int, list[list[Window]]] | None = None
+
+    def search(axis: int, room: int, chosen: list[list[Window]], pixels: int, n: int) -> None:
+        nonlocal best
+        if axis == len(sizes):
+            if best is None or (pixels, n) < best[:2]:
+                best = (pixels, n, chosen)
+            return
+        size, step, rest = sizes[axis], steps[axis], math.prod(sizes[axis + 1 :])
+        others = math.prod(smallest[axis + 1 :])  # the least the later axes need
+        first = 1  # no fewer windows fit: n of them are at least (size + 2·halo·(n-1)) / n
+        if size * others > room and room // others > 2 * halo:
+            first = _ceil_div(size - 2 * halo, room // others - 2 * halo)
+        for count in range(first, caps[axis] + 1):
+            # n windows of length L along this axis compute at least size + 2·halo·(n - 1)
+            if best is not None and pixels * (size + 2 * halo * (count - 1)) * rest >= best[0]:
+                return
+            cuts, longest = _cut(size, count, halo, step)
+            if count > 1 and longest < smallest[axis]:
+                return  # more windows would be shorter than two halos and two steps
+            if len(cuts) - 1 < count or longest * others > room:
+                continue  # rounding joined two regions / too long for the others to fit
+            windows = _place(cuts, size, halo, longest)
+            search(
+                axis + 1, room // longest, [*chosen, windows], pixels * count * longest, n * count
+            )
+
+    search(0, area, [], 1, 1)
+    assert best is not None  # the smallest windows always fit the raised area
+    return best[2]
+
+
+def _iroot(n: int, d: int) -> int:
+    """The largest integer whose ``d``-th power is at most ``n``."""
+    root = round(n ** (1 / d))
+    while root**d > n:
+        root -= 1
+    while (root + 1) ** d <= n:
+        root += 1
+    return root
+
+
+def _grids(
+    predictor: Predictor, shape: tuple[int, ...], space: list[int], step: int, tiling: Tiling
+) -> list[list[Window]]:
+    """The windows along each spatial axis of an input of ``shape`` (batch first)."""
+    fixed = [predictor.fixed_sizes.get(i) for i in space]
+    aligns = [_align(predictor, i, step) for i in space]
+    padded = [
+        shape[i] + max((-shape[i]) % align, (size or 0) - shape[i])
+        for i, align, size in zip(space, aligns, fixed, strict=True)
+    ]
+    if tiling.area and not any(fixed):
+        return _grid(padded, tiling.halo, aligns, tiling.tile**2)
+    grids = []
+    for size, align, exact in zip(padded, aligns, fixed, strict=True):
+        tile = exact or tiling.tile
+        halo = tiling.halo if tile > 2 * tiling.halo + align else (tile // 4) // align * align
+        grids.append(_windows(size, tile, halo, align, exact=exact is not None))
+    return grids
 
 
 def predict_tiled(
@@ -151,7 +253,8 @@ def predict_tiled(
     """Denoise one sample laid out as the input axes without batch, e.g. (C, Y, X).
 
     ``out`` (float32, the output's shape) receives the result when given, saving a copy.
-    ``tiling`` None: :func:`default_tiling` with the :func:`auto_tile` of this image.
+    ``tiling`` None: :func:`default_tiling` with the :func:`auto_tile` of this image as the
+    bound of a window's pixels (``area``).
 
     The network runs on overlapping tiles whose halo is discarded; pre- and
     post-processing run per tile with any sample statistics taken from the whole image
@@ -163,7 +266,7 @@ def predict_tiled(
     package = predictor.package
     if tiling is None:
         tile = auto_tile(image.size * 4, bytes_per_pixel=predictor.tile_bytes_per_pixel)
-        tiling = default_tiling(package, tile=tile)
+        tiling = default_tiling(package, tile=tile, area=True)
     step = _step_of(package)
     inp, outp = package.descr.inputs[0], package.descr.outputs[0]
     x = image[np.newaxis]
@@ -171,14 +274,7 @@ def predict_tiled(
     post_whole = any(s.id in STAT_OPS for s in outp.postprocessing)
     post = None if post_whole else bind_processing(outp.postprocessing, predictor.output_axes, None)
     space = [i for i, a in enumerate(predictor.input_axes) if a not in "bc"]
-    grids = []
-    for i in space:
-        fixed = predictor.fixed_sizes.get(i)
-        align = _align(predictor, i, step)
-        padded = x.shape[i] + max((-x.shape[i]) % align, (fixed or 0) - x.shape[i])
-        tile = fixed or tiling.tile
-        halo = tiling.halo if tile > 2 * tiling.halo + align else (tile // 4) // align * align
-        grids.append(_windows(padded, tile, halo, align, exact=fixed is not None))
+    grids = _grids(predictor, x.shape, space, step, tiling)
     result: np.ndarray | None = None
     total = int(np.prod([len(g) for g in grids]))
     for n, combo in enumerate(np.ndindex(*[len(g) for g in grids]), start=1):
