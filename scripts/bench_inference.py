@@ -82,14 +82,20 @@ def worker(method: str, size: int, package_ref: str, repeat: int) -> dict:
         from zoo.domain import check_image
         from zoo.imageio import Image
         from zoo.inference import Predictor
-        from zoo.tiling import auto_tile, default_tiling, predict_tiled
+        from zoo.tiling import _grids, _step_of, auto_tile, default_tiling, predict_tiled
 
         predictor = Predictor(model.package, weight_format="onnx")
-        per_pixel = predictor.tile_bytes_per_pixel  # the default's tile:
-        tile = auto_tile(x.size * 4, bytes_per_pixel=per_pixel)
-        tile = BIG_TILE if method == "zoo_tile1056" else tile
-        tiling = default_tiling(model.package, tile=tile)
-        extra["tile"] = tiling.tile
+        if method == "zoo_tile1056":
+            tiling = default_tiling(model.package, tile=BIG_TILE)
+        else:  # the default's: a window's pixels bounded by the memory budget
+            tile = auto_tile(x.size * 4, bytes_per_pixel=predictor.tile_bytes_per_pixel)
+            tiling = default_tiling(model.package, tile=tile, area=True)
+        space = [i for i, a in enumerate(predictor.input_axes) if a not in "bc"]
+        grid = _grids(predictor, (1, 1, size, size), space, _step_of(model.package), tiling)
+        extra["tile"] = (
+            f"{' × '.join(str(len(w)) for w in grid)} of "
+            f"{' × '.join(str(w[0][1] - w[0][0]) for w in grid)}"
+        )
         seconds = _best(lambda: predict_tiled(predictor, x[np.newaxis], tiling=tiling), repeat)
         if method == "zoo":
             extra["check_s"] = _best(lambda: check_image(model.package, Image(x, "yx")), repeat)
@@ -252,7 +258,7 @@ def _table(rows: list[dict]) -> str:
                 f"| {r['package']} | {r['size']}² | {r['method']} | error: {r['error']} ||||||"
             )
             continue
-        label = r["method"] + (f" ({r['tile']}²)" if r.get("tile") else "")
+        label = r["method"] + (f" ({r['tile']})" if r.get("tile") else "")
         lines.append(
             f"| {r['package']} | {r['size']}² | {label} | {r['seconds']:.3f} | "
             f"{r['mpix_s']:.2f} | {_fmt(r['vs_core'], '.2f')} | {_fmt(r['vs_ort'], '.2f')} | "
