@@ -28,7 +28,7 @@ from zoo.hashes import sha256_file, sha256_path
 from zoo.imageio import Image, read_image, write_tiff
 from zoo.inference import Predictor, trusted_predictor
 from zoo.package import Package, load_package
-from zoo.tiling import DEFAULT_TILE, Tiling, auto_tile, default_tiling, predict_tiled
+from zoo.tiling import DEFAULT_TILE, Tiling, auto_tiling, default_tiling, predict_tiled
 
 __all__ = ["ModelRef", "RunResult", "check", "open_model", "run", "run_dask"]
 
@@ -146,7 +146,7 @@ def run(
     """Check, denoise and write ``output`` (OME-TIFF) + ``output.json`` (provenance).
 
     ``tile`` None: windows of as many pixels as :data:`~zoo.tiling.MEMORY_BUDGET` allows
-    for this image (:func:`~zoo.tiling.auto_tile`), in the grid that computes the fewest
+    for this image (:func:`~zoo.tiling.auto_tiling`), in the grid that computes the fewest
     pixels (:attr:`~zoo.tiling.Tiling.area`); else square windows of at most ``tile``."""
     out, in_path = Path(output), Path(image_path)
     zarr_out = out.suffix.lower() == ".zarr"
@@ -157,9 +157,8 @@ def run(
     predictor, weight_tests = trusted_predictor(
         model.package, weight_format=weight_format, device=device
     )
-    if tile is None:  # windows of as many pixels as the budget allows, in the best grid
-        auto = auto_tile(image.data.size * 4, bytes_per_pixel=predictor.tile_bytes_per_pixel)
-        tiling = default_tiling(model.package, tile=auto, area=True)
+    if tile is None:
+        tiling = auto_tiling(predictor, image.data.size * 4)
     else:
         tiling = default_tiling(model.package, tile=tile)
     data, out_axes = denoise(predictor, image, tiling=tiling, progress=progress)

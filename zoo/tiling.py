@@ -24,6 +24,7 @@ __all__ = [
     "MEMORY_BUDGET",
     "Tiling",
     "auto_tile",
+    "auto_tiling",
     "default_tiling",
     "predict_tiled",
 ]
@@ -99,6 +100,14 @@ def default_tiling(
     halo = -(-halo // step) * step
     tile = max(-(-tile // step) * step, 2 * halo + 2 * step)
     return Tiling(tile, halo, area)
+
+
+def auto_tiling(predictor: Predictor, image_bytes: int) -> Tiling:
+    """The default tiling for an image of ``image_bytes`` (as float32): windows of as many
+    pixels as :func:`auto_tile` allows with this predictor's memory per pixel, in the grid
+    that computes the fewest pixels (``Tiling.area``)."""
+    tile = auto_tile(image_bytes, bytes_per_pixel=predictor.tile_bytes_per_pixel)
+    return default_tiling(predictor.package, tile=tile, area=True)
 
 
 def _align(predictor: Predictor, axis: int, step: int) -> int:
@@ -253,8 +262,7 @@ def predict_tiled(
     """Denoise one sample laid out as the input axes without batch, e.g. (C, Y, X).
 
     ``out`` (float32, the output's shape) receives the result when given, saving a copy.
-    ``tiling`` None: :func:`default_tiling` with the :func:`auto_tile` of this image as the
-    bound of a window's pixels (``area``).
+    ``tiling`` None: :func:`auto_tiling` for this image.
 
     The network runs on overlapping tiles whose halo is discarded; pre- and
     post-processing run per tile with any sample statistics taken from the whole image
@@ -264,9 +272,7 @@ def predict_tiled(
     and cropped back.
     """
     package = predictor.package
-    if tiling is None:
-        tile = auto_tile(image.size * 4, bytes_per_pixel=predictor.tile_bytes_per_pixel)
-        tiling = default_tiling(package, tile=tile, area=True)
+    tiling = tiling or auto_tiling(predictor, image.size * 4)
     step = _step_of(package)
     inp, outp = package.descr.inputs[0], package.descr.outputs[0]
     x = image[np.newaxis]
