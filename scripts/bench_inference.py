@@ -82,15 +82,14 @@ def worker(method: str, size: int, package_ref: str, repeat: int) -> dict:
         from zoo.domain import check_image
         from zoo.imageio import Image
         from zoo.inference import Predictor
-        from zoo.tiling import _grids, _step_of, auto_tiling, default_tiling, predict_tiled
+        from zoo.tiling import _grids, auto_tiling, default_tiling, predict_tiled
 
         predictor = Predictor(model.package, weight_format="onnx")
         if method == "zoo_tile1056":
             tiling = default_tiling(model.package, tile=BIG_TILE)
         else:  # the default's: a window's pixels bounded by the memory budget
             tiling = auto_tiling(predictor, x.size * 4)
-        space = [i for i, a in enumerate(predictor.input_axes) if a not in "bc"]
-        grid = _grids(predictor, (1, 1, size, size), space, _step_of(model.package), tiling)
+        grid = list(_grids(predictor, (1, 1, size, size), tiling).values())
         extra["tile"] = (
             f"{' × '.join(str(len(w)) for w in grid)} of "
             f"{' × '.join(str(w[0][1] - w[0][0]) for w in grid)}"

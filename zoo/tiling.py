@@ -231,10 +231,10 @@ def _iroot(n: int, d: int) -> int:
     return root
 
 
-def _grids(
-    predictor: Predictor, shape: tuple[int, ...], space: list[int], step: int, tiling: Tiling
-) -> list[list[Window]]:
-    """The windows along each spatial axis of an input of ``shape`` (batch first)."""
+def _grids(predictor: Predictor, shape: tuple[int, ...], tiling: Tiling) -> dict[int, list[Window]]:
+    """Spatial axis (its index in an input of ``shape``, batch first) → its windows."""
+    space = [i for i, a in enumerate(predictor.input_axes) if a not in "bc"]
+    step = _step_of(predictor.package)
     fixed = [predictor.fixed_sizes.get(i) for i in space]
     aligns = [_align(predictor, i, step) for i in space]
     padded = [
@@ -242,12 +242,12 @@ def _grids(
         for i, align, size in zip(space, aligns, fixed, strict=True)
     ]
     if tiling.area and not any(fixed):
-        return _grid(padded, tiling.halo, aligns, tiling.tile**2)
-    grids = []
-    for size, align, exact in zip(padded, aligns, fixed, strict=True):
+        return dict(zip(space, _grid(padded, tiling.halo, aligns, tiling.tile**2), strict=True))
+    grids = {}
+    for axis, size, align, exact in zip(space, padded, aligns, fixed, strict=True):
         tile = exact or tiling.tile
         halo = tiling.halo if tile > 2 * tiling.halo + align else (tile // 4) // align * align
-        grids.append(_windows(size, tile, halo, align, exact=exact is not None))
+        grids[axis] = _windows(size, tile, halo, align, exact=exact is not None)
     return grids
 
 
@@ -273,18 +273,16 @@ def predict_tiled(
     """
     package = predictor.package
     tiling = tiling or auto_tiling(predictor, image.size * 4)
-    step = _step_of(package)
     inp, outp = package.descr.inputs[0], package.descr.outputs[0]
     x = image[np.newaxis]
     pre = bind_processing(inp.preprocessing, predictor.input_axes, x)
     post_whole = any(s.id in STAT_OPS for s in outp.postprocessing)
     post = None if post_whole else bind_processing(outp.postprocessing, predictor.output_axes, None)
-    space = [i for i, a in enumerate(predictor.input_axes) if a not in "bc"]
-    grids = _grids(predictor, x.shape, space, step, tiling)
+    grids = _grids(predictor, x.shape, tiling)
     result: np.ndarray | None = None
-    total = int(np.prod([len(g) for g in grids]))
-    for n, combo in enumerate(np.ndindex(*[len(g) for g in grids]), start=1):
-        window = {axis: grids[k][combo[k]] for k, axis in enumerate(space)}
+    total = int(np.prod([len(g) for g in grids.values()]))
+    for n, combo in enumerate(np.ndindex(*[len(g) for g in grids.values()]), start=1):
+        window = {axis: g[k] for k, (axis, g) in zip(combo, grids.items(), strict=True)}
         y = predictor.network(pre(_window(x, window)))
         if post is not None:
             y = post(y)
@@ -310,7 +308,7 @@ def predict_tiled(
     return result[0]
 
 
-def _window(x: np.ndarray, window: dict[int, tuple[int, int, int, int]]) -> np.ndarray:
+def _window(x: np.ndarray, window: dict[int, Window]) -> np.ndarray:
     """``x`` cut to the window along each spatial axis, reflect-padded past its far end
     (as ``np.pad(mode="reflect")``); a view unless padding is needed."""
     part = x
