@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # tests.factories builds the tiny package
+if str(REPO) not in sys.path:  # tests.reliability.catalogue (reliability_report)
     sys.path.insert(0, str(REPO))
 
 
@@ -22,8 +22,8 @@ def base_package(folder: Path, *, pad_bytes: int = 0) -> Path:
     random bytes (so that copying and hashing the package takes a while)."""
     import yaml
 
-    from tests.factories import build_tiny_package, card_dict
     from zoo.spec import ZooCard
+    from zoo_bench.fixtures import build_tiny_package, card_dict
 
     tiny = build_tiny_package(folder / "build", ZooCard.model_validate(card_dict()))
     if not pad_bytes:

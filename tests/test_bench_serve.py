@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import build_tiny_package, card_dict
 from zoo.spec import ZooCard
+from zoo_bench.fixtures import build_tiny_package, card_dict
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 sys.path.insert(0, str(SCRIPTS))

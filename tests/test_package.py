@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.factories import build_tiny_package, card_dict
 from zoo.errors import PackageError, SpecError
 from zoo.package import load_package, with_card
 from zoo.spec import ZooCard
+from zoo_bench.fixtures import build_tiny_package, card_dict
 
 
 def test_card_round_trip(tmp_path: Path) -> None:

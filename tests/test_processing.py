@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.factories import build_tiny_package
 from zoo.errors import SpecError
 from zoo.processing import apply_processing, parse_processing
+from zoo_bench.fixtures import build_tiny_package
 
 CASES = {
     "fixed mean/std then scale_linear": (

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.factories import build_tiny_package, card_dict
 from zoo.errors import (
     AuthError,
     IntegrityError,
@@ -19,6 +18,7 @@ from zoo.errors import (
 )
 from zoo.registry import Registry, YankedVersionWarning
 from zoo.spec import ZooCard
+from zoo_bench.fixtures import build_tiny_package, card_dict
 
 
 def tree_digest(root: Path) -> dict[str, str]:

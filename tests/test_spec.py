@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tests.factories import card_dict
 from zoo.spec import PixelSize, ZooCard
+from zoo_bench.fixtures import card_dict
 
 
 def test_full_card_validates_and_keeps_values() -> None:

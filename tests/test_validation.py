@@ -13,11 +13,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tests.factories import build_tiny_package, card_dict
 from zoo.cli import app
 from zoo.errors import PackageError
 from zoo.spec import ZooCard
 from zoo.validation import validate_package
+from zoo_bench.fixtures import build_tiny_package, card_dict
 
 runner = CliRunner()
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import build_tiny_package, card_dict
 from tests.reliability.catalogue import World
 from zoo.registry import Registry
 from zoo.spec import ZooCard
+from zoo_bench.fixtures import build_tiny_package, card_dict
 
 
 @pytest.fixture(scope="session")

@@ -47,9 +47,9 @@ def test_concurrent_publishers_and_fetchers(tmp_path: Path) -> None:
 def test_a_stray_temporary_file_is_removed_by_the_next_publish(tmp_path: Path) -> None:
     """What a publisher killed mid-write leaves (a temporary blob and index) goes at the next
     transaction, which holds the lock, so no live writer's file is touched."""
-    from tests.factories import build_tiny_package, card_dict
     from zoo.registry import Registry
     from zoo.spec import ZooCard
+    from zoo_bench.fixtures import build_tiny_package, card_dict
 
     package = build_tiny_package(tmp_path / "p", ZooCard.model_validate(card_dict()))
     registry = tmp_path / "registry"
@@ -67,9 +67,9 @@ def test_packages_load_in_parallel_threads(tmp_path: Path) -> None:
     unserialised loads garbled each other (a valid package refused with a YAML error)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.factories import build_tiny_package, card_dict
     from zoo.package import load_package
     from zoo.spec import ZooCard
+    from zoo_bench.fixtures import build_tiny_package, card_dict
 
     card = ZooCard.model_validate(card_dict())
     packages = [build_tiny_package(tmp_path / n, card, name=f"tiny-{n}") for n in "ab"]

@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import build_tiny_package, card_dict
 from zoo.registry import Registry
 from zoo.spec import ZooCard
+from zoo_bench.fixtures import build_tiny_package, card_dict
 
 FINGERPRINT = {
     "zoo_version": "0.1.0",

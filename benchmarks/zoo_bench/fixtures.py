@@ -1,4 +1,7 @@
-"""Tiny real packages built in tmp_path: an ONNX 3x3 mean filter with a full zoo card."""
+"""Tiny real packages built in a folder: an ONNX 3x3 mean filter with a full zoo card.
+
+Shared by the tests and the reliability harness (`zoo_bench.reliability`).
+"""
 
 from __future__ import annotations
 
