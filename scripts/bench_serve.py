@@ -64,7 +64,7 @@ def _cpu_seconds(pid: int) -> float:
 @contextlib.contextmanager
 def serving(registry: Path, log: Path, workers: int = 1):  # type: ignore[no-untyped-def]
     """``zoo serve`` on a free loopback port; yields (url, pid)."""
-    from zoo.server.process import zoo_serve
+    from zoo_bench.serve import zoo_serve
 
     with zoo_serve(registry, "--workers", str(workers), log=log) as server:
         yield server.url, server.pid

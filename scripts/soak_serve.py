@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from zoo.registry import Registry
-    from zoo.server.process import ServerStartError, zoo_serve
+    from zoo_bench.serve import ServerStartError, zoo_serve
 
     work = Path(tempfile.mkdtemp(prefix="zoo-soak-"))
     registry = work / "registry"

@@ -14,7 +14,7 @@ from tests.server.conftest import Site, make_site, serving, sha256, tree_digest
 from zoo.cli import app as cli
 from zoo.errors import AuthError, ModelNotFoundError, RegistryError, UploadTooLargeError
 from zoo.registry import Registry
-from zoo.server.process import zoo_serve
+from zoo_bench.serve import zoo_serve
 
 
 def test_publish_with_a_token_then_fetch_into_a_second_empty_cache(

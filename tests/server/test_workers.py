@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from tests.server.conftest import make_site
 from zoo.cli import app as cli
-from zoo.server.process import ServerStartError, zoo_serve
 from zoo.server.workers import listening_socket
+from zoo_bench.serve import ServerStartError, zoo_serve
 
 
 def test_the_listening_socket_names_tcp_so_connections_get_tcp_nodelay() -> None:
