@@ -299,9 +299,9 @@ def _targets(rows: list[dict]) -> list[str]:
 
 def _write(path: Path, table: str, verdicts: list[str], args: argparse.Namespace) -> None:
     import onnxruntime
-    from _perfdoc import machine, write_section
 
     from zoo import __version__
+    from zoo_bench.perfdoc import machine, write_section
 
     providers = ", ".join(onnxruntime.get_available_providers())
     header = (

@@ -156,7 +156,7 @@ def _verdict(what: str, seconds: float, goal: float) -> str:
 
 
 def _write(args: argparse.Namespace, setup: str, rows: list, verdicts: list[str]) -> None:
-    from _perfdoc import machine, write_section
+    from zoo_bench.perfdoc import machine, write_section
 
     command = (
         f"python scripts/bench_registry.py --models {args.models} --versions {args.versions} "

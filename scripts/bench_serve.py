@@ -324,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _write(args: argparse.Namespace, setup: str, results: str) -> None:
     import uvicorn
-    from _perfdoc import machine, write_section
+
+    from zoo_bench.perfdoc import machine, write_section
 
     command = (
         f"python scripts/bench_serve.py --models {args.models} --versions {args.versions} "

@@ -16,7 +16,8 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
 import bench_serve  # noqa: E402
-from _perfdoc import write_section  # noqa: E402
+
+from zoo_bench.perfdoc import write_section  # noqa: E402
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
-"""Sections of docs/performance.md written by the benchmarks (bench_inference, bench_registry,
-bench_serve): each script replaces only its own section, between markers, and leaves the
-other sections and the hand-written text alone, so the doc can be regenerated piece by piece.
-"""
+"""Sections of docs/performance.md written by the benchmarks (scripts/bench_inference.py,
+bench_registry.py, bench_serve.py): each replaces only its own section, between markers, and
+leaves the other sections and the hand-written text alone, so the doc can be regenerated
+piece by piece."""
 
 from __future__ import annotations
 
