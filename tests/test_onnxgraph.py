@@ -131,7 +131,7 @@ def test_zoo_exports_carry_no_one_output_split(example_zip: Path) -> None:
 
 @pytest.mark.slow
 def test_exported_careamics_unet_has_no_split(tmp_path: Path) -> None:
-    from zoo.export.archs.careamics_unet import UNet
+    from zoo.archs.careamics_unet import UNet
     from zoo.export.onnx import export_onnx
 
     example = np.random.default_rng(2).normal(size=(1, 1, 32, 32)).astype(np.float32)

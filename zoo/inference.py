@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from zoo.archs import known_architecture, load_architecture_file, refusal_reason
 from zoo.errors import ImportFailedError, PackageError, require
 from zoo.files import private_tempdir
-from zoo.hashes import sha256_bytes, sha256_file
 from zoo.onnxgraph import activation_bytes_per_pixel, bypass_identities
 from zoo.package import Package
 from zoo.processing import apply_processing
@@ -131,32 +131,9 @@ def _torchscript_engine(weights: Any, device: str) -> Engine:
     return run
 
 
-def _known_architecture(arch: Any) -> tuple[Path, str]:
-    """zoo's own copy of a package's architecture, or PackageError when zoo has none."""
-    from zoo.export.importers import ARCHITECTURES, ARCHS_DIR
-
-    callable_name = str(arch.callable)
-    if hasattr(arch, "source"):
-        digest = sha256_bytes(_read(arch))
-        for filename, cls in ARCHITECTURES.values():
-            path = ARCHS_DIR / filename
-            if cls == callable_name and sha256_file(path) == digest:
-                return path, cls
-        raise PackageError(
-            f"architecture file {arch.source} is not one zoo ships; zoo does not run code "
-            "from packages"
-        )
-    if str(arch.import_from).startswith("careamics.models") and callable_name == "UNet":
-        filename, cls = ARCHITECTURES["careamics-unet"]
-        return ARCHS_DIR / filename, cls
-    raise PackageError(f"architecture {arch.import_from}.{callable_name} is not known to zoo")
-
-
 def _state_dict_engine(weights: Any, device: str) -> Engine:
     torch = require("torch", "export")
-    from zoo.export.importers import load_architecture_file
-
-    path, cls_name = _known_architecture(weights.architecture)
+    path, cls_name = known_architecture(weights.architecture)
     cls = load_architecture_file(path, cls_name)
     try:
         module = cls(**dict(weights.architecture.kwargs))
@@ -165,11 +142,9 @@ def _state_dict_engine(weights: Any, device: str) -> Engine:
     except Exception as exc:  # bad kwargs, a pickle that is not only tensors, wrong shapes
         import pickle
 
-        from zoo.export.careamics import _refusal_reason
-
         why = _first_line(exc)
         if isinstance(exc, pickle.UnpicklingError):
-            why = f"refused by torch.load(weights_only=True): {_refusal_reason(exc)}"
+            why = f"refused by torch.load(weights_only=True): {refusal_reason(exc)}"
         raise ImportFailedError(
             f"cannot load the pytorch_state_dict weights {weights.source} into {cls_name}: "
             f"{why}; zoo never unpickles code"

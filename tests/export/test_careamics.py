@@ -19,8 +19,8 @@ import pytest
 import torch
 import yaml
 
+from zoo.archs.careamics_unet import MaxBlurPool, UNet
 from zoo.errors import ImportFailedError
-from zoo.export.archs.careamics_unet import MaxBlurPool, UNet
 from zoo.export.careamics import (
     ARCHITECTURE,
     CareamicsImport,

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import torch
 
+from zoo.archs.csbdeep_unet import CSBDeepUNet, MaxBlurPool2d
 from zoo.errors import ImportFailedError
-from zoo.export.archs.csbdeep_unet import CSBDeepUNet, MaxBlurPool2d
 from zoo.export.keras import ARCHITECTURE, KerasImport, load_keras_model
 
 Layers = dict[str, dict[str, np.ndarray]]

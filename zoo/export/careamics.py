@@ -1,7 +1,7 @@
 """Import CAREamics models: Lightning checkpoints and CAREamics's own bioimage.io exports.
 
 Both importers rebuild the network as zoo's port of the CAREamics UNet
-(``zoo/export/archs/careamics_unet.py``, the :data:`ARCHITECTURE` file), load its weights with
+(``zoo/archs/careamics_unet.py``, the :data:`ARCHITECTURE` file), load its weights with
 ``torch.load(weights_only=True)`` — a file that needs code execution to unpickle is refused,
 never run — and return a :class:`CareamicsImport`: the module in eval mode, its constructor
 keyword arguments, the normalisation CAREamics applies around it, the data axes and the method.
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from zoo.archs import ARCHS_DIR, refusal_reason
 from zoo.errors import ImportFailedError, PackageError, SpecError
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ __all__ = [
     "load_careamics_checkpoint",
 ]
 
-ARCHITECTURE = Path(__file__).parent / "archs" / "careamics_unet.py"
+ARCHITECTURE = ARCHS_DIR / "careamics_unet.py"
 """Self-contained source of the ``UNet`` class the importers build (copied into packages)."""
 
 UNET_DEFAULTS: Mapping[str, Any] = {
@@ -182,7 +183,7 @@ def _torch_load(source: Path | bytes, path: Path) -> Any:
         )
     except pickle.UnpicklingError as exc:
         raise ImportFailedError(
-            f"{path} was refused by torch.load(weights_only=True): {_refusal_reason(exc)}. "
+            f"{path} was refused by torch.load(weights_only=True): {refusal_reason(exc)}. "
             "A CAREamics checkpoint or state dict holds only tensors and plain data, so this "
             "file is damaged or is not one; zoo never unpickles code. Re-save the weights "
             "with CAREamics from a source you trust."
@@ -193,14 +194,6 @@ def _torch_load(source: Path | bytes, path: Path) -> Any:
             "complete file written by torch.save (a truncated copy or another format cannot "
             "be read): copy or download it again"
         ) from exc
-
-
-def _refusal_reason(exc: Exception) -> str:
-    """torch's own reason for refusing a pickle, without its boilerplate paragraphs."""
-    paragraphs = [p.strip() for p in str(exc).split("\n\n") if p.strip()]
-    boilerplate = ("Weights only load failed", "Check the documentation")
-    reason = [p for p in paragraphs if not p.startswith(boilerplate)]
-    return " ".join(" ".join(reason).split()).rstrip(".") or "unsupported pickle content"
 
 
 def _get(data: Any, keys: Sequence[str], path: Path, within: str = "") -> Any:
@@ -221,7 +214,7 @@ def _get(data: Any, keys: Sequence[str], path: Path, within: str = "") -> Any:
 
 def _arch_kwargs(model_config: Mapping[str, Any], path: Path) -> dict[str, Any]:
     """UNet keyword arguments from a CAREamics model config; anything else is refused."""
-    from zoo.export.archs.careamics_unet import ACTIVATIONS
+    from zoo.archs.careamics_unet import ACTIVATIONS
 
     architecture = model_config.get("architecture", "UNet")
     if architecture != "UNet":
@@ -235,7 +228,7 @@ def _arch_kwargs(model_config: Mapping[str, Any], path: Path) -> dict[str, Any]:
         raise ImportFailedError(
             f"{path}: the UNet configuration has fields zoo's port does not know: {unknown}; "
             f"expected only {sorted(UNET_DEFAULTS)} (CAREamics 0.3). A newer CAREamics may have "
-            "changed the network: update zoo/export/archs/careamics_unet.py before importing it"
+            "changed the network: update zoo/archs/careamics_unet.py before importing it"
         )
     kwargs = {**UNET_DEFAULTS, **{k: v for k, v in model_config.items() if k in UNET_DEFAULTS}}
     if kwargs["conv_dims"] not in (2, 3) or kwargs["final_activation"] not in ACTIVATIONS:
@@ -261,7 +254,7 @@ def _strip_prefix(state_dict: Mapping[str, Any], path: Path) -> dict[str, Any]:
 
 def _build_unet(kwargs: Mapping[str, Any], state_dict: Mapping[str, Any], path: Path) -> nn.Module:
     """zoo's UNet with ``state_dict`` loaded strictly, in eval mode."""
-    from zoo.export.archs.careamics_unet import UNet
+    from zoo.archs.careamics_unet import UNet
 
     _require_mapping(state_dict, path)
     module = UNet(**kwargs)

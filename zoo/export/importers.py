@@ -8,19 +8,20 @@ bioimage.io pre/post-processing, so the package runs the same anywhere.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from zoo.archs import ARCHITECTURES, ARCHS_DIR, load_architecture, load_architecture_file
 from zoo.errors import ImportFailedError, require
 from zoo.export.builder import ImportedModel
 from zoo.processing import BMZ_EPS
 
 __all__ = [
     "ARCHITECTURES",
+    "ARCHS_DIR",
     "SOURCES",
     "import_model",
     "load_architecture",
@@ -28,36 +29,8 @@ __all__ = [
     "mean_std_processing",
 ]
 
-ARCHS_DIR = Path(__file__).parent / "archs"
-
-ARCHITECTURES: dict[str, tuple[str, str]] = {
-    "careamics-unet": ("careamics_unet.py", "UNet"),
-    "csbdeep-unet": ("csbdeep_unet.py", "CSBDeepUNet"),
-}
-"""Architecture name → (source file in zoo/export/archs, class name)."""
-
 Source = Literal["careamics", "bioimageio", "keras", "state-dict"]
 SOURCES: tuple[str, ...] = ("careamics", "bioimageio", "keras", "state-dict")
-
-
-def load_architecture(name: str) -> tuple[Path, Any]:
-    """The source file and class of a named architecture (the file is imported standalone)."""
-    if name not in ARCHITECTURES:
-        raise ImportFailedError(
-            f"unknown architecture {name!r}: expected one of {sorted(ARCHITECTURES)}"
-        )
-    filename, cls_name = ARCHITECTURES[name]
-    path = ARCHS_DIR / filename
-    return path, load_architecture_file(path, cls_name)
-
-
-def load_architecture_file(path: Path, cls_name: str) -> Any:
-    """Import one of zoo's own self-contained architecture files and return the class."""
-    spec = importlib.util.spec_from_file_location(f"zoo_arch_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, cls_name)
 
 
 def mean_std_processing(

@@ -2,7 +2,7 @@
 
 A model folder as csbdeep and n2v write it holds ``config.json`` and HDF5 weights
 (``keras_model.save_weights``: Keras 2 or Keras 3's legacy HDF5 layout). The network is
-rebuilt as zoo's port of their UNet (``zoo/export/archs/csbdeep_unet.py``, the
+rebuilt as zoo's port of their UNet (``zoo/archs/csbdeep_unet.py``, the
 :data:`ARCHITECTURE` file) from the config, and the weights are read with h5py and mapped by
 Keras layer name: the UNet's layers are named (``down_level_0_no_0``, ``middle_2``, ... with
 n2v's ``channel_{k}`` prefix), the 1x1 output convolutions and the batch norms are not
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from zoo.archs import ARCHS_DIR
 from zoo.errors import ImportFailedError
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ARCHITECTURE", "KerasImport", "load_keras_model"]
 
-ARCHITECTURE = Path(__file__).parent / "archs" / "csbdeep_unet.py"
+ARCHITECTURE = ARCHS_DIR / "csbdeep_unet.py"
 """Self-contained source of the ``CSBDeepUNet`` class the importer builds (copied into packages)."""
 
 DEFAULT_WEIGHTS = "weights_best.h5"
@@ -133,7 +134,7 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 def _arch_kwargs(config: Mapping[str, Any], framework: str, path: Path) -> dict[str, Any]:
     """``CSBDeepUNet`` keyword arguments for a csbdeep or n2v config (unet_block not chosen)."""
-    from zoo.export.archs.csbdeep_unet import LAST_ACTIVATIONS
+    from zoo.archs.csbdeep_unet import LAST_ACTIVATIONS
 
     last_activation = _entry(config, "unet_last_activation", str, path)
     if last_activation not in LAST_ACTIVATIONS:
@@ -346,7 +347,7 @@ def _build(
 
 def _module(kwargs: Mapping[str, Any]) -> nn.Module:
     """``CSBDeepUNet(**kwargs)``; settings it refuses become ImportFailedError."""
-    from zoo.export.archs.csbdeep_unet import CSBDeepUNet
+    from zoo.archs.csbdeep_unet import CSBDeepUNet
 
     try:
         return CSBDeepUNet(**kwargs)
@@ -365,7 +366,7 @@ def _slots(module: nn.Module, layers: Mapping[str, Any], prefixed: bool) -> list
     """
     from torch import nn
 
-    from zoo.export.archs.csbdeep_unet import ConvBlock, MaxBlurPool2d
+    from zoo.archs.csbdeep_unet import ConvBlock, MaxBlurPool2d
 
     slots: list[_Slot] = []
     norms: list[str] = []
