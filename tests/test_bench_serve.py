@@ -1,23 +1,18 @@
-"""scripts/bench_serve.py on a tiny registry: a short bounded run against a real zoo serve
-answers every GET and prints its figures (no timing is asserted: that is the benchmark's
-job, in docs/performance.md); and the doc sections the benchmarks write."""
+"""The server benchmark (scripts/bench_serve.py, zoo_bench.serve_load) on a tiny registry: a
+short bounded run against a real zoo serve answers every GET and prints its figures (no timing
+is asserted: that is the benchmark's job, in docs/performance.md); and the doc sections the
+benchmarks write."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from zoo.spec import ZooCard
+from zoo_bench import serve_load
 from zoo_bench.fixtures import build_tiny_package, card_dict
-
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-
-import bench_serve  # noqa: E402
-
-from zoo_bench.perfdoc import write_section  # noqa: E402
+from zoo_bench.perfdoc import write_section
 
 
 @pytest.mark.slow
@@ -29,10 +24,10 @@ def test_a_tiny_run_answers_every_get_and_prints_the_figures(
     argv = ["--models", "3", "--versions", "2", "--clients", "2", "--requests", "200",
             "--alone", "20", "--seconds", "60", "--package", str(package),
             "--write", str(doc)]  # fmt: skip
-    assert bench_serve.main(argv) == 0
+    assert serve_load.main(argv) == 0
     out = capsys.readouterr().out
     assert "| mix | 200 | 0 |" in out  # every GET of the mix answered, no error
-    for kind in bench_serve.KINDS:
+    for kind in serve_load.KINDS:
         assert f"| {kind} alone | 20 | 0 |" in out
     assert "server mix:" in out and "server download alone:" in out and "GET/s at p99" in out
     text = doc.read_text()
@@ -57,7 +52,7 @@ def test_a_response_is_read_by_its_content_length() -> None:
 
     thread = threading.Thread(target=serve)
     thread.start()
-    client = bench_serve.Connection("127.0.0.1", server.getsockname()[1])
+    client = serve_load.Connection("127.0.0.1", server.getsockname()[1])
     assert client.get("/a") == (200, bytearray(b"hello"))
     assert client.get("/b") == (404, bytearray(b"no"))  # the same keep-alive connection
     client.close()
