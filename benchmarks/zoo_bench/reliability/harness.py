@@ -1,20 +1,15 @@
-"""Shared parts of the reliability scripts (fault_publish, concurrent_publish, soak_serve): a
-tiny real package padded to a chosen size, variants of it with distinct bytes, and a full
-check of a registry folder."""
+"""Shared parts of the reliability harness (fault, concurrency, soak): a tiny real package
+padded to a chosen size, variants of it with distinct bytes, and a full check of a registry
+folder."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import sys
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # tests.reliability.catalogue (reliability_report)
-    sys.path.insert(0, str(REPO))
 
 
 def base_package(folder: Path, *, pad_bytes: int = 0) -> Path:
