@@ -138,8 +138,8 @@ def write_report(
     weight_format: str | None = None,
 ) -> Path:
     """Write the HTML report for one image (its middle plane for stacks); returns its path."""
+    from zoo.checks import representative_plane
     from zoo.consistency import consistency
-    from zoo.domain import _plane
     from zoo.errors import PackageError
     from zoo.fingerprint import image_statistics
 
@@ -148,7 +148,7 @@ def write_report(
         raise PackageError(f"{out} exists; pass --overwrite to replace it")
     image = read_image(image_path, axes=axes, pixel_size=pixel_size)
     report = check_image(model.package, image, modality=modality)
-    plane = _plane(image).astype(np.float32)
+    plane = representative_plane(image).astype(np.float32)
     sigma = image_statistics(plane)["noise_sigma"].value
     predictor, _ = trusted_predictor(model.package, weight_format=weight_format)
     tiling = default_tiling(model.package)

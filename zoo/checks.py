@@ -1,0 +1,323 @@
+"""The domain check's individual checks: compatibility, metadata and statistics.
+
+Each check compares one property of the image with what the model was made for and returns
+:class:`Check` records; :func:`zoo.domain.check_image` runs them and gives the verdict. What
+each statistic means and how its thresholds were chosen: docs/domain-check.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from zoo.imageio import Image
+from zoo.package import Package
+from zoo.spec import Fingerprint, ImagingDomain, Stat
+from zoo.thresholds import Thresholds, ok_range, ratio_distance, stat_distance
+
+__all__ = [
+    "CHECK_TILES",
+    "Check",
+    "check_compatibility",
+    "check_metadata",
+    "check_statistics",
+    "plane_statistics",
+    "representative_plane",
+]
+
+Status = Literal["ok", "warn", "fail", "skip"]
+
+SENTENCES = {
+    "structure_scale": "Structures are {rel} than in the training images (different pixel size "
+    "or magnification?); the model may blur or invent detail.",
+    "noise_corr_x": "The noise is correlated along x (scan lines, camera pattern); N2V assumes "
+    "pixel-independent noise and will keep or sharpen such patterns.",
+    "noise_corr_y": "The noise is correlated along y; N2V assumes pixel-independent noise.",
+    "noise_sigma": "The noise is {rel} than in the training data (in grey values): the model "
+    "learnt to remove another noise level.",
+    "snr_db": "The image is much noisier than the training data; expect residual noise or "
+    "invented structure.",
+    "shot_noise_fraction": "The noise is {shot} than in the training data: the noise model "
+    "the denoiser learnt does not describe this image's noise.",
+    "intensity_median": "Intensities are on another scale than the training data (other "
+    "exposure, gain or bit depth); the model's normalisation will be off.",
+    "intensity_iqr": "The spread of grey values is {rel} than in the training data (other "
+    "contrast, exposure or noise level).",
+    "saturated_fraction": "Many pixels are saturated; clipped regions cannot be denoised.",
+}
+"""What a statistic's warning means, for the user."""
+
+PER_SAMPLE_OPS = {"scale_range", "zero_mean_unit_variance", "scale_mean_variance"}
+INTENSITY_STATS = {"intensity_median", "intensity_iqr", "noise_sigma"}
+
+CHECK_TILES = 128
+"""Tiles (64² each) the check's statistics are estimated from, at most: half what a training
+fingerprint takes (docs/domain-check.md says why that is exact enough)."""
+
+
+class Check(BaseModel):
+    """One check: what was measured, what was expected, and what it means."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    """What was checked, e.g. ``channels`` or ``noise_sigma``."""
+    kind: Literal["compatibility", "metadata", "statistics"]
+    """Which kind of check."""
+    status: Status
+    """``ok``, ``warn``, ``fail``, or ``skip`` when it could not be compared."""
+    measured: Any
+    """The image's value (a number, a string, sizes per axis, or ``None``)."""
+    expected: Any
+    """The model's value, or the range ``[low, high]`` that passes (``None``: unbounded)."""
+    message: str
+    """What the outcome means, in a sentence."""
+    distance: float = 0.0
+    """0 inside the expected range, 1 at the warn threshold, 2 at the fail threshold."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The check as JSON-ready data, keys in field order."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "measured": _plain(self.measured),
+            "expected": _plain(self.expected),
+            "message": self.message,
+            "distance": self.distance,
+        }
+
+
+def _plain(value: Any) -> Any:
+    """A copy of ``value`` with its dicts and lists copied (as ``dataclasses.asdict`` does)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+def _model_spatial(package: Package) -> tuple[str, int, int]:
+    """(spatial axes, channels, minimum size) of the model's input."""
+    axes = package.descr.inputs[0].axes
+    space = "".join(str(a.id) for a in axes if a.type == "space")
+    channel = [a for a in axes if a.type == "channel"]
+    channels = len(channel[0].channel_names) if channel else 1
+    sizes = [int(getattr(a.size, "min", 0) or 0) for a in axes if a.type == "space"]
+    return space, channels, max(sizes, default=0)
+
+
+def _compat(name: str, ok: bool, measured: Any, expected: Any, message: str) -> Check:
+    status: Status = "ok" if ok else "fail"
+    return Check(
+        name=name,
+        kind="compatibility",
+        status=status,
+        measured=measured,
+        expected=expected,
+        message=message,
+    )
+
+
+def check_compatibility(package: Package, image: Image) -> list[Check]:
+    """Can the model take the image at all: dimensionality, channels, minimum size."""
+    space, channels, min_size = _model_spatial(package)
+    img_space = "".join(a for a in image.axes if a in "zyx")
+    if len(img_space) < len(space):
+        msg = f"The model needs {len(space)}D data ({space}); this image is {len(img_space)}D."
+    else:
+        msg = "Dimensionality fits" + (
+            " (the 2D model runs plane by plane)." if len(img_space) > len(space) else "."
+        )
+    checks = [_compat("dimensionality", len(img_space) >= len(space), img_space, space, msg)]
+    n_channels = image.data.shape[image.axes.index("c")] if "c" in image.axes else 1
+    ok = n_channels == channels
+    msg = (
+        "Channel count fits."
+        if ok
+        else f"The model takes {channels} channel(s); the image has {n_channels}."
+    )
+    checks.append(_compat("channels", ok, n_channels, channels, msg))
+    sizes = {a: s for a, s in zip(image.axes, image.data.shape, strict=True) if a in space}
+    small = {a: s for a, s in sizes.items() if s < min_size}
+    msg = (
+        f"The image is too small along {', '.join(small)} for this model."
+        if small
+        else "Image size is enough."
+    )
+    expected = f">= {min_size} px" if min_size else "any size"
+    checks.append(_compat("minimum_size", not small, sizes, expected, msg))
+    return checks
+
+
+def _meta(
+    name: str, same: bool, measured: Any, expected: Any, message: str, distance: float | None = None
+) -> Check:
+    """A metadata check that warns when the image differs (distance 1 unless given)."""
+    return Check(
+        name=name,
+        kind="metadata",
+        status="ok" if same else "warn",
+        measured=measured,
+        expected=expected,
+        message=message,
+        distance=(0.0 if same else 1.0) if distance is None else distance,
+    )
+
+
+def _skip(name: str, kind: Any, expected: Any, message: str) -> Check:
+    return Check(
+        name=name, kind=kind, status="skip", measured=None, expected=expected, message=message
+    )
+
+
+def check_metadata(package: Package, image: Image, modality: str | None) -> list[Check]:
+    """Does the file's metadata match the card: modality, pixel size, microscope, dtype."""
+    card = package.card
+    if card is None:
+        return [
+            _skip(
+                "card",
+                "metadata",
+                "a zoo card",
+                "The package has no zoo card: modality, pixel size and data type cannot be "
+                "compared.",
+            )
+        ]
+    domain = card.domain
+    checks = []
+    if modality:
+        trained = domain.modality.value
+        same = modality.lower() == trained.lower()
+        msg = (
+            "Same modality."
+            if same
+            else f"The model was trained on {trained} images, not {modality}."
+        )
+        checks.append(_meta("modality", same, modality, trained, msg))
+    checks += _pixel_size(domain, image)
+    checks += _microscope(domain, image)
+    dtype = str(image.data.dtype)
+    same_dtype = dtype == domain.dtype
+    msg = (
+        "Same data type."
+        if same_dtype
+        else f"The image is {dtype}, the training data was {domain.dtype}: another camera, "
+        "bit depth or a converted image."
+    )
+    checks.append(_meta("dtype", same_dtype, dtype, domain.dtype, msg))
+    return checks
+
+
+def _pixel_size(domain: ImagingDomain, image: Image) -> list[Check]:
+    """Pixel size against the card's: warns beyond 1.5×; skipped when the image has none."""
+    if not domain.pixel_size:
+        return []
+    expected = domain.pixel_size.in_um()[0]
+    if "x" not in image.pixel_size:
+        msg = "The image has no pixel size; pass --pixel-size to compare it."
+        return [_skip("pixel_size", "metadata", expected, msg)]
+    ratio = image.pixel_size["x"] / expected
+    dist = ratio_distance(ratio, 1.0, 1.5, 2.5)
+    msg = (
+        f"Pixels are {ratio:.2g}× the training pixel size; structures will look "
+        f"{'smaller' if ratio > 1 else 'larger'} to the model."
+        if dist >= 1
+        else "Pixel size is close to the training pixel size."
+    )
+    measured = round(image.pixel_size["x"], 6)
+    return [_meta("pixel_size", dist < 1, measured, expected, msg, min(dist, 1.0))]
+
+
+def _microscope(domain: ImagingDomain, image: Image) -> list[Check]:
+    """Same microscope? Only compared when both the card and the file name one."""
+    scope = domain.microscope
+    trained = " ".join(w for w in (scope.manufacturer, scope.model) if w) if scope else ""
+    if not trained or not image.microscope:
+        return []
+    words = set(trained.lower().split())
+    same = (
+        words <= set(image.microscope.lower().split())
+        or set(image.microscope.lower().split()) <= words
+    )
+    msg = (
+        "Same microscope."
+        if same
+        else f"The model was trained on images from a {trained}, not a {image.microscope}: "
+        "optics, detector and noise may differ."
+    )
+    return [_meta("microscope", same, image.microscope, trained, msg)]
+
+
+def representative_plane(image: Image) -> np.ndarray:
+    """A representative 2D plane (YX): first channel, middle z / t."""
+    data, axes = image.data, image.axes
+    for ax in "tzc":
+        if ax in axes:
+            i = axes.index(ax)
+            index = data.shape[i] // 2 if ax != "c" else 0
+            data = np.take(data, index, axis=i)
+            axes = axes.replace(ax, "")
+    return data.transpose([axes.index("y"), axes.index("x")])
+
+
+def plane_statistics(image: Image) -> dict[str, Stat]:
+    """The statistics the check compares: those of the image's representative plane, from
+    at most :data:`CHECK_TILES` tiles."""
+    from zoo.fingerprint import image_statistics
+
+    return image_statistics(representative_plane(image), max_tiles=CHECK_TILES)
+
+
+def check_statistics(
+    package: Package,
+    image: Image,
+    reference: Fingerprint,
+    thresholds: Thresholds,
+    measured: Mapping[str, Stat] | None,
+) -> list[Check]:
+    """The image's statistics against ``reference``, one check per statistic thresholded."""
+    from zoo.errors import ImageError
+
+    try:
+        measured = plane_statistics(image) if measured is None else measured
+    except ImageError as exc:
+        expected = "an image the statistics can be computed for"
+        msg = f"The image's statistics cannot be compared: {exc}"
+        return [_skip("statistics", "statistics", expected, msg)]
+    per_sample = any(step.id in PER_SAMPLE_OPS for step in package.descr.inputs[0].preprocessing)
+    checks = []
+    for name in thresholds:
+        ref = reference.stats.get(name)
+        if ref is None or name not in measured:
+            continue
+        if per_sample and name in INTENSITY_STATS:
+            continue  # the model rescales each image itself: absolute intensity is irrelevant
+        checks.append(_statistic(name, measured[name].value, ref, thresholds))
+    return checks
+
+
+def _statistic(name: str, value: float, ref: Stat, thresholds: Thresholds) -> Check:
+    dist = stat_distance(name, value, ref, thresholds)
+    status: Status = "fail" if dist >= 2 else "warn" if dist >= 1 else "ok"
+    message = "Typical of the training data."
+    if status != "ok":
+        rel = "larger" if value > ref.value else "smaller"
+        shot = (
+            "more photon-like (shot noise)"
+            if value > ref.value
+            else "less photon-like (camera read noise or added Gaussian noise)"
+        )
+        message = SENTENCES[name].format(rel=rel, shot=shot)
+    return Check(
+        name=name,
+        kind="statistics",
+        status=status,
+        measured=round(value, 6),
+        expected=ok_range(name, ref, thresholds),
+        message=message,
+        distance=round(dist, 4),
+    )
