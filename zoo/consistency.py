@@ -1,24 +1,8 @@
 """The consistency map: does the model agree with itself on two noisy views of one scene?
 
-An image is split into two diagonal sub-samplings, ``A = I[0::2, 0::2]`` and
-``B = I[1::2, 1::2]``: the same scene (shifted by one pixel diagonally) with independent
-noise when the noise is pixel-independent. Both are denoised. A denoiser that recovers the
-signal returns nearly the same image twice; one that turns noise into structure — invents
-it — returns two different images, because the noise it was fed differs.
-
-The disagreement ``D = f(A) − f(B)`` is compared with the noise of the raw views:
-``A − B`` has noise standard deviation ``σ√2`` (σ the pixel noise, Immerkær's estimate on
-``A`` and ``B``). The map is the local RMS of ``D`` (a ``window`` × ``window`` box) divided
-by ``σ√2``, upsampled back to the image's size; the score is the same ratio over the
-whole image. 0 means the two outputs agree exactly; 1 means they differ as much as the raw
-noisy views do, i.e. the model removed none of the noise or replaced it with invented
-detail. Edges add a little disagreement (the views are one pixel apart), so a faithful
-model reads above 0 on sharp structures; the benchmark (docs/domain-benchmark.md)
-says which values flag real hallucinations.
-
-The outputs are assumed to be in the input's grey values, as for every N2V package and
-CARE packages built from CAREamics; a CARE package whose output stays normalised (Keras
-csbdeep imports) reads on another scale.
+Two diagonal sub-samplings of an image (the same scene, independent noise) are denoised and
+their local disagreement is divided by the noise of the raw views: 0 means the outputs agree,
+1 that they differ as much as the noisy views do. The method: docs/domain-check.md.
 """
 
 from __future__ import annotations

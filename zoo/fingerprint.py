@@ -1,81 +1,10 @@
 """The statistical fingerprint of microscopy images: what the training data looked like.
 
-A denoiser learns the noise *and* the structures of its training images; fed something else
-it still returns a clean-looking image, with the wrong details. Before any model runs, zoo
-therefore compares the user's image with the statistics of the training data (the
-*fingerprint* stored in the card). This module computes those statistics, at packaging time
-over the training images and at check time over the user's image, with the same code.
-
-Every statistic is a :class:`~zoo.spec.Stat` ``(value, low, high)``: ``value`` is the
-estimate for the whole image, ``low``/``high`` the 5th/95th percentile of the same estimate
-over ``tile`` × ``tile`` tiles (at most ``max_tiles``, sampled with a fixed seed), widened to
-include ``value``; so the range says how much the statistic varies *within* the image.
-
-The statistics, and why a denoiser cares:
-
-``noise_sigma``
-    Robust standard deviation of pixel-independent noise, in grey values. Immerkær's
-    residual (the 3×3 kernel ``[1,-2,1]ᵀ[1,-2,1]`` / 6, blind to constant, linear and
-    bilinear signal; variance σ² for white noise) gives σ as 1.4826 × its median absolute
-    value, so that edges, a minority of pixels, do not count as noise; ``value`` is the
-    median over tiles. A model trained at one noise level leaves noise in, or smooths
-    structure away, at another.
-``poisson_slope``, ``poisson_offset``
-    The noise-level function ``variance ≈ slope · mean + offset``: pixels are put into 16
-    equal-count bins by their 5×5 local mean, each bin's noise variance is the robust σ²
-    above, and a straight line is fitted through the bins. Slope ≈ the camera gain (grey
-    values per photon) for shot noise, ≈ 0 for pure read noise; offset ≈ read-noise variance
-    − gain × camera baseline. Poisson-Gaussian models (PN2V, DivNoising) and the
-    normalisation of N2V depend on it. One tile rarely spans enough intensities to fit a
-    line, so ``low``/``high`` are the fit's 90 % confidence interval instead.
-``shot_noise_fraction``
-    ``poisson_slope · intensity_median / noise_sigma²`` clipped to [0, 1]: the share of the
-    noise variance at the median grey value that grows with the signal. Free of gain and
-    offset, it tells a photon-limited (shot-noise) image (≈ 0.7 for the synthetic IHC pair)
-    from a read-noise-limited one or one with added Gaussian noise (≈ 0); ``low``/``high``
-    follow from the slope's interval. A model trained on shot noise sees different noise
-    when this drops, and vice versa.
-``noise_corr_x``, ``noise_corr_y``
-    Lag-1 autocorrelation of the noise along x (y). The residual is the 4th difference
-    ``[1,-4,6,-4,1]`` *across* y (x): filtering along one axis leaves the correlation along
-    the other exactly as the noise's own (0 for pixel-independent noise, whatever the
-    filter), while signal up to cubic in that direction is removed. A k×k local-mean
-    residual, the usual alternative, is biased (−0.17 for white noise with k = 3) and lets
-    structure through: it reads 0.7–0.8 on the noise-free 400-frame W2S averages and ~0.5 on
-    the densely textured Convallaria EMCCD frame, whose noise is white by this measure
-    (and by its spectrum). ``value`` is the median over tiles. N2V, N2S and their kin assume
-    pixel-independent noise: correlated noise (scan lines, camera read-out patterns) is
-    learnt as signal and kept or sharpened — StructN2V territory. An image without
-    measurable noise has a residual made of signal and shows high values here too.
-``structure_scale``
-    Characteristic size of structures in pixels: 1 / the centroid frequency of the power
-    spectrum above the noise floor. The spectrum is averaged over Hann-windowed blocks of
-    one fixed size, 256 × 256 (up to 16 on an even grid; images under 512 pixels a side use
-    their four quadrants), so that images of any size compare: a 2048 × 2048 image of the
-    same scene reads what its 512 × 512 crop reads. ``low``/``high`` come from the blocks one
-    by one; the noise floor is the mean power in the spectrum's corners. It grows linearly
-    with magnification, so it reveals a different pixel size or objective: a network's
-    receptive field is tuned to the structure sizes it was trained on. Scales beyond about
-    a third of a block (≈ 80 pixels) saturate.
-``snr_db``
-    ``10 · log10(signal variance / noise variance)``, noise variance ``noise_sigma²`` (at
-    least the quantisation noise step² / 12 of the dtype) and signal variance the image
-    variance minus that. Signal variance below 1 % of the noise variance cannot be told
-    from estimation error, so the SNR never goes below −20 dB. Much noisier input than the
-    training data leaves residual noise or makes the model invent structure.
-``saturated_fraction``
-    Fraction of pixels at the dtype's maximum (integer images), or at the image maximum when
-    more than one pixel and more than 0.1 % of them have that value (float images). Clipped
-    regions carry no information; a denoiser cannot restore them.
-``background_fraction``
-    Fraction of pixels at most ``p5 + 3 · noise_sigma``: pixels that, given the noise, are
-    as dark as the darkest part of the image. Unlike Otsu's threshold this does not force a
-    two-class split, so a field full of tissue has a small background fraction and a field
-    of pure noise a fraction near 1. Sparse and dense scenes teach a denoiser different
-    priors.
-``intensity_median``, ``intensity_iqr``
-    Median and inter-quartile range of the grey values: exposure, gain and bit depth. Models
-    with a fixed normalisation break when these change.
+The same code computes the statistics of :data:`STATISTICS` over the training images at
+packaging time (:func:`fingerprint`, stored in the card) and over the user's image at check
+time (:func:`image_statistics`). Each is a :class:`~zoo.spec.Stat` ``(value, low, high)``:
+the whole-image estimate and its 5th/95th percentile over tiles. What each statistic means
+and how it is estimated: docs/domain-check.md.
 """
 
 from __future__ import annotations
@@ -146,8 +75,8 @@ def image_statistics(
     """Statistics of one 2D image (YX, any real dtype), keyed and ordered as :data:`STATISTICS`.
 
     ``value`` is the whole-image estimate; ``low``/``high`` the 5th/95th percentiles over at
-    most ``max_tiles`` tiles of ``tile`` × ``tile`` pixels drawn with ``seed`` (see the
-    module docstring for the exceptions). Raises :class:`ImageError` for images that are
+    most ``max_tiles`` tiles of ``tile`` × ``tile`` pixels drawn with ``seed`` (except where
+    docs/domain-check.md says otherwise). Raises :class:`ImageError` for images that are
     not 2D, empty, smaller than 16 × 16, constant, or hold NaN or infinity.
     """
     if tile < MIN_SIZE or max_tiles < 1:
@@ -283,7 +212,7 @@ def _noise_level_function(tiles: np.ndarray, residual: np.ndarray) -> dict[str, 
     levels = np.linspace(0, 100, _NLF_BINS + 1)
     edges = np.unique(np.percentile(mean[::_NLF_EDGE_STRIDE], levels)[1:-1])
     bins = np.zeros(mean.shape, np.uint8)  # uint8: argsort below is then a radix sort
-    for edge in edges:  # 15 comparisons are 8× faster than np.searchsorted here
+    for edge in edges:  # faster than np.searchsorted here (docs/domain-check.md)
         bins += mean >= edge
     counts = np.bincount(bins)
     centres = np.bincount(bins, weights=mean) / np.maximum(counts, 1)
@@ -306,8 +235,7 @@ def _noise_level_function(tiles: np.ndarray, residual: np.ndarray) -> dict[str, 
 
 def _line_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
     """Least-squares line through ≥ 3 points: slope, intercept and their standard errors,
-    computed as ``scipy.stats.linregress`` does (importing scipy.stats for it took ~0.6 s
-    of every ``zoo run``)."""
+    computed as ``scipy.stats.linregress`` does, without importing scipy.stats."""
     xmean = np.mean(x)
     ssxm, ssxym, _, ssym = np.cov(x, y, bias=True).flat
     if ssxm == 0.0 or ssym == 0.0:
