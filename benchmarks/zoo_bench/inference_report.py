@@ -168,8 +168,9 @@ def _header(
         if before
         else ""
     )
+    subset = f": {', '.join(args.methods)}" if args.methods != default_methods else ""
     return (
-        f"### Inference at {', '.join(f'{n}²' for n in args.sizes)}\n\n"
+        f"### Inference at {', '.join(f'{n}²' for n in args.sizes)}{subset}\n\n"
         "`python scripts/bench_inference.py"
         f" --sizes {' '.join(map(str, args.sizes))} --repeat {args.repeat}"
         f"{''.join(f' --package {p}' for p in args.package or [])}"

@@ -5,6 +5,7 @@ piece by piece."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 from datetime import UTC, datetime
@@ -12,11 +13,21 @@ from pathlib import Path
 
 
 def machine() -> str:
-    """One line: the date, Python, the CPU count and architecture."""
+    """One line: the date, Python, the CPU count, architecture and model."""
+    cpu = ", ".join(filter(None, (platform.machine(), _cpu_model())))
     return (
         f"{datetime.now(UTC):%Y-%m-%d}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPU cores ({platform.machine()})"
+        f"{os.cpu_count()} CPU cores ({cpu})"
     )
+
+
+def _cpu_model() -> str:
+    """The CPU's model name as Linux's /proc/cpuinfo gives it; empty elsewhere."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return ""
 
 
 def write_section(path: Path, name: str, body: str) -> None:
