@@ -40,8 +40,9 @@ import tifffile
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from train_data import DATA, Pair  # noqa: E402
 from train_specs import EXPERIMENTS, MODELS, ModelSpec  # noqa: E402
+
+from zoo_bench.training.data import DATA, Pair  # noqa: E402
 
 WORK = REPO / "build" / "train"
 REPRO = REPO / "build" / "repro"

@@ -18,7 +18,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from train_data import (  # noqa: E402
+from zoo.train.loop import TrainConfig  # noqa: E402
+from zoo_bench.training.data import (  # noqa: E402
     GIGADB_REPO_NOTE,
     GIGADB_TRAIN_ROWS,
     NUCLEI_TRAIN_ROWS,
@@ -34,8 +35,6 @@ from train_data import (  # noqa: E402
     load_nuclei_pairs,
     load_w2s,
 )
-
-from zoo.train.loop import TrainConfig  # noqa: E402
 
 N2V_CITE = {
     "text": "Krull, Buchholz, Jug. Noise2Void - learning denoising from single noisy images. "

@@ -1,25 +1,23 @@
-"""The domain benchmark (scripts/bench_domain.py): its small version, and the calibration
-that zoo ships from its full run."""
+"""The domain benchmark (zoo_bench.domain, run by scripts/bench_domain.py): its small
+version, and the calibration that zoo ships from its full run."""
 
 from __future__ import annotations
 
 import json
 import re
-import sys
 
 import pytest
 
 from tests.conftest import REPO
 from zoo.domain import CALIBRATION, THRESHOLDS
-
-sys.path.insert(0, str(REPO / "scripts"))
+from zoo_bench.domain import cases
 
 
 @pytest.fixture(scope="module")
 def quick() -> list:
-    import bench_domain
+    from zoo_bench.domain.benchmark import run
 
-    _result, pairs, _thresholds = bench_domain.run(quick=True, calibrate_=False, log=lambda _: None)
+    _result, pairs, _thresholds = run(quick=True, calibrate_=False, log=lambda _: None)
     return pairs
 
 
@@ -28,12 +26,10 @@ def test_the_shipped_thresholds_separate_a_clear_match_from_a_clear_mismatch(qui
     """The in-domain model on a held-out field of its domain is fine and called a match;
     every pair whose output is clearly degraded (more than 3 dB below the in-domain model or
     the best classic filter) is not called a match, and scores higher."""
-    import bench_domain
-
-    domains = {model for _label, model, _load, _side in bench_domain.DOMAINS}
+    domains = {model for _label, model, _load, _side in cases.DOMAINS}
     own = [p for p in quick if p.domain == p.model]
     bad = [p for p in quick if p.deficit > 3.0]
-    assert {p.model for p in own} == domains & set(bench_domain.MODELS), own
+    assert {p.model for p in own} == domains & set(cases.MODELS), own
     assert len(bad) >= 2, [(p.model, p.case, p.deficit) for p in quick]
     for p in own:
         assert not p.degraded, (p.model, p.case, p.psnr, p.classic_psnr)

@@ -1,13 +1,13 @@
 """The data of the zoo's own models: loaders of the training images in ../shared/data
 (read there, never copied) and of each domain's held-out split.
 
-Each loader returns (training images, their clean targets or None, held-out pairs). Used by
-scripts/train_specs.py (what is trained) and, for the held-out data, scripts/bench_domain.py.
+Each loader returns (training images, their clean targets or None, held-out pairs). A model's
+recipe names its loader (:mod:`zoo_bench.training.specs`); the domain benchmark reads the
+held-out data through them too (:mod:`zoo_bench.domain.cases`).
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +15,9 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from zoo.train.data import align_target
 
-from zoo.train.data import align_target  # noqa: E402
-
+REPO = Path(__file__).resolve().parents[3]
 DATA = REPO.parent / "shared" / "data"
 
 
@@ -84,9 +82,8 @@ FLIM_TRAIN_ROWS = 256
 
 def load_flim() -> tuple[list[np.ndarray], None, list[Pair]]:
     """BPAE cells, the plant section and the top half of the mouse kidney section for
-    training; the bottom half of the mouse kidney (vs its 5-frame average) held out. (Trained
-    on BPAE and plant alone, the model met 4-10× their contrast on the kidney and fell below
-    the noisy input there: 33.9 dB against 37.9.)"""
+    training; the bottom half of the mouse kidney (vs its 5-frame average) held out (the
+    kidney's half in training: docs/models.md, ``structn2v-flim-two-photon``)."""
     kidney = _tif("pairs/flim2p_mousekidney2_intensity_ax1_noisy.tif")
     kidney_avg = _tif("pairs/flim2p_mousekidney2_intensity_ax5_avg.tif")
     train = [
@@ -150,9 +147,9 @@ def load_mito_pairs() -> tuple[list[np.ndarray], list[np.ndarray], list[Pair]]:
 
 def load_flim_pairs() -> tuple[list[np.ndarray], list[np.ndarray], list[Pair]]:
     """BPAE cells and the top half of the mouse kidney, each with its 5-frame average as the
-    target; the bottom half of the kidney held out. (The plant image is left out: its
-    10-frame average does not register with the single frame, noisy-vs-average PSNR -3.9 dB,
-    and a first CARE trained with it fell below the noisy input everywhere.)"""
+    target; the bottom half of the kidney held out. The plant image is left out: its 10-frame
+    average does not register with the single frame (docs/models.md,
+    ``care-flim-two-photon``)."""
     kidney = _tif("pairs/flim2p_mousekidney2_intensity_ax1_noisy.tif")
     kidney_avg = _tif("pairs/flim2p_mousekidney2_intensity_ax5_avg.tif")
     train = [_tif("pairs/flim2p_bpae1_intensity_ax1_noisy.tif"), kidney[:FLIM_TRAIN_ROWS]]

@@ -1,6 +1,5 @@
 """The domain benchmark's numbers: AUROC, recall at a false-warning rate, the verdicts'
-confusion, the calibration of the thresholds, the ablation and the consistency map's numbers.
-Used by scripts/bench_domain.py."""
+confusion, the calibration of the thresholds, the ablation and the consistency map's numbers."""
 
 from __future__ import annotations
 
@@ -9,13 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from _domain_outcomes import Pair
 
-from zoo.domain import (
-    DEFAULT_THRESHOLDS,
-    RATIO_KINDS,
-    check_image,
-)
+from zoo.domain import DEFAULT_THRESHOLDS, RATIO_KINDS, check_image
+from zoo_bench.domain.outcomes import Pair
 
 MAX_FALSE_WARNINGS = 0.05
 MULTIPLIERS = (0.25, 0.5, 0.7, 1.0, 1.4, 2.0, 4.0, None)

@@ -1,6 +1,5 @@
 """The domain benchmark's outcomes: each model on each image, its PSNR against the clean
-target next to the in-domain model and the best classic filter, and whether it is degraded.
-Used by scripts/bench_domain.py."""
+target next to the in-domain model and the best classic filter, and whether it is degraded."""
 
 from __future__ import annotations
 
@@ -12,16 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from _domain_cases import CALIBRATED_MODELS, REPO, Case
 from scipy import ndimage
 
-from zoo.domain import (
-    DEFAULT_THRESHOLDS,
-    check_image,
-    plane_statistics,
-    summarise,
-)
+from zoo.domain import DEFAULT_THRESHOLDS, check_image, plane_statistics, summarise
 from zoo.imageio import Image
+from zoo_bench.domain.cases import CALIBRATED_MODELS, REPO, Case
 
 MARGIN_DB = 1.0
 """A pair is degraded when its PSNR is more than this below the in-domain model's or the best

@@ -1,6 +1,6 @@
 """The domain benchmark's images: held-out fields of the zoo-trained domains, each as
 acquired and changed as a user's data may differ, and real pairs of other modalities; split
-into a calibration and a held-out half by source field. Used by scripts/bench_domain.py."""
+into a calibration and a held-out half by source field."""
 
 from __future__ import annotations
 
@@ -13,20 +13,15 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 DATA = REPO.parent / "shared" / "data"
 
 MODELS = ("care-nuclei-widefield", "n2v2-fibsem-em")
-"""The zoo-trained models of the embedded registry. The embedded example ``n2v-ihc-careamics``
-is left out: a format example trained for 100 steps, it stays below the Gaussian filter even
-on its own domain, so every pair of it would be degraded whatever the check says (its IHC
-images take part as another modality); so are the models that were trained and not published
-because they did not beat the Gaussian filter (docs/models.md). ``care-actin-widefield`` and
-``care-mito-widefield`` are not in it yet (DOMAINS knows their held-out data): a run with them
-(4 models, 569 images) gave held-out AUROC 0.911, recall 0.47 at ≤ 5 % false warnings and
-14 % false warnings of the verdict (benchmark v2; v1: 0.807, 0.33, 29 %), as the statistics
-of 128² fields do not tell 60× actin from 20× mitochondria of the same microscope apart;
-they need full-size fields and thresholds of their own first."""
+"""The zoo-trained models of the embedded registry that take part. Left out: the format
+example ``n2v-ihc-careamics`` (below the Gaussian filter even in its own domain, so every pair
+of it would be degraded; its IHC images take part as another modality), the models trained
+and not published (docs/models.md), and ``care-actin-widefield`` and ``care-mito-widefield``,
+whose held-out data DOMAINS knows (docs/domain-benchmark.md, "Limits", says why)."""
 DOMAINS = (
     ("nuclei", "care-nuclei-widefield", "load_nuclei", None),
     ("actin", "care-actin-widefield", "load_actin", (256, 1024)),
@@ -101,11 +96,11 @@ def _crops(a: np.ndarray, side: int) -> list[tuple[str, np.ndarray]]:
 
 def domain_bases() -> list[Base]:
     """Held-out fields of the zoo-trained domains that have a clean target, cut into
-    FIELD × FIELD fields: the held-out rows scripts/train_data.py keeps out of training
-    (its loaders are imported, so the two cannot drift apart) of each domain whose model is
-    in MODELS. Fields of empty background (the target's centre, which the pixel-size
+    FIELD × FIELD fields: the held-out rows :mod:`zoo_bench.training.data` keeps out of
+    training (its loaders are used, so the two cannot drift apart) of each domain whose model
+    is in MODELS. Fields of empty background (the target's centre, which the pixel-size
     variants zoom into, is flat) are left out."""
-    import train_data
+    from zoo_bench.training import data as train_data
 
     bases = []
     for label, model_id, loader, side in DOMAINS:
