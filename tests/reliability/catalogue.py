@@ -1,11 +1,12 @@
-"""The catalogue of bad inputs, and how each one is tried.
+"""How each case of the catalogue of bad inputs is tried.
 
-Every case names the bad input, the zoo error the library must raise (with a message
-matching ``match``) and the exit code of the same attempt through the ``zoo`` command. An
-:class:`Attempt` is the library call and the command line of one case; :func:`refused`
-runs both and checks that the registry, the cache and every watched path (the input, the
-output folder) are byte-identical afterwards. ``scripts/reliability_report.py`` turns the
-catalogue and a fresh test run into the table of docs/reliability.md.
+Every case (:class:`Case`, declared in a :class:`Family`; both from
+:mod:`zoo_bench.reliability.catalogue`) names the bad input, the zoo error the library must
+raise (with a message matching ``match``) and the exit code of the same attempt through the
+``zoo`` command. An :class:`Attempt` is the library call and the command line of one case;
+:func:`refused` runs both and checks that the registry, the cache and every watched path (the
+input, the output folder) are byte-identical afterwards. ``scripts/reliability_report.py``
+turns the catalogue and a fresh test run into the table of docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -23,59 +24,21 @@ from typer.testing import CliRunner
 
 from zoo.cli import app
 from zoo.registry import Registry
+from zoo_bench.reliability.catalogue import FAMILIES, Case, Family
+
+__all__ = [
+    "FAMILIES",
+    "Attempt",
+    "Case",
+    "Family",
+    "World",
+    "ids",
+    "publish",
+    "refused",
+    "tree_hash",
+]
 
 runner = CliRunner()
-
-
-@dataclass(frozen=True)
-class Case:
-    """One bad input and what it must give."""
-
-    id: str
-    family: str
-    input: str
-    """What is bad about it, in words (a row of the catalogue table)."""
-    error: type[BaseException]
-    exit: int | None
-    """Exit code of the ``zoo`` command; None where no command sends this input."""
-    match: str
-    """Regular expression the error message must match (library and command alike)."""
-    build: Callable[..., Attempt] = field(repr=False, compare=False)
-    status: int | None = None
-    """HTTP status the server answers (the HTTP cases)."""
-
-    def __str__(self) -> str:
-        return self.id
-
-
-class Family(list[Case]):
-    """The cases of one family (archives, ids, …), declared with :meth:`case`."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.name = name
-        FAMILIES[name] = self
-
-    def case(
-        self,
-        id: str,
-        input: str,
-        error: type[BaseException],
-        *,
-        exit: int | None = 2,
-        match: str = "",
-        status: int | None = None,
-    ) -> Callable[[Callable[..., Attempt]], Callable[..., Attempt]]:
-        def register(build: Callable[..., Attempt]) -> Callable[..., Attempt]:
-            if any(c.id == id for fam in FAMILIES.values() for c in fam):
-                raise ValueError(f"duplicate catalogue id {id}")
-            self.append(Case(id, self.name, input, error, exit, match, build, status))
-            return build
-
-        return register
-
-
-FAMILIES: dict[str, Family] = {}
 
 
 def _digest(p: Path) -> str:
