@@ -9,14 +9,14 @@ reader never sees a half-written image. Needs the ``zarr`` package (``pip instal
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from zoo.errors import ImageError, require
 from zoo.files import atomic_dir
 
-__all__ = ["create_ome_zarr", "is_ome_zarr", "open_ome_zarr", "write_ome_zarr"]
+__all__ = ["OmeZarr", "create_ome_zarr", "is_ome_zarr", "open_ome_zarr", "write_ome_zarr"]
 
 _UNIT_TO_UM = {"micrometer": 1.0, "nanometer": 1e-3, "millimeter": 1e3, "angstrom": 1e-4}
 _AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
@@ -34,9 +34,22 @@ def _multiscale(attrs: dict[str, Any], name: str) -> dict[str, Any]:
     return scales[0]
 
 
-def open_ome_zarr(path: Path) -> tuple[Any, str, dict[str, float], dict[str, Any]]:
-    """(the full-resolution zarr array, not yet read; axes; pixel size in µm per spatial
-    axis; the group's attributes). ``zoo.imageio.read_image`` reads it whole."""
+class OmeZarr(NamedTuple):
+    """An opened OME-Zarr image: its full-resolution array, not yet read, and metadata."""
+
+    array: Any
+    """The full-resolution zarr array (``datasets[0]``); ``zoo.imageio.read_image`` reads it."""
+    axes: str
+    """One letter per dimension, from "tczyx"."""
+    pixel_size: dict[str, float]
+    """Micrometres per spatial axis whose unit the file states."""
+    attrs: dict[str, Any]
+    """The group's attributes as stored (OME metadata, zoo's provenance): free-form JSON."""
+
+
+def open_ome_zarr(path: Path) -> OmeZarr:
+    """Open the OME-Zarr image at ``path``: its full-resolution array, axes, pixel size and
+    attributes."""
     zarr = require("zarr", "zarr")
     group = zarr.open_group(str(path), mode="r")
     attrs = dict(group.attrs)
@@ -55,7 +68,7 @@ def open_ome_zarr(path: Path) -> tuple[Any, str, dict[str, float], dict[str, Any
             unit = spec.get("unit") if isinstance(spec, dict) else None
             if axis in "zyx" and unit in _UNIT_TO_UM:  # no unit: the pixel size is unknown
                 pixel_size[axis] = float(value) * _UNIT_TO_UM[unit]
-    return group[dataset["path"]], "".join(names), pixel_size, attrs
+    return OmeZarr(group[dataset["path"]], "".join(names), pixel_size, attrs)
 
 
 def create_ome_zarr(

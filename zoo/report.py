@@ -17,14 +17,14 @@ import html
 import io
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
 from zoo import __version__
-from zoo.domain import DomainReport, check_image, format_expected, format_value
+from zoo.domain import Check, DomainReport, check_image, format_expected, format_value
 from zoo.files import atomic_path
 from zoo.imageio import read_image
 from zoo.inference import trusted_predictor
@@ -91,17 +91,29 @@ def _png(plane: np.ndarray, *, signed: bool = False, heat: bool = False) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _residual_row(name: str, noisy: np.ndarray, out: np.ndarray, seconds: float) -> dict:
+@dataclass(frozen=True)
+class Residual:
+    """What one method removed from the image: its level, lag-1 correlation and time."""
+
+    method: str
+    residual_std: float
+    """Standard deviation of noisy − denoised, in grey values."""
+    corr: tuple[float, float]
+    """Lag-1 correlation of the residual along x and along y."""
+    seconds: float
+
+
+def _residual_row(name: str, noisy: np.ndarray, out: np.ndarray, seconds: float) -> Residual:
     r = np.asarray(noisy, np.float64) - out
     r = r - r.mean()
-    corr = [
+    corr = (
         float(np.sum(r[:, :-1] * r[:, 1:]) / (np.sum(r * r) or 1.0)),
         float(np.sum(r[:-1] * r[1:]) / (np.sum(r * r) or 1.0)),
-    ]
-    return {"method": name, "residual_std": float(r.std()), "corr": corr, "seconds": seconds}
+    )
+    return Residual(name, float(r.std()), corr, seconds)
 
 
-def _range_svg(check: Any) -> str:
+def _range_svg(check: Check) -> str:
     """A small bar: the expected range in grey, the measured value as a coloured tick."""
     expected = check.expected if isinstance(check.expected, list) else []
     low, high = [*expected, None, None][:2]
@@ -201,8 +213,8 @@ def _page(model, image_path, report: DomainReport, panels, rows, unavailable, co
         for name, src in panels
     )
     table = "".join(
-        f"<tr><td>{e(r['method'])}</td><td>{r['residual_std']:.4g}</td>"
-        f"<td>{r['corr'][0]:+.3f} / {r['corr'][1]:+.3f}</td><td>{r['seconds']:.2f}</td></tr>"
+        f"<tr><td>{e(r.method)}</td><td>{r.residual_std:.4g}</td>"
+        f"<td>{r.corr[0]:+.3f} / {r.corr[1]:+.3f}</td><td>{r.seconds:.2f}</td></tr>"
         for r in rows
     )
     missing = "".join(f"<li>{e(u)}</li>" for u in unavailable)
