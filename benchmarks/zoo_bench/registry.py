@@ -167,7 +167,7 @@ def _write(args: argparse.Namespace, setup: str, rows: list, verdicts: list[str]
     )
     table = "\n".join(f"| {label} | {seconds * 1e3:.1f} |" for label, seconds in rows)
     body = (
-        "## Registry and start-up\n\n"
+        "### Index, search, fetch and start-up\n\n"
         f"`{command}` on {machine()}. Index: {setup}. Best of the repeats; start-up runs "
         "are new processes (wall time, page cache warm).\n\n"
         f"| measurement | ms |\n|---|---|\n{table}\n\n"
