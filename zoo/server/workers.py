@@ -3,12 +3,10 @@
 One process runs Python on one core at most (the GIL); N processes use N. Each worker builds
 its own application (its own parsed index, re-read when index.json changes) and runs uvicorn
 on the shared socket; publishes from several workers are serialised by the registry's lock
-file, so more than one worker needs a registry folder on this machine.
-
-Not uvicorn's own ``--workers``: its listening socket is made without naming TCP as its
-protocol, so asyncio does not set TCP_NODELAY on the connections, and Nagle's algorithm then
-holds each answer's body until the client's delayed ACK: 40 ms a request on loopback. If a
-worker dies, the others are stopped and ``zoo serve`` exits (a service manager restarts it).
+file, so more than one worker needs a registry folder on this machine. The socket is made
+here, with TCP named as its protocol, so that asyncio sets TCP_NODELAY on every connection
+(uvicorn's own ``--workers`` does not; docs/performance.md). If a worker dies, the others
+are stopped and ``zoo serve`` exits (a service manager restarts it).
 """
 
 from __future__ import annotations
