@@ -55,8 +55,13 @@ def test_matches_bioimageio_core_predict_on_a_new_size(
 
 
 def test_auto_tile_uses_the_memory_budget_left_by_the_images() -> None:
-    from zoo.inference import TILE_BYTES_PER_PIXEL
-    from zoo.tiling import DEFAULT_TILE, MEMORY_BUDGET, PROCESS_BYTES, auto_tile
+    from zoo.tiling import (
+        DEFAULT_TILE,
+        MEMORY_BUDGET,
+        PROCESS_BYTES,
+        TILE_BYTES_PER_PIXEL,
+        auto_tile,
+    )
 
     sizes = [512, 1024, 2048, 4096, 8192]
     tiles = [auto_tile(n * n * 4) for n in sizes]

@@ -1,7 +1,7 @@
 """Denoise images larger than memory with Dask: OME-Zarr in, OME-Zarr out, same numbers.
 
 The image is read lazily from OME-Zarr and cut into Dask blocks whose kept regions are
-exactly the tiles the single-process runner uses (:func:`zoo.tiling._windows`); each block
+exactly the tiles the single-process runner uses (:func:`zoo.tiling.axis_windows`); each block
 gets enough overlap from its neighbours for the runner's window around it (``map_overlap``,
 no padding at the image's edges), is reflect-padded at the far end as the runner pads the
 image, is cut to that window and goes through the same per-tile processing and network.
@@ -26,7 +26,7 @@ import numpy as np
 from zoo.errors import ImageError, require
 from zoo.inference import Predictor, tensor_axes
 from zoo.package import load_package
-from zoo.tiling import Tiling, _align, _step_of, _windows
+from zoo.tiling import Tiling, axis_windows
 
 __all__ = ["denoise_zarr"]
 
@@ -49,7 +49,7 @@ def _block(
 ) -> np.ndarray:
     """Denoise one block (overlap included): reflect-pad the image's far end as the runner
     does, run the network on the runner's window for this block's kept region (``grids``:
-    per axis and chunk, window and kept region as :func:`~zoo.tiling._windows` gives them,
+    per axis and chunk, window and kept region as :func:`~zoo.tiling.axis_windows` gives them,
     the kept stop within the image) and put its kept output in place; map_overlap trims the
     rest."""
     from zoo.processing import bind_processing
@@ -111,14 +111,11 @@ def denoise_zarr(
     if axes[-2:] != "yx" or "c" in axes:
         raise ImageError(f"--dask needs an OME-Zarr image with axes ending in yx, no c; got {axes}")
     image = da.from_zarr(array).astype(np.float32)
-    step = _step_of(predictor.package)
     chunks: list[Any] = [1] * (image.ndim - 2)
     far, grids, depth = {}, {}, dict.fromkeys(range(image.ndim), 0)
     for k in range(image.ndim - 2, image.ndim):
         n = image.shape[k]
-        align = _align(predictor, k - image.ndim + 4, step)
-        padded = n + (-n) % align
-        windows = _windows(padded, tiling.tile, tiling.halo, align)
+        padded, windows = axis_windows(predictor, k - image.ndim + 4, n, tiling)
         grid = [(w0, w1, k0, min(k1, n)) for w0, w1, k0, k1 in windows if k0 < n]
         chunks.append(tuple(k1 - k0 for _w0, _w1, k0, k1 in grid))
         far[k], grids[k] = padded - n, grid

@@ -1,27 +1,23 @@
 """Run a package's weights with its pre/post-processing, and test that they reproduce it.
 
-Engines: ONNX Runtime (the default; CPU, or CUDA when the CUDA provider is available),
-TorchScript, and ``pytorch_state_dict`` when the architecture is one zoo ships (compared by
-sha256 of the source file, or CAREamics's library UNet, which zoo has ported). zoo never
-executes Python code that a package brings with it.
+The weights run on an engine of :mod:`zoo.engines`: ONNX Runtime (the default; CPU, or CUDA
+when the CUDA provider is available), TorchScript, and ``pytorch_state_dict`` when the
+architecture is one zoo ships (:mod:`zoo.archs`). zoo never executes Python code that a
+package brings with it.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import numpy as np
 
-from zoo.archs import known_architecture, load_architecture_file, refusal_reason
-from zoo.errors import ImportFailedError, PackageError, require
-from zoo.files import private_tempdir
-from zoo.onnxgraph import activation_bytes_per_pixel, bypass_identities
+from zoo.engines import ENGINES, Engine
+from zoo.engines.base import first_line, read_bytes
+from zoo.errors import ImportFailedError, PackageError
 from zoo.package import Package
 from zoo.processing import apply_processing
 
@@ -39,23 +35,6 @@ logger = logging.getLogger(__name__)
 FORMATS = ("onnx", "torchscript", "pytorch_state_dict")
 """Weight formats zoo can run, in order of preference."""
 
-TILE_BYTES_PER_PIXEL = 1450
-"""Working memory per pixel of a tile for networks whose activations zoo cannot read from
-the graph (TorchScript, state dicts, ONNX graphs with ops
-:func:`~zoo.onnxgraph.activation_bytes_per_pixel` does not know): above what ONNX Runtime
-took for the zoo's UNets with its memory pattern on (1.09-1.45 kB for n2v-ihc-careamics on
-448²-1056² windows; 0.73-0.86 kB for n2v2-fibsem-em); they take about half without it."""
-
-ORT_ACTIVATION_FACTOR = 2.0
-"""ONNX Runtime's working memory on the CPU (memory pattern off, :func:`_onnx_engine`) per
-byte of the graph's peak of live activations: measured 1.43-1.75 for the CAREamics and
-CARE UNets of the zoo (512 B of activations per pixel) and 1.55-1.84 for N2V2 (256 B), on
-448²-1312² windows (peak RSS of one session per process, docs/performance.md). The arena
-grows in powers of two, so the ratio varies with the window."""
-
-
-Engine = Callable[[np.ndarray], np.ndarray]
-
 
 def tensor_axes(tensor_descr: Any) -> str:
     """Axes of a tensor description as a string: b (batch), c (channel), then axis ids."""
@@ -63,129 +42,9 @@ def tensor_axes(tensor_descr: Any) -> str:
     return "".join(letters.get(a.type, str(a.id)) for a in tensor_descr.axes)
 
 
-def _read(file_descr: Any) -> bytes:
-    return file_descr.get_reader().read()
-
-
-def _onnx_engine(weights: Any, device: str) -> Engine:
-    ort = require("onnxruntime", "runtime")
-    providers = ["CPUExecutionProvider"]
-    if device == "cuda":
-        if "CUDAExecutionProvider" not in ort.get_available_providers():
-            raise PackageError("device 'cuda' asked for, but onnxruntime has no CUDA provider")
-        providers.insert(0, "CUDAExecutionProvider")
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # tiles run one after another
-    # on the CPU, the memory pattern (one block for a run's planned activations, taken from
-    # an arena that grows in powers of two) held 1.6-1.9x the memory of tensors allocated
-    # one by one from the arena, at the same speed (docs/performance.md)
-    options.enable_mem_pattern = device == "cuda"
-    # always from a file in a private folder: ONNX Runtime then refuses external data outside
-    # that folder (from bytes, it would resolve it against the working directory, '..' too)
-    with private_tempdir("onnx") as tmp:
-        model = Path(tmp) / "model.onnx"
-        graph, bypassed = bypass_identities(_read(weights))  # exact: no output bit changes
-        activations = activation_bytes_per_pixel(graph)
-        model.write_bytes(graph)
-        if weights.external_data is not None:
-            data_name = PurePosixPath(str(weights.external_data.source)).name
-            (Path(tmp) / data_name).write_bytes(_read(weights.external_data))
-        try:
-            session = ort.InferenceSession(str(model), options, providers=providers)
-        except Exception as exc:  # onnxruntime's own exception types
-            raise ImportFailedError(
-                f"ONNX Runtime cannot load the onnx weights {weights.source}: {_first_line(exc)}"
-            ) from exc
-    first = session.get_inputs()[0]
-    name = first.name
-
-    def run(x: np.ndarray) -> np.ndarray:
-        return session.run(None, {name: x})[0]
-
-    # an ONNX graph exported with fixed sizes (e.g. by bioimageio.core add_weights) states them
-    run.fixed_shape = [d if isinstance(d, int) and d > 0 else None for d in first.shape]  # type: ignore[attr-defined]
-    run.bypassed = bypassed  # type: ignore[attr-defined]
-    if activations is not None and device == "cpu":
-        run.tile_bytes_per_pixel = math.ceil(ORT_ACTIVATION_FACTOR * activations)  # type: ignore[attr-defined]
-    return run
-
-
-def _torchscript_engine(weights: Any, device: str) -> Engine:
-    import warnings
-
-    torch = require("torch", "export")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "`torch.jit", DeprecationWarning)
-        try:
-            module = torch.jit.load(io.BytesIO(_read(weights)), map_location=device).eval()
-        except Exception as exc:  # torch raises RuntimeError and others for a bad archive
-            raise ImportFailedError(
-                f"torch cannot load the torchscript weights {weights.source}: {_first_line(exc)}"
-            ) from exc
-
-    def run(x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return module(torch.from_numpy(x).to(device)).cpu().numpy()
-
-    return run
-
-
-def _state_dict_engine(weights: Any, device: str) -> Engine:
-    torch = require("torch", "export")
-    path, cls_name = known_architecture(weights.architecture)
-    cls = load_architecture_file(path, cls_name)
-    try:
-        module = cls(**dict(weights.architecture.kwargs))
-        state = torch.load(io.BytesIO(_read(weights)), map_location=device, weights_only=True)
-        module.load_state_dict(state)
-    except Exception as exc:  # bad kwargs, a pickle that is not only tensors, wrong shapes
-        import pickle
-
-        why = _first_line(exc)
-        if isinstance(exc, pickle.UnpicklingError):
-            why = f"refused by torch.load(weights_only=True): {refusal_reason(exc)}"
-        raise ImportFailedError(
-            f"cannot load the pytorch_state_dict weights {weights.source} into {cls_name}: "
-            f"{why}; zoo never unpickles code"
-        ) from exc
-    module = module.to(device).eval()
-
-    def run(x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return module(torch.from_numpy(x).to(device)).cpu().numpy()
-
-    return run
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
-
-
-ENGINES: dict[str, Callable[[Any, str], Engine]] = {
-    "onnx": _onnx_engine,
-    "torchscript": _torchscript_engine,
-    "pytorch_state_dict": _state_dict_engine,
-}
-
-
-def _auto_device(fmt: str) -> str:
-    """ "cuda" when the engine of ``fmt`` can use a CUDA GPU here, else "cpu"."""
-    if fmt == "onnx":
-        import onnxruntime
-
-        return "cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
-    try:
-        import torch
-    except ImportError:
-        return "cpu"
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _fixed_sizes(package: Package, axes: str, engine: Engine) -> dict[int, int]:
     declared = [a.size if isinstance(a.size, int) else None for a in package.descr.inputs[0].axes]
-    graph = list(getattr(engine, "fixed_shape", None) or [None] * len(axes))
+    graph = list(engine.fixed_shape or [None] * len(axes))
     fixed = {}
     for i, axis in enumerate(axes):
         size = declared[i] if i < len(declared) else None
@@ -211,26 +70,29 @@ class Predictor:
             raise PackageError(f"{package.name} has no {fmt!r} weights; it has {available}")
         self.package = package
         self.weight_format = fmt
-        self.device = _auto_device(fmt) if device == "auto" else device
+        self.device = ENGINES[fmt].best_device() if device == "auto" else device
         self.input_axes = tensor_axes(package.descr.inputs[0])
         self.output_axes = tensor_axes(package.descr.outputs[0])
-        self._run = ENGINES[fmt](getattr(package.descr.weights, fmt), self.device)
-        self.bypassed: list[str] = list(getattr(self._run, "bypassed", []))
-        """Nodes of the ONNX graph the session runs without (:mod:`zoo.onnxgraph`)."""
-        self.tile_bytes_per_pixel: int = getattr(
-            self._run, "tile_bytes_per_pixel", TILE_BYTES_PER_PIXEL
-        )
-        """Working memory per pixel of a tile that :func:`~zoo.tiling.auto_tile` plans with:
-        for an ONNX graph whose activations zoo can read
-        (:func:`~zoo.onnxgraph.activation_bytes_per_pixel`) :data:`ORT_ACTIVATION_FACTOR`
-        times their peak, else :data:`TILE_BYTES_PER_PIXEL`."""
-        self.fixed_sizes = _fixed_sizes(package, self.input_axes, self._run)
+        self.engine: Engine = ENGINES[fmt](getattr(package.descr.weights, fmt), self.device)
+        """The loaded network (:mod:`zoo.engines`)."""
+        self.fixed_sizes = _fixed_sizes(package, self.input_axes, self.engine)
         """Spatial axis index → the only size the model takes: declared as a fixed size in
         rdf.yaml, or fixed in the ONNX graph (bioimageio.core's add_weights exports so)."""
 
+    @property
+    def bypassed(self) -> list[str]:
+        """Nodes of the ONNX graph the session runs without (:mod:`zoo.onnxgraph`)."""
+        return list(self.engine.bypassed)
+
+    @property
+    def tile_bytes_per_pixel(self) -> int:
+        """Working memory per pixel of a window that :func:`~zoo.tiling.auto_tile` plans
+        with, as the engine reports it."""
+        return self.engine.tile_bytes_per_pixel
+
     def network(self, x: np.ndarray) -> np.ndarray:
         """The network alone, on an already pre-processed float32 tensor."""
-        return self._run(np.ascontiguousarray(x, dtype=np.float32))
+        return self.engine.forward(np.ascontiguousarray(x, dtype=np.float32))
 
     def __call__(self, x: np.ndarray, *, stats_source: np.ndarray | None = None) -> np.ndarray:
         """Pre-process, run, post-process a tensor laid out as the input axes."""
@@ -268,8 +130,8 @@ def _tolerance(descr: Any, fmt: str) -> tuple[float, float, float]:
 
 def _test_tensors(package: Package) -> tuple[np.ndarray, np.ndarray]:
     descr = package.descr
-    x = np.load(io.BytesIO(_read(descr.inputs[0].test_tensor)), allow_pickle=False)
-    expected = np.load(io.BytesIO(_read(descr.outputs[0].test_tensor)), allow_pickle=False)
+    x = np.load(io.BytesIO(read_bytes(descr.inputs[0].test_tensor)), allow_pickle=False)
+    expected = np.load(io.BytesIO(read_bytes(descr.outputs[0].test_tensor)), allow_pickle=False)
     return x, expected
 
 
@@ -280,7 +142,7 @@ def check_predictor(predictor: Predictor) -> FormatTest:
         x, expected = _test_tensors(predictor.package)
         got = predictor(x)
     except Exception as exc:  # whatever the engine raises on a broken graph or tensor
-        msg = f"{fmt} weights fail on the package's test input: {_first_line(exc)}"
+        msg = f"{fmt} weights fail on the package's test input: {first_line(exc)}"
         return FormatTest(fmt, "failed", msg)
     return _compare(fmt, got, expected, *_tolerance(predictor.package.descr, fmt))
 

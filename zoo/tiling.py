@@ -1,9 +1,12 @@
 """Denoise an image in overlapping windows, so that memory holds the images and one window.
 
 The windows' halo is discarded, so the result is what one whole-image pass gives (bit for
-bit for the zoo's UNets with the default 32 px halo); their size comes from a memory budget
-(:func:`auto_tile`) and the engine's working memory per pixel
-(:attr:`~zoo.inference.Predictor.tile_bytes_per_pixel`).
+bit for the zoo's UNets with the default 32 px halo). Their size comes from the memory
+model kept here: a budget for the run (:data:`MEMORY_BUDGET`, :func:`auto_tile`) and the
+working memory per pixel of a window that each engine reports
+(:attr:`~zoo.engines.Engine.tile_bytes_per_pixel`), read from the ONNX graph where it can
+be (:func:`onnx_runtime_bytes_per_pixel`). docs/performance.md shows the measurements
+behind the figures.
 """
 
 from __future__ import annotations
@@ -12,22 +15,82 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from zoo.inference import TILE_BYTES_PER_PIXEL, Predictor
+from zoo.onnxgraph import activation_bytes_per_pixel
 from zoo.package import Package
 from zoo.processing import STAT_OPS, apply_processing, bind_processing
+
+if TYPE_CHECKING:
+    from zoo.inference import Predictor
 
 __all__ = [
     "DEFAULT_TILE",
     "MEMORY_BUDGET",
+    "ORT_ACTIVATION_FACTOR",
+    "PROCESS_BYTES",
+    "TILE_BYTES_PER_PIXEL",
     "Tiling",
+    "Window",
     "auto_tile",
     "auto_tiling",
+    "axis_windows",
     "default_tiling",
+    "onnx_runtime_bytes_per_pixel",
     "predict_tiled",
 ]
+
+# --- the memory model ----------------------------------------------------------------------
+
+MEMORY_BUDGET = 1 << 30
+"""Bytes a run aims to stay within by default (:func:`auto_tile`): 1 GiB, what issue 9's
+bound allows for an 8192² float32 image."""
+
+PROCESS_BYTES = 240 << 20
+"""What a ``zoo run`` process holds besides images and windows (interpreter, numpy,
+pydantic and the spec, the engine with its loaded network)."""
+
+TILE_BYTES_PER_PIXEL = 1450
+"""Working memory per pixel of a window for engines that cannot read their network's
+activations (TorchScript, state dicts, ONNX graphs with ops
+:func:`~zoo.onnxgraph.activation_bytes_per_pixel` does not know): above what ONNX Runtime
+takes for the zoo's UNets."""
+
+ORT_ACTIVATION_FACTOR = 2.0
+"""ONNX Runtime's working memory on the CPU (memory pattern off) per byte of the graph's
+peak of live activations; its arena grows in powers of two, so the measured ratio varies
+with the window and this bounds it."""
+
+DEFAULT_TILE = 448
+"""The smallest tile :func:`auto_tile` chooses, and the tile of ``zoo run --dask`` blocks.
+Larger tiles compute less halo and cost memory quadratically."""
+
+
+def onnx_runtime_bytes_per_pixel(graph: bytes) -> int:
+    """Working memory per pixel of a window that ONNX Runtime on the CPU takes for the ONNX
+    model ``graph``: :data:`ORT_ACTIVATION_FACTOR` times its peak of live activations
+    (:func:`~zoo.onnxgraph.activation_bytes_per_pixel`), or :data:`TILE_BYTES_PER_PIXEL`
+    when the graph does not say."""
+    activations = activation_bytes_per_pixel(graph)
+    if activations is None:
+        return TILE_BYTES_PER_PIXEL
+    return math.ceil(ORT_ACTIVATION_FACTOR * activations)
+
+
+def auto_tile(
+    image_bytes: int, memory: int = MEMORY_BUDGET, bytes_per_pixel: int = TILE_BYTES_PER_PIXEL
+) -> int:
+    """The tile side for an image of ``image_bytes`` (as float32): the largest square tile
+    whose working set fits in what ``memory`` leaves once the process, the input and the
+    output are held; never below :data:`DEFAULT_TILE`. Its square is the pixels a window
+    may hold (``Tiling.area``, what ``zoo run`` and :func:`predict_tiled` use by default)."""
+    left = memory - PROCESS_BYTES - 2 * image_bytes
+    return max(DEFAULT_TILE, math.isqrt(max(left, 0) // bytes_per_pixel))
+
+
+# --- tilings -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -42,8 +105,7 @@ class Tiling:
     """``tile``² bounds a window's pixels rather than each side: the windows along each
     axis are those that compute the fewest pixels in all (:func:`_grid`). What bounds
     memory is a window's pixels, and a grid that need not be square can compute fewer
-    halo pixels: at 2048², 2 × 3 windows of 1056 × 728 px (1.10× the image's pixels)
-    within the 880² that allows only 3 × 3 windows of 728² (1.13×)."""
+    halo pixels."""
 
     def to_dict(self) -> dict[str, int | bool]:
         return {"tile": self.tile, "halo": self.halo, "area": self.area}
@@ -57,38 +119,6 @@ def _step_of(package: Package) -> int:
         if a.type == "space"
     ]
     return max(steps, default=1)
-
-
-DEFAULT_TILE = 448
-"""The smallest tile :func:`auto_tile` chooses, and the tile of ``zoo run --dask`` blocks.
-ONNX Runtime's CPU convolutions need up to ≈ 0.9 kB per pixel of a tile for a UNet with 32
-first-level filters (memory pattern off): a 448² tile takes ≈ 180 MB. Per pixel, tiles
-and whole images run at about the same speed; larger tiles compute less halo (at 2048²:
-1.34× the image's pixels with 448² tiles, 1.13× with 728², 1.06× with 1056²) and cost
-memory quadratically (see docs/performance.md)."""
-
-
-MEMORY_BUDGET = 1 << 30
-"""Bytes a run aims to stay within by default (:func:`auto_tile`): 1 GiB, what issue 9's
-bound allows for an 8192² float32 image (2.5 × 256 MB + 400 MB)."""
-
-PROCESS_BYTES = 240 << 20
-"""What a ``zoo run`` process holds besides images and tiles (interpreter, numpy, pydantic
-and the spec, ONNX Runtime with its session): 508 MB peak at 2048² with 408² windows, less
-32 MB of images and 238 MB of tile."""
-
-
-def auto_tile(
-    image_bytes: int, memory: int = MEMORY_BUDGET, bytes_per_pixel: int = TILE_BYTES_PER_PIXEL
-) -> int:
-    """The tile side for an image of ``image_bytes`` (as float32): the largest square tile
-    whose working set fits in what ``memory`` leaves once the process, the input and the
-    output are held; never below :data:`DEFAULT_TILE`. Its square is the pixels a window
-    may hold (``Tiling.area``, what ``zoo run`` and :func:`predict_tiled` use by default).
-    Larger windows compute less halo (at 2048², 448² tiles compute 1.34× the image's
-    pixels; the 880² given for the CAREamics UNet, 2 × 3 windows of 1056 × 728, 1.10×)."""
-    left = memory - PROCESS_BYTES - 2 * image_bytes
-    return max(DEFAULT_TILE, math.isqrt(max(left, 0) // bytes_per_pixel))
 
 
 def default_tiling(
@@ -108,6 +138,9 @@ def auto_tiling(predictor: Predictor, image_bytes: int) -> Tiling:
     that computes the fewest pixels (``Tiling.area``)."""
     tile = auto_tile(image_bytes, bytes_per_pixel=predictor.tile_bytes_per_pixel)
     return default_tiling(predictor.package, tile=tile, area=True)
+
+
+# --- windows -------------------------------------------------------------------------------
 
 
 def _align(predictor: Predictor, axis: int, step: int) -> int:
@@ -157,9 +190,9 @@ def _windows(
     border regions longer by a halo, as their windows have one halo only; region boundaries
     multiples of ``step``), so little is computed twice. All windows then take the length
     of the longest (one a few pixels shorter reaches further inwards): ONNX Runtime keeps a
-    memory plan per input shape, and 4 shapes of 724²-728² took 1.25-1.34× the memory of
-    one. With ``exact`` every window is exactly ``tile`` long: for models that take only
-    that size. With ``slack`` one window up to 1/8 over the tile is taken for a whole axis.
+    memory plan per input shape, so one shape takes the least memory. With ``exact`` every
+    window is exactly ``tile`` long: for models that take only that size. With ``slack``
+    one window up to 1/8 over the tile is taken for a whole axis.
     """
     if size <= tile or (slack and not exact and size <= tile + tile // 8):
         return [(0, size, 0, size)]  # one window a little over the tile beats 2 with halos
@@ -249,6 +282,20 @@ def _grids(predictor: Predictor, shape: tuple[int, ...], tiling: Tiling) -> dict
         halo = tiling.halo if tile > 2 * tiling.halo + align else (tile // 4) // align * align
         grids[axis] = _windows(size, tile, halo, align, exact=exact is not None)
     return grids
+
+
+def axis_windows(
+    predictor: Predictor, axis: int, size: int, tiling: Tiling
+) -> tuple[int, list[Window]]:
+    """(padded size, windows) along spatial axis ``axis`` (its index in the input axes) of
+    an image ``size`` pixels long, for a model of any size: square tiles of ``tiling``
+    along the axis padded to the model's alignment, as ``zoo run --dask`` cuts its blocks."""
+    align = _align(predictor, axis, _step_of(predictor.package))
+    padded = size + (-size) % align
+    return padded, _windows(padded, tiling.tile, tiling.halo, align)
+
+
+# --- running -------------------------------------------------------------------------------
 
 
 def predict_tiled(
