@@ -1,13 +1,13 @@
-"""Exact clean-up of an ONNX graph: nodes that only pass their input on are bypassed.
+"""Static reads and exact rewrites of ONNX graphs, without the ``onnx`` package.
 
-torch's dynamo-based ONNX exporter writes ``torch.chunk(x, 1)`` (CAREamics's UNet chunks
-its feature maps by channel group, one group when channels are not independent) as a
-``Split`` with a single output. That is an identity, but ONNX Runtime executes it: a copy
-of each skip connection's feature map, with layout conversions around it: 5-23 % of the
-CAREamics UNet's time on a whole 2048² image, about 2 % on the runner's 728² tiles
-(docs/performance.md). Bypassing such nodes changes no output bit.
+:func:`bypass_identities` removes nodes that only pass their input on: torch's dynamo-based
+ONNX exporter writes ``torch.chunk(x, 1)`` (CAREamics's UNet chunks its feature maps by
+channel group) as a ``Split`` with a single output, an identity that ONNX Runtime still
+executes as a copy; bypassing it changes no output bit. :func:`activation_bytes_per_pixel`
+reads the peak of live activations per input pixel, what :mod:`zoo.tiling`'s memory model
+plans windows with.
 
-Only the fields the rewrite reads are declared here (a subset of onnx.proto, same field
+Only the fields these read are declared here (a subset of onnx.proto, same field
 numbers); protobuf keeps every other field as an unknown field and writes it back as it
 was, so neither the ``onnx`` package nor a copy of its schema is needed at run time.
 """
