@@ -203,6 +203,27 @@ def test_report_json_has_verdict_score_checks(example: Package) -> None:
         assert {"name", "status", "measured", "expected", "message"} <= set(check)
 
 
+def test_report_json_keeps_its_key_order_and_takes_numpy_values() -> None:
+    """The report's JSON (what ``zoo check --json`` prints and the provenance records) has
+    fixed key order, the score rounded to 4 decimals, and numpy scalars as plain numbers."""
+    from zoo.domain import Check, DomainReport
+
+    check = Check(
+        name="channels", kind="compatibility", status="ok", measured=np.int64(1),
+        expected=[None, np.float32(0.5)], message="Channel count fits.",
+    )  # fmt: skip
+    report = DomainReport(verdict="match", score=0.123456, checks=[check], reference="r")
+    data = json.loads(report.to_json())
+    assert list(data) == ["verdict", "score", "reference", "notes", "checks"]
+    assert data["score"] == 0.1235 and data["notes"] == []
+    assert list(data["checks"][0]) == [
+        "name", "kind", "status", "measured", "expected", "message", "distance",
+    ]  # fmt: skip
+    assert data["checks"][0]["measured"] == 1 and data["checks"][0]["expected"] == [None, 0.5]
+    with pytest.raises(ValueError):
+        Check(name="x", kind="other", status="ok", measured=1, expected=1, message="")
+
+
 def test_other_microscope_in_metadata(example: Package, shared_data: Path) -> None:
     package, held_out = _domain(example, shared_data, "bacteria")
     card = package.card.model_dump(mode="json")

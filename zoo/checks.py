@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 Status = Literal["ok", "warn", "fail", "skip"]
+Kind = Literal["compatibility", "metadata", "statistics"]
 
 SENTENCES = {
     "structure_scale": "Structures are {rel} than in the training images (different pixel size "
@@ -65,7 +66,7 @@ class Check(BaseModel):
 
     name: str
     """What was checked, e.g. ``channels`` or ``noise_sigma``."""
-    kind: Literal["compatibility", "metadata", "statistics"]
+    kind: Kind
     """Which kind of check."""
     status: Status
     """``ok``, ``warn``, ``fail``, or ``skip`` when it could not be compared."""
@@ -168,7 +169,7 @@ def _meta(
     )
 
 
-def _skip(name: str, kind: Any, expected: Any, message: str) -> Check:
+def _skip(name: str, kind: Kind, expected: Any, message: str) -> Check:
     return Check(
         name=name, kind=kind, status="skip", measured=None, expected=expected, message=message
     )

@@ -24,6 +24,9 @@ __all__ = [
     "RATIO_KINDS",
     "THRESHOLDS",
     "Thresholds",
+    "ok_range",
+    "ratio_distance",
+    "stat_distance",
     "thresholds_for",
 ]
 
