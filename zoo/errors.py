@@ -6,13 +6,15 @@ builtin exception a caller would naturally catch, so ``except ValueError`` keeps
     ZooError (Exception)
     ├── SpecError (ValueError)            a card or rdf.yaml is invalid or incomplete
     ├── PackageError (ValueError)         a package cannot be read or written
-    │   └── UnsafeArchiveError            an archive member would escape its folder
+    │   ├── UnsafeArchiveError            an archive member would escape its folder
+    │   └── OutputExistsError (FileExistsError)  an output is there already (no --overwrite)
     ├── ModelNotFoundError (LookupError)  no such model id or version in a registry
     ├── IntegrityError (ValueError)       bytes do not match their recorded sha256
     ├── RegistryError (RuntimeError)      a registry refuses an operation (e.g. version exists)
     │   └── UploadTooLargeError           an upload exceeds a registry server's size limit
     ├── AuthError (PermissionError)       a registry server needs a token, or refused the one given
     ├── ImportFailedError (ValueError)    trained weights cannot be turned into a torch module
+    ├── TrainConfigError (ValueError)     training settings are invalid or contradict each other
     ├── ExportError (RuntimeError)        an export does not reproduce its source numerically
     ├── ImageError (ValueError)           an image is unreadable or unusable (NaN, wrong axes)
     ├── DomainMismatchError (ValueError)  an image does not match a model's domain
@@ -32,9 +34,11 @@ __all__ = [
     "ImportFailedError",
     "IntegrityError",
     "ModelNotFoundError",
+    "OutputExistsError",
     "PackageError",
     "RegistryError",
     "SpecError",
+    "TrainConfigError",
     "UnsafeArchiveError",
     "UploadTooLargeError",
     "ZooError",
@@ -55,6 +59,10 @@ class PackageError(ZooError, ValueError):
 
 class UnsafeArchiveError(PackageError):
     """An archive member would be written outside its target folder."""
+
+
+class OutputExistsError(PackageError, FileExistsError):
+    """An output (a file, folder or training output) exists and overwriting was not asked for."""
 
 
 class ModelNotFoundError(ZooError, LookupError):
@@ -79,6 +87,10 @@ class AuthError(ZooError, PermissionError):
 
 class ImportFailedError(ZooError, ValueError):
     """Trained weights (checkpoint, Keras folder, state dict) cannot be imported."""
+
+
+class TrainConfigError(ZooError, ValueError):
+    """Training settings are invalid or contradict each other (e.g. CARE without targets)."""
 
 
 class ExportError(ZooError, RuntimeError):

@@ -76,14 +76,14 @@ def package(
     """Import trained weights, export ONNX + TorchScript (verified), write a bioimage.io zip."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from zoo.errors import PackageError
+    from zoo.errors import OutputExistsError
     from zoo.export.builder import build_package
     from zoo.export.importers import import_model
     from zoo.imageio import read_array
     from zoo.spec import load_card
 
     if output.exists() and not overwrite:
-        raise PackageError(f"{output} exists; pass --overwrite to replace it")
+        raise OutputExistsError(f"{output} exists; pass --overwrite to replace it")
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=err.console, transient=True) as bar:
         task = bar.add_task(f"importing {source}")
@@ -122,11 +122,11 @@ def card_init(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
 ) -> None:
     """Write a card template for a package: what the package tells is filled in, TODOs left."""
-    from zoo.errors import PackageError
+    from zoo.errors import OutputExistsError
     from zoo.package import card_template, load_package
 
     target = output or path.with_name(f"{path.stem}.card.yaml")
     if target.exists() and not overwrite:
-        raise PackageError(f"{target} exists; pass --overwrite to replace it")
+        raise OutputExistsError(f"{target} exists; pass --overwrite to replace it")
     target.write_text(card_template(load_package(path)))
     out.print(str(target), markup=False)

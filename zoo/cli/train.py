@@ -67,13 +67,13 @@ def train(
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from zoo.errors import PackageError, SpecError
+    from zoo.errors import OutputExistsError, SpecError
     from zoo.imageio import read_array
     from zoo.train import TrainConfig
     from zoo.train import train as run_training
 
     if (output / "training.json").exists() and not overwrite:
-        raise PackageError(f"{output} already holds a training output; pass --overwrite")
+        raise OutputExistsError(f"{output} already holds a training output; pass --overwrite")
     try:
         config = TrainConfig(
             method=method.value,
