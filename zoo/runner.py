@@ -22,15 +22,26 @@ import numpy as np
 
 from zoo import __version__
 from zoo.domain import DomainReport, check_image
-from zoo.errors import DomainMismatchError, ImageError, PackageError
+from zoo.errors import DomainMismatchError, ImageError, OutputExistsError
 from zoo.files import atomic_path
 from zoo.hashes import sha256_file, sha256_path
 from zoo.imageio import Image, read_image, write_tiff
 from zoo.inference import Predictor, trusted_predictor
 from zoo.package import Package, load_package
+from zoo.provenance import (
+    ConsistencyRecord,
+    DaskRecord,
+    InputRecord,
+    ModelRecord,
+    OutputRecord,
+    PlaneConsistency,
+    Provenance,
+    TilingRecord,
+    WeightsTestRecord,
+)
 from zoo.tiling import DEFAULT_TILE, Tiling, auto_tiling, default_tiling, predict_tiled
 
-__all__ = ["ModelRef", "RunResult", "check", "open_model", "run", "run_dask"]
+__all__ = ["ModelLike", "ModelRef", "RunResult", "check", "open_model", "run", "run_dask"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,16 +57,25 @@ class ModelRef:
     source: str
 
 
+ModelLike = ModelRef | Package | str | os.PathLike[str]
+"""A model: a registry reference ``ID[@VERSION]``, a package path, or one already opened."""
+
+
 def open_model(
-    model: str | os.PathLike[str], *, registry: str | None = None, cache: Path | None = None
+    model: ModelLike, *, registry: str | None = None, cache: Path | None = None
 ) -> ModelRef:
-    """Load ``model``: an existing package path, else a registry ``ID[@VERSION]``."""
+    """Load ``model``: an existing package path, else a registry ``ID[@VERSION]``.
+
+    An opened model (a :class:`ModelRef`, or a :class:`~zoo.package.Package`) is taken as
+    it is; ``registry`` and ``cache`` are those of :class:`~zoo.registry.Registry`.
+    """
+    if isinstance(model, ModelRef):
+        return model
+    if isinstance(model, Package):
+        return _package_ref(model)
     path = Path(model)
     if path.exists():
-        package = load_package(path)
-        sha = sha256_file(path) if path.is_file() else ""
-        version = str(package.descr.version or "")
-        return ModelRef(package, package.name, version, sha, str(path))
+        return _package_ref(load_package(path))
     from zoo.registry import Registry
 
     reg = Registry(registry, cache=cache)
@@ -63,17 +83,28 @@ def open_model(
     return ModelRef(reg.load(f"{model_id}@{version}"), model_id, version, entry.sha256, reg.source)
 
 
+def _package_ref(package: Package) -> ModelRef:
+    """A package loaded from a path: its own name and version, the zip's sha256."""
+    path = package.source
+    sha = sha256_file(path) if path.is_file() else ""
+    version = str(package.descr.version or "")
+    return ModelRef(package, package.name, version, sha, str(path))
+
+
 def check(
-    model: ModelRef,
-    image_path: str | os.PathLike[str],
+    model: ModelLike,
+    image: str | os.PathLike[str],
     *,
     axes: str | None = None,
     pixel_size: float | tuple[float, ...] | None = None,
     modality: str | None = None,
+    registry: str | None = None,
+    cache: Path | None = None,
 ) -> DomainReport:
     """The domain check of one image file for one model."""
-    image = read_image(image_path, axes=axes, pixel_size=pixel_size)
-    return check_image(model.package, image, modality=modality)
+    ref = open_model(model, registry=registry, cache=cache)
+    data = read_image(image, axes=axes, pixel_size=pixel_size)
+    return check_image(ref.package, data, modality=modality)
 
 
 @dataclass(frozen=True)
@@ -83,7 +114,8 @@ class RunResult:
     output: Path
     sidecar: Path
     report: DomainReport
-    provenance: dict[str, Any]
+    provenance: Provenance
+    """What the sidecar holds (:meth:`~zoo.provenance.Provenance.to_dict` gives its JSON data)."""
     consistency: Path | None = None
     """The consistency map (``--consistency``), an OME-TIFF beside the output."""
 
@@ -128,8 +160,8 @@ def denoise(
 
 
 def run(
-    model: ModelRef,
-    image_path: str | os.PathLike[str],
+    model: ModelLike,
+    image: str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,
     force: bool = False,
@@ -142,63 +174,77 @@ def run(
     modality: str | None = None,
     with_consistency: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    registry: str | None = None,
+    cache: Path | None = None,
 ) -> RunResult:
     """Check, denoise and write ``output`` (OME-TIFF) + ``output.json`` (provenance).
 
     ``tile`` None: windows of as many pixels as :data:`~zoo.tiling.MEMORY_BUDGET` allows
     for this image (:func:`~zoo.tiling.auto_tiling`), in the grid that computes the fewest
     pixels (:attr:`~zoo.tiling.Tiling.area`); else square windows of at most ``tile``."""
-    out, in_path = Path(output), Path(image_path)
-    zarr_out = out.suffix.lower() == ".zarr"
+    ref = open_model(model, registry=registry, cache=cache)
+    out, in_path = Path(output), Path(image)
     cmap = out.with_name(_stem(out) + ".consistency.ome.tif")
     sidecar = _free_outputs(in_path, out, [cmap] if with_consistency else [], overwrite)
-    image = read_image(in_path, axes=axes, pixel_size=pixel_size)
-    report = _check_or_refuse(model, image, in_path, modality=modality, force=force)
+    img = read_image(in_path, axes=axes, pixel_size=pixel_size)
+    report = _check_or_refuse(ref, img, in_path, modality=modality, force=force)
     predictor, weight_tests = trusted_predictor(
-        model.package, weight_format=weight_format, device=device
+        ref.package, weight_format=weight_format, device=device
     )
     if tile is None:
-        tiling = auto_tiling(predictor, image.data.size * 4)
+        tiling = auto_tiling(predictor, img.data.size * 4)
     else:
-        tiling = default_tiling(model.package, tile=tile)
-    data, out_axes = denoise(predictor, image, tiling=tiling, progress=progress)
-    if "c" not in image.axes and data.shape[out_axes.index("c")] == 1:
+        tiling = default_tiling(ref.package, tile=tile)
+    data, out_axes = denoise(predictor, img, tiling=tiling, progress=progress)
+    if "c" not in img.axes and data.shape[out_axes.index("c")] == 1:
         data, out_axes = data.squeeze(out_axes.index("c")), out_axes.replace("c", "")
-    consistency_map = None
+    consistency_map, consistency = None, None
     if with_consistency:
-        consistency_map, consistency_scores = consistency_planes(predictor, image, tiling)
+        consistency_map, consistency_scores = consistency_planes(predictor, img, tiling)
+        planes = [PlaneConsistency.model_validate(p) for p in consistency_scores]
+        consistency = ConsistencyRecord(path=str(cmap), planes=planes)
     provenance = _provenance(
-        model, in_path, image.data, image.axes, report, predictor, weight_tests, tiling, force
-    )
-    provenance["output"] = {"axes": out_axes, "shape": list(data.shape), "dtype": "float32"}
-    cmap_path = None
-    if consistency_map is not None:
-        cmap_path = cmap
-        provenance["consistency"] = {"path": str(cmap_path), "planes": consistency_scores}
-    # every file is written to a temporary name first; the renames come only once all
-    # succeeded (the OME-Zarr folder last, inside the block), so a failure leaves nothing
+        ref, in_path, img.data, img.axes, report, predictor, weight_tests, tiling, force,
+        output=OutputRecord(axes=out_axes, shape=list(data.shape), dtype="float32"),
+        consistency=consistency,
+    )  # fmt: skip
+    _write_outputs(out, sidecar, data, out_axes, img.pixel_size, provenance, consistency_map)
+    return RunResult(out, sidecar, report, provenance, None if consistency is None else cmap)
+
+
+def _write_outputs(
+    out: Path,
+    sidecar: Path,
+    data: np.ndarray,
+    axes: str,
+    pixel_size: dict[str, float],
+    provenance: Provenance,
+    consistency_map: np.ndarray | None,
+) -> None:
+    """Write the output (OME-TIFF or OME-Zarr), the consistency map and the sidecar.
+
+    Every file is written to a temporary name first; the renames come only once all
+    succeeded (the OME-Zarr folder last, inside the block), so a failure leaves nothing."""
+    meta = {"zoo": provenance.to_dict()}
     with contextlib.ExitStack() as stack:
-        if not zarr_out:
+        if out.suffix.lower() != ".zarr":
             tmp = stack.enter_context(atomic_path(out, suffix=".tif"))
-            write_tiff(
-                tmp, data, axes=out_axes, pixel_size=image.pixel_size, metadata={"zoo": provenance}
-            )
-        if cmap_path is not None:
+            write_tiff(tmp, data, axes=axes, pixel_size=pixel_size, metadata=meta)
+        if consistency_map is not None and provenance.consistency is not None:
+            cmap_path = Path(provenance.consistency.path)
             tmp_map = stack.enter_context(atomic_path(cmap_path, suffix=".tif"))
-            meta = {"zoo": {"consistency_of": str(out), **provenance["consistency"]}}
-            map_axes = out_axes.replace("c", "")
+            record = provenance.consistency.model_dump()
+            map_meta = {"zoo": {"consistency_of": str(out), **record}}
+            map_axes = axes.replace("c", "")
             write_tiff(
-                tmp_map, consistency_map, axes=map_axes, pixel_size=image.pixel_size, metadata=meta
+                tmp_map, consistency_map, axes=map_axes, pixel_size=pixel_size, metadata=map_meta
             )
         tmp_json = stack.enter_context(atomic_path(sidecar))
-        tmp_json.write_text(json.dumps(provenance, indent=2, default=str))
-        if zarr_out:
+        tmp_json.write_text(json.dumps(meta["zoo"], indent=2, default=str))
+        if out.suffix.lower() == ".zarr":
             from zoo.omezarr import write_ome_zarr
 
-            write_ome_zarr(
-                out, data, axes=out_axes, pixel_size=image.pixel_size, metadata={"zoo": provenance}
-            )
-    return RunResult(out, sidecar, report, provenance, cmap_path)
+            write_ome_zarr(out, data, axes=axes, pixel_size=pixel_size, metadata=meta)
 
 
 def _free_outputs(in_path: Path, out: Path, extra: list[Path], overwrite: bool) -> Path:
@@ -213,7 +259,7 @@ def _free_outputs(in_path: Path, out: Path, extra: list[Path], overwrite: bool) 
     sidecar = out.with_name(out.name + ".json")
     for target in (out, sidecar, *extra):
         if target.exists() and not overwrite:
-            raise PackageError(f"{target} exists; pass --overwrite to replace it")
+            raise OutputExistsError(f"{target} exists; pass --overwrite to replace it")
     return sidecar
 
 
@@ -240,37 +286,40 @@ def _provenance(
     weight_tests: list[Any],
     tiling: Tiling,
     force: bool,
-) -> dict[str, Any]:
-    return {
-        "zoo_version": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": {
-            "id": model.id,
-            "version": model.version,
-            "sha256": model.sha256,
-            "source": model.source,
-        },
-        "input": {
-            "path": str(in_path),
-            "sha256": sha256_path(in_path),
-            "shape": list(data.shape),
-            "axes": axes,
-            "dtype": str(data.dtype),
-        },
-        "backend": predictor.weight_format,
-        # exact rewrites of the ONNX graph the session ran (zoo.onnxgraph)
-        "graph_nodes_bypassed": predictor.bypassed,
-        "weights_tests": [asdict(t) for t in weight_tests],
-        "device": predictor.device,
-        "tiling": tiling.to_dict(),
-        "forced": bool(force and report.verdict == "mismatch"),
-        "check": report.to_dict(),
-    }
+    *,
+    output: OutputRecord,
+    consistency: ConsistencyRecord | None = None,
+    dask: DaskRecord | None = None,
+) -> Provenance:
+    return Provenance(
+        zoo_version=__version__,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        model=ModelRecord(
+            id=model.id, version=model.version, sha256=model.sha256, source=model.source
+        ),
+        input=InputRecord(
+            path=str(in_path),
+            sha256=sha256_path(in_path),
+            shape=list(data.shape),
+            axes=axes,
+            dtype=str(data.dtype),
+        ),
+        backend=predictor.weight_format,
+        graph_nodes_bypassed=predictor.bypassed,
+        weights_tests=[WeightsTestRecord.model_validate(asdict(t)) for t in weight_tests],
+        device=predictor.device,
+        tiling=TilingRecord.model_validate(tiling.to_dict()),
+        forced=bool(force and report.verdict == "mismatch"),
+        check=report,
+        output=output,
+        consistency=consistency,
+        dask=dask,
+    )
 
 
 def run_dask(
-    model: ModelRef,
-    image_path: str | os.PathLike[str],
+    model: ModelLike,
+    image: str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,
     scheduler: str | None = None,
@@ -279,6 +328,8 @@ def run_dask(
     weight_format: str | None = None,
     tile: int | None = None,
     modality: str | None = None,
+    registry: str | None = None,
+    cache: Path | None = None,
 ) -> RunResult:
     """:func:`run` for OME-Zarr images larger than memory: Dask blocks with halos, on the
     local threads (``scheduler`` None or "local") or a dask.distributed scheduler address.
@@ -290,7 +341,8 @@ def run_dask(
     from zoo.distributed import denoise_zarr
     from zoo.omezarr import is_ome_zarr, open_ome_zarr
 
-    out, in_path = Path(output), Path(image_path)
+    ref = open_model(model, registry=registry, cache=cache)
+    out, in_path = Path(output), Path(image)
     if not is_ome_zarr(in_path) or out.suffix.lower() != ".zarr":
         raise ImageError("--dask reads an OME-Zarr image and writes an OME-Zarr (.zarr) output")
     sidecar = _free_outputs(in_path, out, [], overwrite)
@@ -299,27 +351,28 @@ def run_dask(
     top, left = max(0, (h - 2048) // 2), max(0, (w - 2048) // 2)
     middle = tuple(n // 2 for n in array.shape[:-2])
     crop = np.asarray(array[(*middle, slice(top, top + 2048), slice(left, left + 2048))])
-    image = Image(crop, "yx", pixel_size={a: v for a, v in pixel_size.items() if a in "yx"})
-    report = _check_or_refuse(model, image, in_path, modality=modality, force=force)
+    img = Image(crop, "yx", pixel_size={a: v for a, v in pixel_size.items() if a in "yx"})
+    report = _check_or_refuse(ref, img, in_path, modality=modality, force=force)
     report.notes.append("checked on a central crop of the middle plane (--dask)")
-    predictor, weight_tests = trusted_predictor(model.package, weight_format=weight_format)
-    tiling = default_tiling(model.package, tile=tile or DEFAULT_TILE)
-    provenance = _provenance(
-        model, in_path, array, axes, report, predictor, weight_tests, tiling, force
-    )
-    provenance["output"] = {"axes": axes, "shape": list(array.shape), "dtype": "float32"}
+    predictor, weight_tests = trusted_predictor(ref.package, weight_format=weight_format)
+    tiling = default_tiling(ref.package, tile=tile or DEFAULT_TILE)
     local = scheduler in (None, "local")
-    provenance["dask"] = {"scheduler": "local threads" if local else scheduler}
+    provenance = _provenance(
+        ref, in_path, array, axes, report, predictor, weight_tests, tiling, force,
+        output=OutputRecord(axes=axes, shape=list(array.shape), dtype="float32"),
+        dask=DaskRecord(scheduler="local threads" if local else str(scheduler)),
+    )  # fmt: skip
+    meta = {"zoo": provenance.to_dict()}
     with atomic_path(sidecar) as tmp_json:
-        tmp_json.write_text(json.dumps(provenance, indent=2, default=str))
+        tmp_json.write_text(json.dumps(meta["zoo"], indent=2, default=str))
         denoise_zarr(
-            Path(model.package.source),
+            Path(ref.package.source),
             in_path,
             out,
             tiling=tiling,
             weight_format=predictor.weight_format,
             scheduler=None if local else scheduler,
-            metadata={"zoo": provenance},
+            metadata=meta,
         )
     return RunResult(out, sidecar, report, provenance)
 

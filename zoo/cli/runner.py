@@ -2,7 +2,7 @@
 
 import functools
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,6 +15,9 @@ from zoo.cli._app import (
     handles_errors,
     out,
 )
+
+if TYPE_CHECKING:
+    from zoo.runner import ModelRef, RunResult
 
 VERDICT_EXIT = {"match": 0, "caution": 3, "mismatch": 4}
 AxesOpt = Annotated[
@@ -126,53 +129,61 @@ def run(
 
     A mismatch is refused (nothing written) unless --force; a caution is recorded.
     """
-    from rich.progress import Progress
-
     from zoo.runner import open_model
-    from zoo.runner import run as run_model
 
     ref = open_model(model, registry=registry, cache=cache)
     several = len(images) > 1 or (output.is_dir() and output.suffix.lower() != ".zarr")
+    options: dict[str, Any] = {
+        "force": force, "overwrite": overwrite, "weight_format": backend, "tile": tile,
+        "modality": modality,
+    }  # fmt: skip
     for image in images:
         target = output / f"{image.stem}.denoised.ome.tif" if several else output
         if dask:
-            from zoo.runner import run_dask
-
-            result = run_dask(
-                ref, image, target, scheduler=dask, force=force, overwrite=overwrite,
-                weight_format=backend, tile=tile, modality=modality,
-            )  # fmt: skip
-            out.print(f"{image} → {result.output} ({result.report.verdict}, Dask)", markup=False)
+            _run_dask(ref, image, target, scheduler=dask, **options)
             continue
-        with Progress(console=err.console, transient=True) as bar:
-            task = bar.add_task(f"denoising {image.name}", total=None)
-            result = run_model(
-                ref,
-                image,
-                target,
-                force=force,
-                overwrite=overwrite,
-                weight_format=backend,
-                device=device,
-                tile=tile,
-                axes=axes,
-                pixel_size=_pixel(pixel_size),
-                modality=modality,
-                with_consistency=consistency,
-                progress=functools.partial(_advance, bar, task),
-            )
+        result = _run_with_progress(
+            ref, image, target, device=device, axes=axes, pixel_size=_pixel(pixel_size),
+            with_consistency=consistency, **options,
+        )  # fmt: skip
+        _print_run(image, result)
+
+
+def _run_dask(ref: "ModelRef", image: Path, target: Path, **options: Any) -> None:
+    """One OME-Zarr image in Dask blocks (``zoo run --dask``)."""
+    from zoo.runner import run_dask
+
+    result = run_dask(ref, image, target, **options)
+    out.print(f"{image} → {result.output} ({result.report.verdict}, Dask)", markup=False)
+
+
+def _run_with_progress(ref: "ModelRef", image: Path, target: Path, **options: Any) -> "RunResult":
+    """One image through :func:`zoo.runner.run`, with a progress bar on stderr."""
+    from rich.progress import Progress
+
+    from zoo.runner import run as run_model
+
+    with Progress(console=err.console, transient=True) as bar:
+        task = bar.add_task(f"denoising {image.name}", total=None)
+        return run_model(
+            ref, image, target, progress=functools.partial(_advance, bar, task), **options
+        )
+
+
+def _print_run(image: Path, result: "RunResult") -> None:
+    """What a run wrote: the output, the verdict, the sidecar and the consistency map."""
+    out.print(
+        f"{image} → {result.output} ({result.report.verdict}, score "
+        f"{result.report.score:.2f}; provenance {result.sidecar})",
+        markup=False,
+    )
+    if result.consistency is not None and result.provenance.consistency is not None:
+        scores = [p.score for p in result.provenance.consistency.planes]
         out.print(
-            f"{image} → {result.output} ({result.report.verdict}, score "
-            f"{result.report.score:.2f}; provenance {result.sidecar})",
+            f"consistency map {result.consistency} (score {max(scores):.2f}: 0 = the model "
+            "agrees with itself, 1 = it differs as much as the noise)",
             markup=False,
         )
-        if result.consistency is not None:
-            scores = [p["score"] for p in result.provenance["consistency"]["planes"]]
-            out.print(
-                f"consistency map {result.consistency} (score {max(scores):.2f}: 0 = the model "
-                "agrees with itself, 1 = it differs as much as the noise)",
-                markup=False,
-            )
 
 
 def _advance(bar: Any, task: Any, n: int, total: int) -> None:
