@@ -4,7 +4,6 @@ own models' validation numbers (each beats the best-sigma Gaussian on held-out d
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,9 @@ import pytest
 
 from tests.conftest import REPO
 from zoo.registry import Registry
+from zoo.spec import ZooCard
+from zoo_bench.training import doc, specs
+from zoo_bench.training.package import SELF_SUPERVISED_LIMITATION
 
 ENTRIES = sorted((mid, ver) for mid, ver, _entry in Registry(REPO).iter_entries())
 ZOO_TRAINED = {
@@ -30,13 +32,10 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
 def test_the_zoo_trained_models_are_published() -> None:
     """Every model scripts/train_models.py publishes is in the embedded registry (the ones
     it tried and did not publish are not), each of a domain of its own."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    import train_models
-
     published = {mid for mid, _ver in ENTRIES}
-    assert {s.id for s in train_models.MODELS} == ZOO_TRAINED
+    assert {s.id for s in specs.MODELS} == ZOO_TRAINED
     assert published >= ZOO_TRAINED | {"n2v-ihc-careamics"}
-    assert not published & {s.id for s in train_models.EXPERIMENTS}
+    assert not published & {s.id for s in specs.EXPERIMENTS}
     summaries = [Registry(REPO).search(mid)[0].entry.summary for mid in ZOO_TRAINED]
     # each model a domain of its own (modality and structures: nuclei, actin and mitochondria
     # in widefield fluorescence; FIB-SEM), at least three of them
@@ -80,6 +79,23 @@ def test_card_is_complete_and_the_model_beats_the_gaussian(
         )
 
 
+@pytest.mark.parametrize("spec", specs.MODELS, ids=lambda s: s.id)
+def test_the_recipe_card_is_the_published_card(registry: Registry, spec: specs.ModelSpec) -> None:
+    """The card in a model's recipe (zoo_bench/training/models/ID.yaml) is the published
+    card, but for what training adds: the method, the validation numbers (and, without a
+    clean target, the limitation that says so) and the fingerprint."""
+    published = registry.load(spec.id).card
+    assert published is not None and published.fingerprint is not None
+    metrics = published.validation.metrics
+    card = json.loads(json.dumps(spec.card))
+    card["method"] = published.method.model_dump(mode="json")
+    card["validation"]["metrics"] = [m.model_dump(mode="json") for m in metrics]
+    if any(m.name == "self_supervised_mse" for m in metrics):
+        card["validation"]["limitations"].append(SELF_SUPERVISED_LIMITATION)
+    card["fingerprint"] = published.fingerprint.model_dump(mode="json")
+    assert ZooCard.model_validate(card) == published
+
+
 def test_models_doc_lists_every_zoo_trained_model() -> None:
     text = (REPO / "docs" / "models.md").read_text()
     for model_id in ZOO_TRAINED:
@@ -89,12 +105,9 @@ def test_models_doc_lists_every_zoo_trained_model() -> None:
 def test_models_doc_is_what_the_cards_and_the_recorded_runs_give() -> None:
     """docs/models.md is generated (scripts/train_models.py --docs-only) from the cards and
     docs/models-runs.json alone, so a checkout without build/ writes the same document."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    import train_models
-
-    runs = json.loads(train_models.RUNS.read_text())
+    runs = json.loads(doc.RUNS.read_text())
     assert set(runs["reproduction"]) == ZOO_TRAINED
-    text = train_models.models_doc(Registry(REPO), runs)
+    text = doc.models_doc(Registry(REPO), runs)
     assert text == (REPO / "docs" / "models.md").read_text()
 
 
@@ -106,10 +119,7 @@ def test_packages_are_small() -> None:
 
 def _heldout(model_id: str) -> Any:
     """The first held-out image of a zoo-trained model (scripts/train_models.py's split)."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    import train_models
-
-    spec = next(s for s in train_models.MODELS if s.id == model_id)
+    spec = next(s for s in specs.MODELS if s.id == model_id)
     return spec.load()[2][0].noisy
 
 

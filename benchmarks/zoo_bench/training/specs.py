@@ -1,0 +1,78 @@
+"""What the zoo trains: each of its own models' recipe (data loader and held-out split,
+training settings) and card, one YAML file per model in ``models/``.
+
+``MODELS`` are published by ``scripts/train_models.py``; ``EXPERIMENTS`` were trained and not
+published (docs/models.md says why). Images are read from ../shared/data, never copied; the
+data loaders are in :mod:`zoo_bench.training.data`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from zoo.train.loop import TrainConfig
+from zoo_bench.training import data
+from zoo_bench.training.data import Pair
+
+RECIPES = Path(__file__).with_name("models")
+"""One ``<model id>.yaml`` per model: its recipe and its card."""
+PUBLISHED = (
+    "care-nuclei-widefield",
+    "n2v2-fibsem-em",
+    "care-actin-widefield",
+    "care-mito-widefield",
+)
+"""The published models, in the order they are trained and documented."""
+NOT_PUBLISHED = (
+    "care-flim-two-photon",
+    "n2v-actin-widefield",
+    "structn2v-flim-two-photon",
+    "n2v-hipsc-spinning-disk",
+    "n2v-nuclei-widefield",
+    "care-w2s-widefield",
+)
+"""Tried and not published: on their held-out images they did not beat the best-sigma
+Gaussian filter (docs/models.md gives the numbers). Build one with ``--only ID --no-publish``."""
+
+
+@dataclass
+class ModelSpec:
+    """One of the zoo's own models: data, training settings and card."""
+
+    id: str
+    description: str
+    config: TrainConfig
+    load: Callable[[], tuple[list[np.ndarray], list[np.ndarray] | None, list[Pair]]]
+    card: dict[str, Any]
+    """The card before training completes it (method, validation numbers, fingerprint)."""
+    heldout_label: str
+    cite: list[dict[str, str]]
+    tags: list[str] = field(default_factory=list)
+    note: str = ""
+    """Why an experiment was not published (docs/models.md)."""
+
+
+def load_spec(model_id: str, folder: Path = RECIPES) -> ModelSpec:
+    """The spec of ``model_id`` from ``folder/<model_id>.yaml``."""
+    recipe = yaml.safe_load((folder / f"{model_id}.yaml").read_text(encoding="utf-8"))
+    return ModelSpec(
+        id=model_id,
+        description=recipe["description"],
+        config=TrainConfig(**recipe["config"]),
+        load=getattr(data, recipe["data"]),
+        card=recipe["card"],
+        heldout_label=recipe["heldout"],
+        cite=recipe["cite"],
+        tags=recipe.get("tags", []),
+        note=recipe.get("note", ""),
+    )
+
+
+MODELS: list[ModelSpec] = [load_spec(model_id) for model_id in PUBLISHED]
+EXPERIMENTS: list[ModelSpec] = [load_spec(model_id) for model_id in NOT_PUBLISHED]
