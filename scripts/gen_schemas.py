@@ -9,34 +9,23 @@ tests/test_schemas.py runs the check, so a model change without regenerated sche
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from zoo.schemas import all_schemas
+from zoo.schemas import stale_schemas, write_schemas
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
-
-
-def render(schema: dict) -> str:
-    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if schemas/ is stale")
     args = parser.parse_args()
-    stale = []
-    for name, schema in all_schemas().items():
-        path = SCHEMAS / name
-        text = render(schema)
-        if args.check:
-            if not path.is_file() or path.read_text() != text:
-                stale.append(name)
-        else:
-            SCHEMAS.mkdir(exist_ok=True)
-            path.write_text(text)
+    if not args.check:
+        for path in write_schemas(SCHEMAS):
             print(f"wrote {path}")
+        return 0
+    stale = stale_schemas(SCHEMAS)
     if stale:
         print(f"stale: {', '.join(stale)}; run: python scripts/gen_schemas.py", file=sys.stderr)
         return 1
