@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zoo.errors import ImageError
+from zoo.errors import ImageError, TrainConfigError
 from zoo.train.data import PatchSampler, align_target, check_images, normalisation, split_rows
 
 
@@ -63,6 +63,13 @@ def test_split_holds_out_the_bottom_rows_of_every_image() -> None:
     np.testing.assert_array_equal(split.val_targets[0], split.val[0] + 1)
     with pytest.raises(ImageError, match="validation region"):
         split_rows([np.zeros((40, 40))], None, fraction=0.1, patch=32)
+    with pytest.raises(TrainConfigError, match="validation fraction"):
+        split_rows(images, None, fraction=1.0, patch=32)
+
+
+def test_an_unknown_augmentation_is_refused() -> None:
+    with pytest.raises(TrainConfigError, match="augment"):
+        PatchSampler([np.zeros((64, 64))], patch=16, augment="rotate")
 
 
 def test_bad_training_images_are_refused() -> None:

@@ -11,6 +11,7 @@ from scipy import ndimage
 
 torch = pytest.importorskip("torch")
 
+from zoo.errors import TrainConfigError  # noqa: E402
 from zoo.train import TrainConfig, load_trained, train  # noqa: E402
 from zoo.train.loop import prepare  # noqa: E402
 
@@ -109,17 +110,19 @@ def test_validation_batch_is_fixed_and_held_out() -> None:
 
 def test_method_and_targets_must_agree() -> None:
     noisy, clean = synthetic()
-    with pytest.raises(ValueError, match="self-supervised"):
+    with pytest.raises(TrainConfigError, match="self-supervised"):
         train([noisy], [clean], config=TrainConfig(method="n2v", **TINY))
-    with pytest.raises(ValueError, match="clean targets"):
+    with pytest.raises(TrainConfigError, match="clean targets"):
         train([noisy], config=TrainConfig(method="care", **TINY))
-    with pytest.raises(ValueError, match="struct_axis"):
+    with pytest.raises(TrainConfigError, match="struct_axis"):
         TrainConfig(method="structn2v")
-    with pytest.raises(ValueError, match="blind-spot"):
+    with pytest.raises(TrainConfigError, match="blind-spot"):
         TrainConfig(method="n2v", residual=True)
     assert TrainConfig(method="care", residual=True).arch_kwargs()["residual"] is True
-    with pytest.raises(ValueError, match="multiple of"):
+    with pytest.raises(TrainConfigError, match="multiple of"):
         TrainConfig(method="n2v", patch_size=30)
+    with pytest.raises(ValueError, match="steps"):  # a TrainConfigError is a ValueError
+        TrainConfig(method="n2v", steps=0)
 
 
 def test_saved_output_loads_back_and_names_the_package_command(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from zoo.errors import ImageError, TrainConfigError
 from zoo.spec import NoiseModel
 from zoo.train.masking import Masking, mask_positions, masked_mse, struct_mask_rows
 
@@ -114,5 +115,10 @@ def test_masked_mse_counts_masked_pixels_only() -> None:
     ],
 )
 def test_bad_masking_settings_are_refused(kwargs: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(TrainConfigError, match=message):
         Masking(**kwargs)
+
+
+def test_a_patch_that_is_not_2d_is_refused() -> None:
+    with pytest.raises(ImageError, match="2D patch"):
+        Masking().apply(np.zeros((2, 8, 8), np.float32), np.random.default_rng(0))

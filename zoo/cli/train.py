@@ -2,11 +2,16 @@
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from zoo.cli._app import app, err, handles_errors, out
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from zoo.train import TrainConfig, TrainResult
 
 
 class TrainMethod(StrEnum):
@@ -65,56 +70,22 @@ def train(
     The output folder holds a plain state dict and training.json; the command printed at
     the end packages it (zoo package --from state-dict …).
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from zoo.errors import OutputExistsError, SpecError
+    from zoo.errors import OutputExistsError
     from zoo.imageio import read_array
-    from zoo.train import TrainConfig
-    from zoo.train import train as run_training
 
     if (output / "training.json").exists() and not overwrite:
         raise OutputExistsError(f"{output} already holds a training output; pass --overwrite")
-    try:
-        config = TrainConfig(
-            method=method.value,
-            steps=steps,
-            batch_size=batch_size,
-            patch_size=patch_size,
-            learning_rate=learning_rate,
-            masked_fraction=masked_fraction,
-            struct_axis=struct_axis.value if struct_axis else None,
-            struct_span=struct_span,
-            depth=depth,
-            filters=filters,
-            residual=residual,
-            val_fraction=val_fraction,
-            seed=seed,
-            threads=threads,
-        )
-        config.masking()
-    except ValueError as exc:
-        raise SpecError(f"invalid training settings: {exc}") from exc
-    if method is TrainMethod.care and not target:
-        raise SpecError("care needs --target CLEAN for every noisy image, in the same order")
-    if method is not TrainMethod.care and target:
-        raise SpecError(f"{method.value} is self-supervised: drop --target")
+    config = _config(
+        method=method.value, steps=steps, batch_size=batch_size, patch_size=patch_size,
+        learning_rate=learning_rate, masked_fraction=masked_fraction,
+        struct_axis=struct_axis.value if struct_axis else None, struct_span=struct_span,
+        depth=depth, filters=filters, residual=residual, val_fraction=val_fraction, seed=seed,
+        threads=threads,
+    )  # fmt: skip
+    _check_targets(method, target)
     noisy = [read_array(p) for p in images]
     clean = [read_array(p) for p in target] if target else None
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[loss]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err.console, transient=True) as bar:
-        task = bar.add_task(f"training {method.value}", total=steps, loss="")
-
-        def progress(step: int, total: int, loss: float, val: float | None) -> None:
-            shown = f"loss {loss:.4f}" + (f" val {val:.4f}" if val is not None else "")
-            bar.update(task, completed=step, loss=shown)
-
-        result = run_training(noisy, clean, config=config, progress=progress)
+    result = _train_with_progress(noisy, clean, config)
     result.save(output)
     out.print(
         f"best validation loss {result.best_val_loss:.4g} at step {result.best_step} of "
@@ -123,3 +94,51 @@ def train(
     )
     out.print(f"package it with:\n  {result.package_command(output)}", markup=False)
     out.print(str(output), markup=False)
+
+
+def _config(**settings: Any) -> "TrainConfig":
+    """The training settings, validated (the masking too); invalid ones as a SpecError."""
+    from zoo.errors import SpecError, TrainConfigError
+    from zoo.train import TrainConfig
+
+    try:
+        config = TrainConfig(**settings)
+        config.masking()
+    except TrainConfigError as exc:
+        raise SpecError(f"invalid training settings: {exc}") from exc
+    return config
+
+
+def _check_targets(method: TrainMethod, target: list[Path] | None) -> None:
+    """CARE needs a clean target per image; the self-supervised methods take none."""
+    from zoo.errors import SpecError
+
+    if method is TrainMethod.care and not target:
+        raise SpecError("care needs --target CLEAN for every noisy image, in the same order")
+    if method is not TrainMethod.care and target:
+        raise SpecError(f"{method.value} is self-supervised: drop --target")
+
+
+def _train_with_progress(
+    noisy: list["np.ndarray"], clean: list["np.ndarray"] | None, config: "TrainConfig"
+) -> "TrainResult":
+    """Run the training with a progress bar (step, loss, validation loss) on stderr."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from zoo.train import train as run_training
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[loss]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err.console, transient=True) as bar:
+        task = bar.add_task(f"training {config.method}", total=config.steps, loss="")
+
+        def progress(step: int, total: int, loss: float, val: float | None) -> None:
+            shown = f"loss {loss:.4f}" + (f" val {val:.4f}" if val is not None else "")
+            bar.update(task, completed=step, loss=shown)
+
+        return run_training(noisy, clean, config=config, progress=progress)

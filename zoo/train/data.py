@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoo.errors import ImageError
+from zoo.errors import ImageError, TrainConfigError
 
 __all__ = [
     "PatchSampler",
@@ -119,7 +119,7 @@ def split_rows(
     give a validation region.
     """
     if not 0 < fraction < 1:
-        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+        raise TrainConfigError(f"validation fraction must be in (0, 1), got {fraction}")
     train, val, train_t, val_t = [], [], [], []
     for i, image in enumerate(images):
         rows = max(patch, round(image.shape[0] * fraction))
@@ -160,7 +160,7 @@ class PatchSampler:
         augment: str | None = "dihedral",
     ) -> None:
         if augment not in (None, "dihedral", "flips"):
-            raise ValueError(f"augment must be 'dihedral', 'flips' or None, got {augment!r}")
+            raise TrainConfigError(f"augment must be 'dihedral', 'flips' or None, got {augment!r}")
         self.images = list(images)
         self.targets = None if targets is None else list(targets)
         self.patch = patch

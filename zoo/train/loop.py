@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from zoo.errors import ImportFailedError, require
+from zoo.errors import ImportFailedError, TrainConfigError, require
 from zoo.train.data import PatchSampler, check_images, normalisation, split_rows
 from zoo.train.masking import Masking, masked_mse
 
@@ -54,7 +54,10 @@ META_FILE = "training.json"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of a training run (recorded in the card's method hyper-parameters)."""
+    """Every setting of a training run (recorded in the card's method hyper-parameters).
+
+    Settings that are invalid or contradict each other raise
+    :class:`~zoo.errors.TrainConfigError` (a ``ValueError``)."""
 
     method: MethodName
     """n2v, n2v2, structn2v (self-supervised, noisy images only) or care (noisy/clean pairs)."""
@@ -99,23 +102,23 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+            raise TrainConfigError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.method == "structn2v" and self.struct_axis is None:
-            raise ValueError("structn2v needs struct_axis ('x' or 'y'): the noise's axis")
+            raise TrainConfigError("structn2v needs struct_axis ('x' or 'y'): the noise's axis")
         if self.residual and self.method != "care":
-            raise ValueError(
+            raise TrainConfigError(
                 "residual is a CARE setting: a blind-spot network must not see its input pixel"
             )
         if self.method != "structn2v" and self.struct_axis is not None:
-            raise ValueError(f"struct_axis is a StructN2V setting; method is {self.method}")
+            raise TrainConfigError(f"struct_axis is a StructN2V setting; method is {self.method}")
         if self.patch_size % 2**self.depth or self.patch_size < 2 ** (self.depth + 1):
-            raise ValueError(
+            raise TrainConfigError(
                 f"patch_size {self.patch_size} must be a multiple of 2 ** depth = "
                 f"{2**self.depth} and at least twice that"
             )
         for name in ("steps", "batch_size", "val_patches", "val_every", "threads", "filters"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise TrainConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     @property
     def self_supervised(self) -> bool:
@@ -289,16 +292,16 @@ def train(
 ) -> TrainResult:
     """Train a denoiser on 2D ``images`` (CARE: with registered clean ``targets``).
 
-    Raises :class:`~zoo.errors.ImageError` for unusable images and ``ValueError`` for a
-    method/target mismatch.
+    Raises :class:`~zoo.errors.ImageError` for unusable images and
+    :class:`~zoo.errors.TrainConfigError` for a method/target mismatch.
     """
     torch = require("torch", "export")
     from zoo import __version__
 
     if config.self_supervised and targets is not None:
-        raise ValueError(f"{config.method} is self-supervised: it takes no targets")
+        raise TrainConfigError(f"{config.method} is self-supervised: it takes no targets")
     if not config.self_supervised and targets is None:
-        raise ValueError("care needs clean targets, one per noisy image")
+        raise TrainConfigError("care needs clean targets, one per noisy image")
     mean, std, sampler, val_batch = prepare(images, targets, config)
     masking = config.masking() if config.self_supervised else None
     rng = np.random.default_rng(config.seed)

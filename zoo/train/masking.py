@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from zoo.errors import ImageError, TrainConfigError
+
 if TYPE_CHECKING:
     from torch import Tensor
 
@@ -52,15 +54,17 @@ class Masking:
 
     def __post_init__(self) -> None:
         if not 0 < self.fraction < 0.25:
-            raise ValueError(f"masked fraction must be in (0, 0.25), got {self.fraction}")
+            raise TrainConfigError(f"masked fraction must be in (0, 0.25), got {self.fraction}")
         if self.radius < 1:
-            raise ValueError(f"neighbourhood radius must be >= 1, got {self.radius}")
+            raise TrainConfigError(f"neighbourhood radius must be >= 1, got {self.radius}")
         if self.strategy not in ("uniform", "median"):
-            raise ValueError(f"strategy must be 'uniform' or 'median', got {self.strategy!r}")
+            raise TrainConfigError(f"strategy must be 'uniform' or 'median', got {self.strategy!r}")
         if self.struct_axis not in (None, "x", "y"):
-            raise ValueError(f"struct_axis must be 'x', 'y' or None, got {self.struct_axis!r}")
+            raise TrainConfigError(
+                f"struct_axis must be 'x', 'y' or None, got {self.struct_axis!r}"
+            )
         if self.struct_span < 3 or self.struct_span % 2 == 0:
-            raise ValueError(f"struct_span must be odd and >= 3, got {self.struct_span}")
+            raise TrainConfigError(f"struct_span must be odd and >= 3, got {self.struct_span}")
 
     @property
     def half_span(self) -> int:
@@ -79,7 +83,7 @@ class Masking:
         """
         patch = np.asarray(patch, dtype=np.float32)
         if patch.ndim != 2:
-            raise ValueError(f"expected a 2D patch, got shape {patch.shape}")
+            raise ImageError(f"expected a 2D patch, got shape {patch.shape}")
         mask = mask_positions(patch.shape, self.fraction, self.min_distance, rng)
         ys, xs = np.nonzero(mask)
         out = patch.copy()
