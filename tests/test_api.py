@@ -4,14 +4,80 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from types import ModuleType
+
+import pytest
 
 import zoo
 
+PUBLIC = {
+    # the API (imported on first use)
+    "check",
+    "fetch",
+    "open_model",
+    "open_package",
+    "run",
+    "Registry",
+    # what it returns
+    "DomainReport",
+    "ModelRef",
+    "Package",
+    "Provenance",
+    "RunResult",
+    # the errors
+    "AuthError",
+    "DependencyError",
+    "DomainMismatchError",
+    "ExportError",
+    "ImageError",
+    "ImportFailedError",
+    "IntegrityError",
+    "ModelNotFoundError",
+    "OutputExistsError",
+    "PackageError",
+    "RegistryError",
+    "SpecError",
+    "TrainConfigError",
+    "UnsafeArchiveError",
+    "UploadTooLargeError",
+    "ZooError",
+    "__version__",
+}
+
 
 def test_all_is_exactly_the_public_surface() -> None:
+    assert sorted(zoo.__all__) == sorted(PUBLIC)
+    for name in zoo.__all__:
+        assert getattr(zoo, name) is not None, name
+    # once every name is resolved, nothing else public is left in the namespace
     public = {name for name in vars(zoo) if not name.startswith("_")}
-    submodules = {name for name in public if type(getattr(zoo, name)).__name__ == "module"}
-    assert set(zoo.__all__) == (public - submodules) | {"__version__"}
+    submodules = {name for name in public if isinstance(getattr(zoo, name), ModuleType)}
+    assert public - submodules == PUBLIC - {"__version__"}
+    assert set(dir(zoo)) >= PUBLIC
+
+
+def test_public_names_are_the_library_objects() -> None:
+    from zoo.errors import ZooError
+    from zoo.package import load_package
+    from zoo.registry import Registry
+    from zoo.runner import check, run
+
+    assert (zoo.check, zoo.run, zoo.Registry, zoo.open_package) == (
+        check,
+        run,
+        Registry,
+        load_package,
+    )
+    assert all(issubclass(getattr(zoo, n), ZooError) for n in PUBLIC if n.endswith("Error"))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        zoo.nope  # noqa: B018
+
+
+def test_output_exists_error_is_caught_as_before() -> None:
+    """Raised where a PackageError was: both, and a FileExistsError, catch it."""
+    assert issubclass(zoo.OutputExistsError, zoo.PackageError)
+    assert issubclass(zoo.OutputExistsError, FileExistsError)
+    assert issubclass(zoo.TrainConfigError, ValueError)
 
 
 def _imported_after(code: str) -> set[str]:
@@ -22,7 +88,16 @@ def _imported_after(code: str) -> set[str]:
 
 def test_import_zoo_is_light() -> None:
     mods = _imported_after("import zoo")
-    assert not {"torch", "onnxruntime", "bioimageio.spec"} & mods
+    assert not {"torch", "onnxruntime", "bioimageio.spec", "numpy", "zoo.runner"} & mods
+
+
+def test_the_api_names_resolve_without_torch_or_onnxruntime() -> None:
+    """zoo.check, zoo.run and zoo.fetch exist; the runtimes load when a model runs."""
+    mods = _imported_after(
+        "import zoo\nassert callable(zoo.check) and callable(zoo.run) and callable(zoo.fetch)"
+    )
+    assert "zoo.runner" in mods
+    assert not {"torch", "onnxruntime"} & mods
 
 
 def test_cli_help_imports_neither_torch_nor_onnxruntime() -> None:

@@ -27,7 +27,7 @@ from zoo.package import Package, load_package, save_package, with_card
 from zoo.spec import ZooCard
 from zoo.store import HttpStore, LocalStore, open_store
 
-__all__ = ["PublishResult", "Registry", "SearchHit", "YankedVersionWarning"]
+__all__ = ["PublishResult", "Registry", "SearchHit", "YankedVersionWarning", "fetch"]
 
 logger = logging.getLogger(__name__)
 
@@ -411,6 +411,14 @@ class Registry:
         for model_id, model in sorted(self.index().models.items()):
             for version, entry in model.versions.items():
                 yield model_id, version, entry
+
+
+def fetch(
+    ref: str, *, registry: str | os.PathLike[str] | None = None, cache: Path | None = None
+) -> Path:
+    """The local path of the verified package zip for ``ID[@VERSION]`` (see
+    :meth:`Registry.fetch`); ``registry`` and ``cache`` are those of :class:`Registry`."""
+    return Registry(registry, cache=cache).fetch(ref)
 
 
 def zipfile_path(path: Path) -> bool:
