@@ -5,8 +5,8 @@
 Runs the zoo's own models on real images with a clean target and sets each pair's outcome
 against what ``zoo check`` says before inference (zoo_bench.domain; docs/domain-benchmark.md
 describes the method). Prints the held-out numbers; ``--write`` writes
-docs/domain-benchmark.md (+ SVG plots) and the calibrated thresholds with their provenance to
-zoo/calibration.json.
+docs/domain-benchmark.md (+ SVG plots and the values it was rendered from) and the calibrated
+thresholds with their provenance to zoo/calibration.json.
 """
 
 from __future__ import annotations

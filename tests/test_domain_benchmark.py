@@ -66,6 +66,18 @@ def test_the_document_holds_the_numbers_of_the_calibration_run() -> None:
         assert f"`{name}`" in text
 
 
+def test_the_document_is_its_template_rendered_with_the_values_of_its_run() -> None:
+    """docs/domain-benchmark.md is zoo_bench/domain/report.md.j2 rendered with the values
+    that --write keeps beside it (docs/domain-benchmark/values.json), of the run that wrote
+    zoo/calibration.json."""
+    from zoo_bench.domain.report import DOC, VALUES, render
+
+    values = json.loads(VALUES.read_text())
+    held = {k: v for k, v in values["results"]["heldout"].items() if k != "confusion"}
+    assert held == CALIBRATION["heldout"]
+    assert render(values) == DOC.read_text()
+
+
 def test_calibrated_thresholds_apply_to_the_calibrated_models_only() -> None:
     """Thresholds calibrated on one model's domain are that model's: the zoo's other models,
     of the same method too, keep the first-principles defaults."""

@@ -4,6 +4,7 @@ template report.md.j2 with the values of one run, and its SVG plots."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,8 @@ from zoo_bench.domain.outcomes import MARGIN_DB, Pair
 
 DOC = REPO / "docs" / "domain-benchmark.md"
 PLOTS = REPO / "docs" / "domain-benchmark"
+VALUES = PLOTS / "values.json"
+"""The values docs/domain-benchmark.md was rendered from (:func:`report_values`)."""
 TEMPLATE = Path(__file__).with_name("report.md.j2")
 
 
@@ -220,6 +223,8 @@ def write_plots(held: list[Pair], thresholds: dict) -> None:
 
 
 def write_doc(result: dict[str, Any], pairs: list[Pair], thresholds: dict) -> None:
-    """docs/domain-benchmark.md and its plots."""
+    """docs/domain-benchmark.md, its plots and the values it was rendered from (VALUES)."""
     write_plots([p for p in pairs if p.split == "heldout"], thresholds)
-    DOC.write_text(render(report_values(result, pairs, thresholds)))
+    values = report_values(result, pairs, thresholds)
+    VALUES.write_text(json.dumps(values, indent=1, ensure_ascii=False) + "\n")
+    DOC.write_text(render(values))
