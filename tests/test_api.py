@@ -125,3 +125,27 @@ def test_domain_check_does_not_import_scipy_stats() -> None:
     mods = _imported_after("import zoo.domain, zoo.fingerprint, zoo.runner")
     assert "zoo.fingerprint" in mods
     assert "scipy.stats" not in mods
+
+
+def test_every_extra_a_message_names_exists() -> None:
+    """zoo.errors.require tells the user to pip install 'zoo[EXTRA]': EXTRA must exist."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(zoo.__file__).parent
+    project = tomllib.loads((root.parent / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    named = {
+        (module, extra)
+        for path in root.rglob("*.py")
+        for module, extra in re.findall(r'require\(\s*"([^"]+)",\s*"([^"]+)"\)', path.read_text())
+    }
+    assert "export" in {extra for _, extra in named}  # the pattern finds the calls
+    for module, extra in named:
+        assert extra in extras, f"require({module!r}, {extra!r}): no extra {extra!r}"
+        top = module.split(".")[0]
+        installed = [*extras[extra], *project["dependencies"]]
+        assert any(re.match(rf"{top}\b", req.replace("[", " ")) for req in installed), (
+            f"neither extra {extra!r} nor zoo itself installs {module!r}"
+        )
