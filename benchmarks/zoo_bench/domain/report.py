@@ -200,7 +200,7 @@ def render(values: dict[str, Any]) -> str:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters["f"] = format
+    env.filters["fmt"] = format
     return env.from_string(TEMPLATE.read_text()).render(values)
 
 

@@ -16,6 +16,7 @@ REPRO = REPO / "build" / "repro"
 RUNS = REPO / "docs" / "models-runs.json"
 """The numbers behind docs/models.md that no card holds (reproduction runs, experiments), as
 last measured: committed, so that a checkout without build/ writes the same document."""
+TEMPLATE = Path(__file__).with_name("models.md.j2")
 
 
 def write_docs(work: Path = WORK) -> Path:
@@ -29,69 +30,65 @@ def write_docs(work: Path = WORK) -> Path:
 
 
 def models_doc(reg: Any, runs: dict[str, dict[str, Any]]) -> str:
-    """The text of docs/models.md: the published models' cards, then ``runs``."""
+    """The text of docs/models.md: TEMPLATE with the published models' cards, then ``runs``."""
+    import jinja2
+
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["fmt"] = format
+    text = env.from_string(TEMPLATE.read_text()).render(doc_values(reg, runs))
+    return text.rstrip() + "\n"
+
+
+def doc_values(reg: Any, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What docs/models.md shows: each published model of ``reg`` (its card's numbers), the
+    reproduction runs next to them and the experiments not published (``runs``)."""
     ids = {s.id for s in MODELS}
-    lines = [
-        "# The zoo's own models",
-        "",
-        "Trained, validated, packaged and published by `scripts/train_models.py` from the real "
-        "images in `../shared/data` (never copied into this repository). Each model was "
-        "validated on held-out images of its own domain that were never used for training. "
-        "Generated from the cards in the embedded registry; do not edit by hand.",
-        "",
-        "PSNR/SSIM are computed in the noisy input's grey values against the clean target "
-        "mapped onto them by a least-squares line; the PSNR peak is the target's range. The "
-        "Gaussian filter and BM3D get their best parameter *chosen with the target* (an "
-        "oracle that favours them). Where no clean target exists the table gives the "
-        "self-supervised (Noise2Self) MSE of J-invariant denoisers against the noisy image: "
-        "for pixel-independent noise it is the MSE against the unknown clean image plus the "
-        "noise variance, so lower is better and differences are true MSE differences.",
-        "",
-        "Reproduce (about 10-20 min per model on 2 CPU threads; seeded, so the same torch "
-        "build and thread count give the same weights): `pip install torch==2.13.0 -e "
-        '".[export,test]"` then `python scripts/train_models.py` (`--only ID` for one model, '
-        "`--reuse` to repackage build/train/ID without training again). A package's test "
-        "input and cover are synthetic (the DSB 2018 nuclei image shipped in the stardist "
-        "wheel, scaled to the training grey values, with noise at the training noise level); "
-        "the training images themselves are never committed. Training times in the table "
-        "are wall-clock seconds on a 2-core machine that was running other jobs too (alone, "
-        "100 steps take about 60 s).",
-        "",
-        "| model | domain | method | size | training | held-out data |",
-        "|---|---|---|---|---|---|",
+    published = [
+        _published(reg, model_id, version, entry)
+        for model_id, version, entry in reg.iter_entries()
+        if model_id in ids
     ]
-    details = []
-    for model_id, version, entry in reg.iter_entries():
-        if model_id not in ids:
-            continue
-        card = reg.load(f"{model_id}@{version}").card
-        assert card is not None
-        hp = card.method.hyperparameters
-        held = card.validation.metrics[0].dataset if card.validation.metrics else "—"
-        lines.append(
-            f"| `{model_id}`@{version} | {card.domain.modality.value}: "
-            f"{', '.join(card.domain.structures)} | {card.method.name.value} | "
-            f"{entry.size / 1e6:.1f} MB | {hp.get('steps')} steps, {hp.get('train_seconds')} s "
-            f"(wall clock, 2 threads) | {held} |"
-        )
-        details += [f"## `{model_id}`", ""]
-        by_method: dict[str, dict[str, float]] = {}
-        for m in card.validation.metrics:
-            by_method.setdefault(m.method, {})[m.name] = m.value
-        metrics = sorted(
-            {m.name for m in card.validation.metrics},
-            key=["psnr", "ssim"].index
-            if all(m.name in ("psnr", "ssim") for m in card.validation.metrics)
-            else str,
-        )
-        details += ["| output | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
-        for method, values in by_method.items():
-            cells = [f"{values[k]:.4g}" if k in values else "—" for k in metrics]
-            details.append(f"| {method} | " + " | ".join(cells) + " |")
-        details += ["", _verdict(by_method), ""]
-    details += _reproduction(reg, runs["reproduction"])
-    details += _experiments(runs["experiments"])
-    return "\n".join([*lines, "", *details]).rstrip() + "\n"
+    return {
+        "published": published,
+        "reproduction": _reproduction(reg, runs["reproduction"]),
+        "experiments": _experiments(runs["experiments"]),
+    }
+
+
+def _published(reg: Any, model_id: str, version: str, entry: Any) -> dict[str, Any]:
+    """One published model: its row in the table and its validation numbers."""
+    card = reg.load(f"{model_id}@{version}").card
+    assert card is not None
+    hp = card.method.hyperparameters
+    rows: dict[str, dict[str, float]] = {}
+    for m in card.validation.metrics:
+        rows.setdefault(m.method, {})[m.name] = m.value
+    metrics = sorted(
+        {m.name for m in card.validation.metrics},
+        key=["psnr", "ssim"].index
+        if all(m.name in ("psnr", "ssim") for m in card.validation.metrics)
+        else str,
+    )
+    return {
+        "id": model_id,
+        "version": version,
+        "modality": card.domain.modality.value,
+        "structures": card.domain.structures,
+        "method": card.method.name.value,
+        "size_mb": entry.size / 1e6,
+        "steps": hp.get("steps"),
+        "train_seconds": hp.get("train_seconds"),
+        "heldout": card.validation.metrics[0].dataset if card.validation.metrics else "—",
+        "metrics": metrics,
+        "rows": rows,
+        "comparison": _comparison(rows),
+    }
 
 
 def _model_value(summary: dict[str, dict[str, float]]) -> tuple[str, float]:
@@ -123,100 +120,73 @@ def recorded_runs(work: Path = WORK) -> dict[str, dict[str, Any]]:
     return runs
 
 
-def _reproduction(reg: Any, runs: dict[str, Any]) -> list[str]:
+def _reproduction(reg: Any, runs: dict[str, Any]) -> list[dict[str, Any]]:
     """Published validation numbers next to those of a retraining from scratch (REPRO)."""
-    lines = [
-        "## Reproduction",
-        "",
-        "Each published model retrained from scratch with the same script and seed "
-        "(`python scripts/train_models.py --only ID --no-publish --work build/repro`, one at "
-        "a time on 2 threads; the machine was shared with other jobs part of the time, so "
-        "the times vary) and evaluated on the same held-out data. The goal is the published "
-        "PSNR within 0.3 dB; with the same torch build and thread count the weights, and so "
-        "the numbers, come out identical.",
-        "",
-        "| model | metric | published | retrained | difference | retraining wall clock |",
-        "|---|---|---|---|---|---|",
-    ]
+    rows: list[dict[str, Any]] = []
     for spec in MODELS:
         card = reg.load(spec.id).card
         published = {(m.method.split(" ")[0], m.name): m.value for m in card.validation.metrics}
         run = runs.get(spec.id)
         if run is None:
-            lines.append(f"| `{spec.id}` | — | — | not rerun yet | — | — |")
+            rows.append({"id": spec.id, "metric": None})
             continue
         metric, value = _model_value(run["summary"])
-        seconds = run["seconds"]
         before = published[("model", metric)]
-        unit = " dB" if metric == "psnr" else ""
-        lines.append(
-            f"| `{spec.id}` | {metric} | {before:.4g} | {value:.4g} | "
-            f"{value - before:+.3f}{unit} | {seconds:.0f} s training |"
+        rows.append(
+            {
+                "id": spec.id,
+                "metric": metric,
+                "published": before,
+                "retrained": value,
+                "difference": value - before,
+                "seconds": run["seconds"],
+            }
         )
-    return [*lines, ""]
+    return rows
 
 
-def _experiments(runs: dict[str, Any]) -> list[str]:
-    """Models that were trained and evaluated but not published, with their numbers."""
-    lines = []
+def _experiments(runs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Models that were trained and evaluated but not published, with their numbers (the
+    recorded run, or None when there is none)."""
+    out = []
     for spec in EXPERIMENTS:
         run = runs.get(spec.id)
-        if run is None:  # never recorded: the reason, without numbers
-            lines += [
-                f"## Tried and not published: `{spec.id}`",
-                "",
-                f"{spec.description} {spec.config.method}, {spec.config.steps} steps: it did "
-                f"not beat the best-sigma Gaussian filter on the {spec.heldout_label}. "
-                f"{spec.note} Its numbers are regenerated by `python scripts/train_models.py "
-                f"--only {spec.id} --no-publish`.",
-                "",
-            ]
-            continue
-        summary = run["summary"]
-        metrics = list(dict.fromkeys(k for values in summary.values() for k in values))
-        lines += [
-            f"## Tried and not published: `{spec.id}`",
-            "",
-            f"{spec.description} {spec.config.method}, {run['steps']} steps "
-            f"({run['seconds']:.0f} s). On the {spec.heldout_label}:",
-            "",
-            "| output | " + " | ".join(metrics) + " |",
-            "|---|" + "---|" * len(metrics),
-        ]
-        for method, values in summary.items():
-            cells = [f"{values[k]:.4g}" if k in values else "—" for k in metrics]
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
-        lines += [
-            "",
-            f"{spec.note} Reproduce with "
-            f"`python scripts/train_models.py --only {spec.id} --no-publish`.",
-            "",
-        ]
-    return lines
+        if run is not None:
+            summary = run["summary"]
+            metrics = list(dict.fromkeys(k for values in summary.values() for k in values))
+            run = {**run, "metrics": metrics}
+        out.append(
+            {
+                "id": spec.id,
+                "description": spec.description,
+                "method": spec.config.method,
+                "steps": spec.config.steps,
+                "heldout": spec.heldout_label,
+                "note": spec.note,
+                "run": run,
+            }
+        )
+    return out
 
 
-def _verdict(by_method: dict[str, dict[str, float]]) -> str:
+def _comparison(by_method: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """The model against the best-sigma Gaussian (and BM3D): PSNR differences, or without
+    a clean target the self-supervised MSEs of the J-invariant denoisers."""
+
     def find(prefix: str) -> dict[str, float]:
         return next((v for k, v in by_method.items() if k.startswith(prefix)), {})
 
     model, gauss, bm3d = find("model"), find("gaussian"), find("bm3d")
     if "psnr" in model:
-        parts = [
-            f"Model vs best-sigma Gaussian: {model['psnr'] - gauss['psnr']:+.2f} dB PSNR "
-            f"({'beats it' if model['psnr'] > gauss['psnr'] else 'does NOT beat it'})."
-        ]
-        if "psnr" in bm3d:
-            diff = model["psnr"] - bm3d["psnr"]
-            parts.append(
-                f"Model vs BM3D: {diff:+.2f} dB PSNR "
-                f"({'beats it' if diff > 0 else 'does NOT beat it'})."
-            )
-        return " ".join(parts)
+        return {
+            "psnr": True,
+            "vs_gaussian": model["psnr"] - gauss["psnr"],
+            "vs_bm3d": model["psnr"] - bm3d["psnr"] if "psnr" in bm3d else None,
+        }
     key = "self_supervised_mse"
-    diff = gauss[key] - model[key]
-    verdict = "model lower, i.e. closer to the clean image" if diff > 0 else "model NOT lower"
-    return (
-        f"No clean target. Self-supervised MSE: model {model[key]:.4g} vs J-invariant "
-        f"Gaussian {gauss[key]:.4g} ({verdict}; the difference, {diff:.4g}, is the difference "
-        "in true MSE). BM3D is not J-invariant, so it cannot be compared without a clean target."
-    )
+    return {
+        "psnr": False,
+        "model": model[key],
+        "gaussian": gauss[key],
+        "difference": gauss[key] - model[key],
+    }
