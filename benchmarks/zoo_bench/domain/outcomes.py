@@ -19,8 +19,7 @@ from zoo_bench.domain.cases import CALIBRATED_MODELS, REPO, Case
 
 MARGIN_DB = 1.0
 """A pair is degraded when its PSNR is more than this below the in-domain model's or the best
-classic baseline's (an oracle baseline and a marginal model differ by about ±1 dB from one
-128² field to the next even in domain: without the margin the label would be that noise)."""
+classic baseline's (docs/domain-benchmark.md, "What is measured")."""
 
 
 def psnr(image: np.ndarray, target: np.ndarray) -> float:
@@ -213,14 +212,8 @@ def measure(
 def pool_outcomes(pairs: list[Pair]) -> None:
     """Label each pair by its group: degraded when, averaged over the fields of one model,
     acquisition and variant in one split, the model is more than MARGIN_DB below the
-    in-domain model or the classic baseline.
-
-    One field's PSNR is a noisy measure of the outcome: the in-domain model is itself
-    "degraded" on some of its own held-out 128² fields, and the fields of one variant, whose
-    statistics are alike, fall on both sides of the margin. What a user is to be warned
-    about is the model on that kind of data, so the label is the group's mean deficit (in
-    dB); the fields' own labels are kept in ``field_degraded`` and reported beside it.
-    """
+    in-domain model or the classic baseline. The fields' own labels stay in
+    ``field_degraded`` (docs/domain-benchmark.md says why the group's label is used)."""
     groups: dict[tuple[str, str, str], list[Pair]] = {}
     for p in pairs:
         groups.setdefault((p.model, p.group, p.split), []).append(p)
