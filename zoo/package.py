@@ -258,27 +258,9 @@ def build_model_descr(
     """
     from bioimageio.spec.model import v0_5 as bmz
 
-    def axes(output: bool) -> list[Any]:
-        space = []
-        for ax in spatial_axes:
-            if output:
-                ref = bmz.SizeReference(tensor_id=bmz.TensorId("input"), axis_id=bmz.AxisId(ax))
-                cls = bmz.SpaceOutputAxisWithHalo if halo else bmz.SpaceOutputAxis
-                kw = {"halo": halo} if halo else {}
-                space.append(cls(id=bmz.AxisId(ax), size=ref, **kw))
-            else:
-                size = bmz.ParameterizedSize(min=size_min, step=size_step)
-                space.append(bmz.SpaceInputAxis(id=bmz.AxisId(ax), size=size))
-        names = [bmz.Identifier(f"channel{i}") for i in range(channels)]
-        return [bmz.BatchAxis(), bmz.ChannelAxis(channel_names=names), *space]
-
+    space = _SpaceAxes(spatial_axes, channels, size_min, size_step, halo)
     entries = {fmt: _weights_entry(bmz, fmt, dict(kw)) for fmt, kw in weights.items()}
-    config: dict[str, Any] = {}
-    if card is not None:
-        config[CARD_KEY] = card.to_yaml_dict()
-    if test_tolerance is not None:
-        tol = {"absolute_tolerance": test_tolerance, "relative_tolerance": test_tolerance}
-        config["bioimageio"] = {"test_kwargs": {fmt: tol for fmt in weights}}
+    config = _config(card, test_tolerance, weights)
     try:
         return bmz.ModelDescr(
             name=name,
@@ -294,7 +276,7 @@ def build_model_descr(
             inputs=[
                 bmz.InputTensorDescr(
                     id=bmz.TensorId("input"),
-                    axes=axes(output=False),
+                    axes=space.axes(bmz, output=False),
                     test_tensor=bmz.FileDescr(source=test_input),
                     preprocessing=list(preprocessing),
                 )
@@ -302,7 +284,7 @@ def build_model_descr(
             outputs=[
                 bmz.OutputTensorDescr(
                     id=bmz.TensorId("output"),
-                    axes=axes(output=True),
+                    axes=space.axes(bmz, output=True),
                     test_tensor=bmz.FileDescr(source=test_output),
                     postprocessing=list(postprocessing),
                 )
@@ -312,6 +294,47 @@ def build_model_descr(
         )
     except ValidationError as exc:
         raise SpecError(f"cannot describe model {name!r}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class _SpaceAxes:
+    """The axes of a single-image denoiser's tensors: batch, channel, then space."""
+
+    spatial_axes: str
+    channels: int
+    size_min: int
+    size_step: int
+    halo: int
+
+    def axes(self, bmz: Any, *, output: bool) -> list[Any]:
+        """The input's axes (sizes ``size_min + n * size_step``), or the output's (each
+        the size of the input's, with the halo when there is one)."""
+        space = []
+        for ax in self.spatial_axes:
+            if output:
+                ref = bmz.SizeReference(tensor_id=bmz.TensorId("input"), axis_id=bmz.AxisId(ax))
+                cls = bmz.SpaceOutputAxisWithHalo if self.halo else bmz.SpaceOutputAxis
+                kw = {"halo": self.halo} if self.halo else {}
+                space.append(cls(id=bmz.AxisId(ax), size=ref, **kw))
+            else:
+                size = bmz.ParameterizedSize(min=self.size_min, step=self.size_step)
+                space.append(bmz.SpaceInputAxis(id=bmz.AxisId(ax), size=size))
+        names = [bmz.Identifier(f"channel{i}") for i in range(self.channels)]
+        return [bmz.BatchAxis(), bmz.ChannelAxis(channel_names=names), *space]
+
+
+def _config(
+    card: ZooCard | None, test_tolerance: float | None, weights: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The description's ``config``: the card under ``zoo``, the test tolerance of every
+    weight format under ``bioimageio.test_kwargs``."""
+    config: dict[str, Any] = {}
+    if card is not None:
+        config[CARD_KEY] = card.to_yaml_dict()
+    if test_tolerance is not None:
+        tol = {"absolute_tolerance": test_tolerance, "relative_tolerance": test_tolerance}
+        config["bioimageio"] = {"test_kwargs": {fmt: tol for fmt in weights}}
+    return config
 
 
 def _weights_entry(bmz: Any, fmt: str, kwargs: dict[str, Any]) -> Any:

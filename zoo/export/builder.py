@@ -209,46 +209,14 @@ def build_package(
     pre = apply_processing(
         x, "bc" + model.spatial_axes, parse_processing("pre", model.preprocessing)
     )
-    other = _other_shape(pre, model.size_step)
     with tempfile.TemporaryDirectory(prefix="zoo-build-") as tmp_name:
         tmp = Path(tmp_name)
-        say("exporting TorchScript")
-        ts = export_torchscript(
-            model.module, pre, tmp / "weights_torchscript.pt", check_inputs=[other]
-        )
-        say("exporting ONNX")
-        ox = export_onnx(model.module, pre, tmp / "weights.onnx", check_inputs=[other])
-        checks = (ts, ox)
+        checks = _export(model, pre, tmp, say)
         say("writing test tensors, cover and README")
         np.save(tmp / "test_input.npy", x)
         np.save(tmp / "test_output.npy", y)
         _write_cover(x, y, tmp / "cover.png")
         (tmp / "README.md").write_text(model_card_markdown(name, description, card, model, checks))
-        arch = tmp / model.architecture.name
-        shutil.copyfile(model.architecture, arch)
-        torch.save(model.module.state_dict(), tmp / "weights.pt")
-        torch_version = str(torch.__version__).split("+")[0]
-        weights = {
-            "pytorch_state_dict": {
-                "source": tmp / "weights.pt",
-                "architecture": {
-                    "source": arch,
-                    "callable": model.callable,
-                    "kwargs": dict(model.kwargs),
-                },
-                "pytorch_version": torch_version,
-            },
-            "torchscript": {
-                "source": tmp / "weights_torchscript.pt",
-                "parent": "pytorch_state_dict",
-                "pytorch_version": torch_version,
-            },
-            "onnx": {
-                "source": tmp / "weights.onnx",
-                "parent": "pytorch_state_dict",
-                "opset_version": ONNX_OPSET,
-            },
-        }
         descr = build_model_descr(
             name=name,
             description=description,
@@ -258,7 +226,7 @@ def build_package(
             covers=[tmp / "cover.png"],
             test_input=tmp / "test_input.npy",
             test_output=tmp / "test_output.npy",
-            weights=weights,
+            weights=_weights(model, tmp, torch),
             card=card,
             spatial_axes=model.spatial_axes,
             channels=model.channels,
@@ -275,6 +243,49 @@ def build_package(
         path = save_package(descr, output)
     load_package(path)  # the written zip must load and validate as a whole
     return BuildResult(path, checks, files)
+
+
+def _export(
+    model: ImportedModel, pre: np.ndarray, tmp: Path, say: Progress
+) -> tuple[ExportCheck, ExportCheck]:
+    """TorchScript and ONNX exports into ``tmp``, each checked against the torch module on
+    the preprocessed test input and on a second shape (:func:`_other_shape`)."""
+    other = _other_shape(pre, model.size_step)
+    say("exporting TorchScript")
+    ts = export_torchscript(model.module, pre, tmp / "weights_torchscript.pt", check_inputs=[other])
+    say("exporting ONNX")
+    ox = export_onnx(model.module, pre, tmp / "weights.onnx", check_inputs=[other])
+    return ts, ox
+
+
+def _weights(model: ImportedModel, tmp: Path, torch: Any) -> dict[str, dict[str, Any]]:
+    """Write the architecture source and the state dict into ``tmp``; the weights
+    descriptions of the state dict and of the two exports (written by :func:`_export`)."""
+    arch = tmp / model.architecture.name
+    shutil.copyfile(model.architecture, arch)
+    torch.save(model.module.state_dict(), tmp / "weights.pt")
+    torch_version = str(torch.__version__).split("+")[0]
+    return {
+        "pytorch_state_dict": {
+            "source": tmp / "weights.pt",
+            "architecture": {
+                "source": arch,
+                "callable": model.callable,
+                "kwargs": dict(model.kwargs),
+            },
+            "pytorch_version": torch_version,
+        },
+        "torchscript": {
+            "source": tmp / "weights_torchscript.pt",
+            "parent": "pytorch_state_dict",
+            "pytorch_version": torch_version,
+        },
+        "onnx": {
+            "source": tmp / "weights.onnx",
+            "parent": "pytorch_state_dict",
+            "opset_version": ONNX_OPSET,
+        },
+    }
 
 
 def _other_shape(pre: np.ndarray, step: int) -> np.ndarray:
