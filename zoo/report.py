@@ -152,12 +152,12 @@ def write_report(
     """Write the HTML report for one image (its middle plane for stacks); returns its path."""
     from zoo.checks import representative_plane
     from zoo.consistency import consistency
-    from zoo.errors import PackageError
+    from zoo.errors import OutputExistsError
     from zoo.fingerprint import image_statistics
 
     out = Path(output)
     if out.exists() and not overwrite:
-        raise PackageError(f"{out} exists; pass --overwrite to replace it")
+        raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
     image = read_image(image_path, axes=axes, pixel_size=pixel_size)
     report = check_image(model.package, image, modality=modality)
     plane = representative_plane(image).astype(np.float32)
