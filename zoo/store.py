@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, TypedDict, cast
 
 from pydantic import ValidationError
 
@@ -22,13 +22,29 @@ from zoo.errors import AuthError, IntegrityError, RegistryError, SpecError
 from zoo.hashes import sha256_bytes, sha256_file
 from zoo.index import Index
 
-__all__ = ["HttpStore", "LocalStore", "Store", "open_store"]
+__all__ = ["HttpStore", "LocalStore", "PublishAnswer", "Store", "YankAnswer", "open_store"]
 
 logger = logging.getLogger(__name__)
 
 INDEX = "index.json"
 BLOBS = "models"
 LOCK = ".index.lock"
+
+
+class YankAnswer(TypedDict):
+    """The JSON answer of a ``zoo serve`` yank (``zoo.server.api.YankOut``)."""
+
+    id: str
+    version: str
+    entry: dict[str, Any]
+    """The version's index entry (:class:`~zoo.index.VersionEntry` as JSON)."""
+
+
+class PublishAnswer(YankAnswer):
+    """The JSON answer of a ``zoo serve`` publish (``zoo.server.api.PublishOut``)."""
+
+    created: bool
+    """False when identical bytes were published already."""
 
 
 class Store(Protocol):
@@ -193,7 +209,7 @@ class HttpStore:
     # -- the write API of ``zoo serve`` -------------------------------------------------------
     def publish(
         self, zip_path: Path, *, token: str, model_id: str | None, version: str | None
-    ) -> dict[str, Any]:
+    ) -> PublishAnswer:
         """Upload a package zip; the server validates it as a local publish does."""
         import httpx
 
@@ -208,9 +224,9 @@ class HttpStore:
                 )
         except httpx.TransportError as exc:
             raise RegistryError(f"cannot reach registry server {self.root} ({exc})") from exc
-        return _api_result(response, "POST", url)
+        return cast(PublishAnswer, _api_result(response, "POST", url))
 
-    def yank(self, model_id: str, version: str, reason: str, *, token: str) -> dict[str, Any]:
+    def yank(self, model_id: str, version: str, reason: str, *, token: str) -> YankAnswer:
         """Yank ``model_id@version`` on the server."""
         import httpx
 
@@ -222,11 +238,12 @@ class HttpStore:
             )
         except httpx.TransportError as exc:
             raise RegistryError(f"cannot reach registry server {self.root} ({exc})") from exc
-        return _api_result(response, "POST", url)
+        return cast(YankAnswer, _api_result(response, "POST", url))
 
 
 def _api_result(response: Any, method: str, url: str) -> dict[str, Any]:
-    """The JSON body of a successful API call, or the zoo error the server's answer means."""
+    """The JSON body of a successful API call (as sent: the callers say which record it
+    is), or the zoo error the server's answer means."""
     try:
         body = response.json()
     except ValueError:
