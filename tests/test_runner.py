@@ -249,6 +249,57 @@ def test_consistency_map(example_zip: Path, own_input: Path, tmp_path: Path) -> 
     assert 0 < plane["score"] < 0.5
 
 
+def test_run_result_holds_the_provenance_the_outputs_carry(
+    example_zip: Path, own_input: Path, tmp_path: Path
+) -> None:
+    """RunResult.provenance is the typed record; its to_dict() is what the sidecar and the
+    OME-TIFF description hold, and the sidecar reads back as the same record."""
+    from zoo.provenance import Provenance
+    from zoo.runner import run
+
+    out = tmp_path / "p.ome.tif"
+    result = run(example_zip, own_input, out, with_consistency=True, tile=128)
+    provenance = result.provenance
+    assert isinstance(provenance, Provenance) and provenance.check is result.report
+    data = provenance.to_dict()
+    assert result.sidecar.read_text() == json.dumps(data, indent=2, default=str)
+    with tifffile.TiffFile(out) as tif:
+        xml = ElementTree.fromstring(tif.ome_metadata)
+    (description,) = (el.text for el in xml.iter() if el.tag.endswith("Description"))
+    assert description == json.dumps({"zoo": data})
+    assert list(data)[-3:] == ["check", "output", "consistency"] and "dask" not in data
+    assert provenance.tiling.tile == 128 and not provenance.tiling.area
+    assert provenance.consistency is not None and result.consistency is not None
+    assert provenance.consistency.path == str(result.consistency)
+    back = Provenance.from_file(result.sidecar)
+    assert (back.model, back.input, back.output) == (
+        provenance.model,
+        provenance.input,
+        provenance.output,
+    )
+    assert back.check.verdict == provenance.check.verdict
+
+
+def test_the_python_api_takes_a_reference_a_path_or_an_opened_model(
+    example_zip: Path, own_input: Path, tmp_path: Path
+) -> None:
+    import zoo
+
+    cache = tmp_path / "cache"
+    by_id = zoo.check("n2v-ihc-careamics", own_input, cache=cache)
+    opened = zoo.open_model("n2v-ihc-careamics", cache=cache)
+    assert (opened.id, opened.sha256) == ("n2v-ihc-careamics", sha256_file(example_zip))
+    assert zoo.check(opened, own_input).to_dict() == by_id.to_dict()
+    package = zoo.open_package(example_zip)
+    assert zoo.check(package, own_input).verdict == by_id.verdict == "match"
+    result = zoo.run(package, own_input, tmp_path / "o.tif", tile=128)
+    assert result.provenance.model.sha256 == sha256_file(example_zip)
+    assert result.provenance.model.source == str(example_zip)
+    with pytest.raises(zoo.OutputExistsError, match="pass --overwrite"):
+        zoo.run(opened, own_input, tmp_path / "o.tif")
+    assert zoo.run(opened, own_input, tmp_path / "o.tif", overwrite=True, tile=128)
+
+
 def test_consistency_separates_a_denoiser_from_one_that_keeps_the_noise(
     shared_data: Path,
 ) -> None:
