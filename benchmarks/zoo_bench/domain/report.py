@@ -16,6 +16,7 @@ from zoo.domain import DEFAULT_THRESHOLDS
 from zoo_bench.domain.cases import CALIBRATED_MODELS, DOMAINS, MODELS, REPO
 from zoo_bench.domain.numbers import MAX_FALSE_WARNINGS, MULTIPLIERS
 from zoo_bench.domain.outcomes import MARGIN_DB, Pair
+from zoo_bench.templates import render_markdown
 
 DOC = REPO / "docs" / "domain-benchmark.md"
 PLOTS = REPO / "docs" / "domain-benchmark"
@@ -191,17 +192,7 @@ def report_values(result: dict[str, Any], pairs: list[Pair], thresholds: dict) -
 
 def render(values: dict[str, Any]) -> str:
     """The text of docs/domain-benchmark.md: TEMPLATE with ``values`` (:func:`report_values`)."""
-    import jinja2
-
-    env = jinja2.Environment(
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["fmt"] = format
-    return env.from_string(TEMPLATE.read_text()).render(values)
+    return render_markdown(TEMPLATE, values)
 
 
 def write_plots(held: list[Pair], thresholds: dict) -> None:

@@ -37,8 +37,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from zoo_bench.reliability.catalogue import Row
+from zoo_bench.templates import render_markdown
 
 REPO = Path(__file__).resolve().parents[3]
+TEMPLATE = Path(__file__).with_name("report.md.j2")
 """The checkout this harness is part of (zoo_bench is installed from it, editable)."""
 SCRIPTS = {
     "fault": "fault_publish.py",
@@ -181,17 +183,6 @@ def _cell(text: object) -> str:
 def render(report: dict, command: str) -> str:
     """The text of docs/reliability.md: the template report.md.j2 filled with ``report``
     (what :func:`main` gathered) and the ``command`` that regenerates it."""
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent),
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters |= {"para": _para, "value": _value, "cell": _cell, "fmt": format}
     cases = report["cases"]
     families = ", ".join(dict.fromkeys(case.family for case, _ in cases))
     context = {
@@ -204,5 +195,6 @@ def render(report: dict, command: str) -> str:
         "n_families": len(families.split(", ")),
         **{part: report["figures"][part] for part in SCRIPTS},
     }
-    text = env.get_template("report.md.j2").render(context)
+    filters = {"para": _para, "value": _value, "cell": _cell}
+    text = render_markdown(TEMPLATE, context, filters=filters)
     return text.rstrip() + "\n"

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from zoo_bench.templates import render_markdown
 from zoo_bench.training.data import REPO
 from zoo_bench.training.package import WORK
 from zoo_bench.training.specs import EXPERIMENTS, MODELS
@@ -31,18 +32,7 @@ def write_docs(work: Path = WORK) -> Path:
 
 def models_doc(reg: Any, runs: dict[str, dict[str, Any]]) -> str:
     """The text of docs/models.md: TEMPLATE with the published models' cards, then ``runs``."""
-    import jinja2
-
-    env = jinja2.Environment(
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["fmt"] = format
-    text = env.from_string(TEMPLATE.read_text()).render(doc_values(reg, runs))
-    return text.rstrip() + "\n"
+    return render_markdown(TEMPLATE, doc_values(reg, runs)).rstrip() + "\n"
 
 
 def doc_values(reg: Any, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
