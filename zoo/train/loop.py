@@ -1,6 +1,6 @@
 """The training loop: N2V / N2V2 / StructN2V (self-supervised) and CARE (supervised pairs).
 
-The network is the packager's CAREamics UNet (``zoo/export/archs/careamics_unet.py``), so
+The network is the packager's CAREamics UNet (``zoo/archs/careamics_unet.py``), so
 a trained model is exactly what ``zoo package --from state-dict`` takes. One run:
 
 1. images (and, for CARE, registered targets) are normalised with the mean and standard
@@ -84,9 +84,7 @@ class TrainConfig:
     batch_norm: bool = True
     """Batch normalisation in the UNet's blocks."""
     residual: bool = False
-    """CARE: add the input to the network's output. Off by default: on very noisy inputs the
-    network would first have to learn to cancel the noise it is handed (a residual CARE on
-    the nucleus-tracking pairs trailed a plain one by 3-4 dB PSNR after 200 steps)."""
+    """CARE: add the input to the network's output. Off by default (docs/models.md says why)."""
     val_fraction: float = 0.1
     """Bottom fraction of each image's rows held out for validation."""
     val_patches: int = 64
