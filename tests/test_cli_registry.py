@@ -81,3 +81,25 @@ def test_card_init_then_publish_a_real_export(shared_data: Path, tmp_path: Path)
     ok = _zoo("publish", str(src), "--card", str(card), registry=tmp_path / "r", cache=tmp_path)
     assert ok.exit_code == 0, ok.output
     assert "published: tinyn2v@0.3.5" in ok.output
+
+
+def test_a_mistyped_id_gets_the_closest_ids(tmp_path: Path) -> None:
+    """fetch, show, versions, check and run name the ids close to a typo (difflib)."""
+    from tests.conftest import REPO
+
+    image = REPO / "examples" / "ihc-noisy.ome.tif"
+    commands = [
+        ("fetch", "n2v-ihc-careamic"),
+        ("show", "n2v-ihc-careamic@0.2.0"),
+        ("versions", "n2v-ihc-careamic"),
+        ("check", "n2v-ihc-careamic", str(image)),
+        ("run", "n2v-ihc-careamic", str(image), "-o", str(tmp_path / "x.tif")),
+    ]
+    for args in commands:
+        result = _zoo(*args, registry=REPO, cache=tmp_path / "cache")
+        assert result.exit_code == 2, (args, result.output)
+        assert "no model 'n2v-ihc-careamic'" in result.output
+        assert "did you mean 'n2v-ihc-careamics'?" in result.output, args
+    nothing = _zoo("fetch", "zzz", registry=REPO, cache=tmp_path / "cache")
+    assert nothing.exit_code == 2 and "`zoo search` lists its models" in nothing.output
+    assert list(tmp_path.glob("x.tif*")) == []

@@ -169,7 +169,7 @@ class Registry:
         model_id, version = parse_ref(ref)
         model = self.index().models.get(model_id)
         if model is None or not model.versions:
-            raise ModelNotFoundError(f"no model {model_id!r} in registry {self.source}")
+            raise self._not_found(model_id)
         if version is None:
             version = model.newest()
             if version is None:
@@ -188,12 +188,25 @@ class Registry:
             )
         return model_id, version, entry
 
+    def _not_found(self, model_id: str) -> ModelNotFoundError:
+        """No model ``model_id``: the error names the closest ids (a typo) or ``zoo search``."""
+        import difflib
+
+        known = [i for i, m in self.index().models.items() if m.versions]
+        close = difflib.get_close_matches(model_id, known, n=3, cutoff=0.6)
+        hint = (
+            f"did you mean {' or '.join(repr(c) for c in close)}?"
+            if close
+            else "`zoo search` lists its models"
+        )
+        return ModelNotFoundError(f"no model {model_id!r} in registry {self.source}; {hint}")
+
     def versions(self, model_id: str) -> list[tuple[str, VersionEntry]]:
         """Every version of ``model_id``, oldest first."""
         _validate_id(model_id)
         model = self.index().models.get(model_id)
         if model is None:
-            raise ModelNotFoundError(f"no model {model_id!r} in registry {self.source}")
+            raise self._not_found(model_id)
         return sorted(model.versions.items(), key=lambda kv: parse_version(kv[0]))
 
     # -- fetch ---------------------------------------------------------------------------
