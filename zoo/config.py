@@ -6,8 +6,18 @@ from pathlib import Path
 
 __all__ = ["EMBEDDED_REGISTRY", "cache_dir", "registry_source", "registry_token"]
 
-EMBEDDED_REGISTRY = Path(__file__).resolve().parents[1]
-"""The registry shipped with zoo: this repository's ``index.json`` and ``models/``."""
+
+def _embedded_registry() -> Path:
+    """The installed copy (``zoo/_registry/``, which setup.py puts into a built wheel), else
+    the checkout's root (an editable install or a source tree)."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_registry"
+    return packaged if (packaged / "index.json").is_file() else here.parent
+
+
+EMBEDDED_REGISTRY = _embedded_registry()
+"""The registry shipped with zoo: this repository's ``index.json`` and ``models/``, which
+an installed wheel carries as ``zoo/_registry/``."""
 
 
 def _settings():  # type: ignore[no-untyped-def]
