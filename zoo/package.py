@@ -248,19 +248,22 @@ def build_model_descr(
     cite: Sequence[Mapping[str, str]] = (),
     attachments: Sequence[Path] = (),
     test_tolerance: float | None = None,
+    measured: Mapping[str, Any] | None = None,
 ) -> ModelDescr:
     """Describe a single-input, single-output image-to-image denoiser (bioimage.io 0.5).
 
     ``weights`` maps a bioimage.io weight format (``onnx``, ``torchscript``,
     ``pytorch_state_dict``) to the keyword arguments of its weights description (``source``
     and the format's own fields). Files are local paths; they are copied into the package
-    by :func:`save_package`.
+    by :func:`save_package`. With a card, bioimage.io's own ``config.bioimageio`` fields
+    are filled from it (:mod:`zoo.bioimageio_config`), with what the packager ``measured``
+    (inference time, memory, parameter count).
     """
     from bioimageio.spec.model import v0_5 as bmz
 
     space = _SpaceAxes(spatial_axes, channels, size_min, size_step, halo)
     entries = {fmt: _weights_entry(bmz, fmt, dict(kw)) for fmt, kw in weights.items()}
-    config = _config(card, test_tolerance, weights)
+    config = _config(card, test_tolerance, weights, measured)
     try:
         return bmz.ModelDescr(
             name=name,
@@ -324,16 +327,23 @@ class _SpaceAxes:
 
 
 def _config(
-    card: ZooCard | None, test_tolerance: float | None, weights: Mapping[str, Any]
+    card: ZooCard | None,
+    test_tolerance: float | None,
+    weights: Mapping[str, Any],
+    measured: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """The description's ``config``: the card under ``zoo``, the test tolerance of every
-    weight format under ``bioimageio.test_kwargs``."""
+    """The description's ``config``: the card under ``zoo``, bioimage.io's own fields from
+    the card under ``bioimageio``, with the test tolerance of every weight format under
+    ``bioimageio.test_kwargs``."""
+    from zoo.bioimageio_config import bioimageio_config
+
     config: dict[str, Any] = {}
     if card is not None:
         config[CARD_KEY] = card.to_yaml_dict()
+        config["bioimageio"] = bioimageio_config(card, measured=measured)
     if test_tolerance is not None:
         tol = {"absolute_tolerance": test_tolerance, "relative_tolerance": test_tolerance}
-        config["bioimageio"] = {"test_kwargs": {fmt: tol for fmt in weights}}
+        config.setdefault("bioimageio", {})["test_kwargs"] = {fmt: tol for fmt in weights}
     return config
 
 
@@ -371,7 +381,9 @@ def card_template(package: Package) -> str:
     """A card YAML for ``package``: what its rdf tells is filled in, the rest is ``TODO``.
 
     The TODOs are deliberately invalid, so a template published unfilled is refused with
-    the fields still to fill.
+    the fields still to fill. bioimage.io's own ``config.bioimageio`` fields fill what they
+    can (modality, structures, training, limitations, evaluations); the rest of them are
+    noted in the header.
     """
     import yaml
 
@@ -399,6 +411,7 @@ def card_template(package: Package) -> str:
         "training_data": {"description": "TODO", "license": "TODO"},
         "validation": {"intended_use": "TODO"},
     }
+    notes = _apply_hints(card, descr.config)
     header = [
         f"# zoo card for {descr.name} — fill every TODO, then:",
         f"#   zoo publish {package.source} --card THIS_FILE",
@@ -408,5 +421,26 @@ def card_template(package: Package) -> str:
         "# dtype: uint8, uint16, float32, … (the raw images the model was trained on)",
         "# optional: domain.pixel_size {x, y, unit}, domain.microscope, noise.gain, …",
         "#   (docs/card.md lists every field)",
+        *(f"# bioimage.io {key}: {value}" for key, value in notes.items()),
     ]
     return "\n".join(header) + "\n" + yaml.safe_dump(card, sort_keys=False)
+
+
+def _apply_hints(card: dict[str, Any], config: Any) -> dict[str, str]:
+    """Fill ``card`` (a template) from ``config.bioimageio``; the bioimage.io fields without
+    a card field, for the header."""
+    from zoo.bioimageio_config import card_hints
+
+    hints = card_hints(config)
+    domain, method, validation = card["domain"], card["method"], card["validation"]
+    if "modality" in hints:
+        domain["modality"] = hints["modality"]
+    domain["structures"] = hints.get("structures", domain["structures"])
+    if "architecture" in hints:
+        method["architecture"] = hints["architecture"]
+    if "hyperparameters" in hints:
+        method["hyperparameters"] = hints["hyperparameters"]
+    for key in ("limitations", "metrics"):
+        if key in hints:
+            validation[key] = hints[key]
+    return dict(hints.get("notes", {}))
