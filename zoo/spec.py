@@ -44,7 +44,9 @@ __all__ = [
     "TrainingData",
     "Validation",
     "ZooCard",
+    "find_placeholders",
     "load_card",
+    "placeholder_advice",
 ]
 
 CARD_FORMAT_VERSION = "0.1.0"
@@ -351,6 +353,10 @@ class ZooCard(_Node):
     """Validation numbers, intended use and limitations."""
     fingerprint: Fingerprint | None = None
     """Statistics of the training data; without it the check falls back to the test input."""
+    placeholders: list[str] | None = None
+    """Fields zoo filled with a placeholder because the author gave none (``authors``,
+    ``license``, ``description`` of the package): a registry refuses to publish them unless
+    allowed (``zoo publish --allow-placeholders``)."""
 
     def to_yaml_dict(self) -> dict[str, Any]:
         """The card as plain JSON-compatible data, without unset defaults' noise."""
@@ -410,3 +416,55 @@ def load_card(
             f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise SpecError(f"invalid card{f' {path}' if path else ''}:\n{lines}") from exc
+
+
+PLACEHOLDER_TEXT = "TODO"
+"""The value ``zoo card init`` leaves in every field the weights cannot tell."""
+
+PLACEHOLDER_HINTS = {
+    "authors": "zoo package --author NAME (repeatable)",
+    "license": "zoo package --license SPDX-ID (the licence of the weights)",
+    "description": "zoo package --description TEXT",
+}
+"""How to give each package field zoo fills with a placeholder."""
+
+
+def find_placeholders(
+    card: ZooCard | None, *, description: str = "", authors: Sequence[str] = ()
+) -> list[str]:
+    """The fields of a package that hold placeholders, not the author's metadata.
+
+    Those the card records (``placeholders``), card values left ``TODO``, authors named
+    "unknown" and descriptions zoo wrote ("… denoiser packaged by zoo"): each as its name
+    (``authors``, ``card.training_data.description``, …).
+    """
+    found = list(card.placeholders or []) if card is not None else []
+    if any(a.strip().lower() in ("", "unknown") for a in authors):
+        found.append("authors")
+    if description.strip().endswith("packaged by zoo"):
+        found.append("description")
+    if card is not None:
+        data = card.model_dump(mode="json", exclude={"placeholders", "fingerprint"})
+        found += [f"card.{key}" for key in _todo_keys(data)]
+    return list(dict.fromkeys(found))
+
+
+def _todo_keys(data: Any, prefix: str = "") -> list[str]:
+    """Dotted keys of ``data`` whose value (or list item) is ``TODO``."""
+    if isinstance(data, dict):
+        return [k for key, v in data.items() for k in _todo_keys(v, f"{prefix}{key}.")]
+    if isinstance(data, list):
+        return [prefix.rstrip(".")] if any(_todo_keys(v, prefix) for v in data) else []
+    is_todo = isinstance(data, str) and data.strip().upper() == PLACEHOLDER_TEXT
+    return [prefix.rstrip(".")] if is_todo else []
+
+
+def placeholder_advice(fields: Sequence[str]) -> str:
+    """One line per placeholder field: its name and how to set it."""
+    lines = []
+    for name in fields:
+        hint = PLACEHOLDER_HINTS.get(name)
+        if hint is None and name.startswith("card."):
+            hint = f"fill it in the card YAML (or --set {name.removeprefix('card.')}=…)"
+        lines.append(f"  {name}: {hint or 'set it'}")
+    return "\n".join(lines)

@@ -1,5 +1,8 @@
 """Commands for model authors: validate, package, card init."""
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -41,6 +44,24 @@ def validate(
         raise typer.Exit(EXIT_INVALID)
 
 
+class _WarningsToStderr(logging.Handler):
+    """zoo's own warnings (placeholder metadata, …) as ``warning: …`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"warning: {record.getMessage()}", markup=False)
+
+
+@contextlib.contextmanager
+def _zoo_warnings() -> Iterator[None]:
+    handler = _WarningsToStderr(logging.WARNING)
+    zoo_logger = logging.getLogger("zoo")
+    zoo_logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        zoo_logger.removeHandler(handler)
+
+
 @app.command()
 @handles_errors
 def package(
@@ -58,9 +79,11 @@ def package(
         typer.Option("--set", help="Card override, e.g. domain.modality=confocal (repeatable)."),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Model name (default: output stem).")] = None,
-    description: Annotated[str, typer.Option(help="One-line description.")] = "",
+    description: Annotated[str | None, typer.Option(help="One-line description.")] = None,
     author: Annotated[list[str] | None, typer.Option(help="Author name (repeatable).")] = None,
-    license: Annotated[str, typer.Option(help="SPDX licence of the weights.")] = "CC-BY-4.0",
+    license: Annotated[
+        str | None, typer.Option(help="SPDX licence of the weights (placeholder: CC-BY-4.0).")
+    ] = None,
     version: Annotated[str, typer.Option(help="Package version (semver).")] = "0.1.0",
     arch: Annotated[
         str | None, typer.Option(help="state-dict: careamics-unet | csbdeep-unet")
@@ -85,7 +108,10 @@ def package(
     if output.exists() and not overwrite:
         raise OutputExistsError(f"{output} exists; pass --overwrite to replace it")
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=err.console, transient=True) as bar:
+    # off the terminal the transient bar would leave a blank line before the results
+    quiet = not err.console.is_terminal
+    bar = Progress(*columns, console=err.console, transient=True, disable=quiet)
+    with bar, _zoo_warnings():
         task = bar.add_task(f"importing {source}")
         model = import_model(
             from_, source, architecture=arch, kwargs=arch_kwargs, method=method, mean=mean, std=std
@@ -99,8 +125,8 @@ def package(
             example,
             output,
             name=name or output.stem,
-            description=description or f"{model.method} denoiser packaged by zoo",
-            authors=author or ["unknown"],
+            description=description,
+            authors=author,
             license=license,
             version=version,
             progress=lambda msg: bar.update(task, description=msg),

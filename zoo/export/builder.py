@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import ExportError, ImageError, require
+from zoo.export.metadata import check_card_fits, package_metadata
 from zoo.export.onnx import ONNX_OPSET, export_onnx
 from zoo.export.torchscript import export_torchscript
 from zoo.export.verify import ExportCheck, torch_forward
@@ -77,6 +78,8 @@ class BuildResult:
     checks: tuple[ExportCheck, ...]
     files: Mapping[str, str] = field(default_factory=dict)
     """sha256 of every file inside the package."""
+    placeholders: tuple[str, ...] = ()
+    """Package fields zoo filled with placeholders (recorded in the card's ``placeholders``)."""
 
 
 def _test_input(image: np.ndarray, model: ImportedModel) -> np.ndarray:
@@ -182,9 +185,9 @@ def build_package(
     output: Path,
     *,
     name: str,
-    description: str,
-    authors: Sequence[str],
-    license: str,
+    description: str | None = None,
+    authors: Sequence[str] | None = None,
+    license: str | None = None,
     cite: Sequence[Mapping[str, str]] = (),
     version: str = "0.1.0",
     tags: Sequence[str] = (),
@@ -193,10 +196,23 @@ def build_package(
     """Export ``model`` to every format, verify, and write a bioimage.io package zip.
 
     ``image`` is a raw example image of the model's domain; its centred crop becomes the test
-    input. Raises :class:`ExportError` (or :class:`ImageError`) and writes nothing when any
-    step fails.
+    input. The name, licence, version and authors are checked against bioimage.io's rules
+    and the card against the model before anything is exported (:class:`SpecError`); a
+    missing description, licence or authors is filled with a placeholder that the card
+    records (a registry refuses it unless allowed). Raises :class:`ExportError` (or
+    :class:`ImageError`) and writes nothing when any step fails.
     """
     torch = require("torch", "export")
+    meta = package_metadata(
+        name=name,
+        method=model.method,
+        description=description,
+        authors=authors,
+        license=license,
+        version=version,
+    )
+    check_card_fits(card, spatial_axes=model.spatial_axes, channels=model.channels)
+    card = card.model_copy(update={"placeholders": list(meta.placeholders) or None})
     say = progress or (lambda _msg: None)
     if card.fingerprint is None:
         say("fingerprinting the example image (no training fingerprint in the card)")
@@ -216,12 +232,13 @@ def build_package(
         np.save(tmp / "test_input.npy", x)
         np.save(tmp / "test_output.npy", y)
         _write_cover(x, y, tmp / "cover.png")
-        (tmp / "README.md").write_text(model_card_markdown(name, description, card, model, checks))
+        readme = model_card_markdown(name, meta.description, card, model, checks)
+        (tmp / "README.md").write_text(readme)
         descr = build_model_descr(
             name=name,
-            description=description,
-            authors=authors,
-            license=license,
+            description=meta.description,
+            authors=meta.authors,
+            license=meta.license,
             documentation=tmp / "README.md",
             covers=[tmp / "cover.png"],
             test_input=tmp / "test_input.npy",
@@ -234,15 +251,16 @@ def build_package(
             size_step=model.size_step,
             preprocessing=parse_processing("pre", model.preprocessing),
             postprocessing=parse_processing("post", model.postprocessing),
-            version=version,
+            version=meta.version,
             tags=("denoising", "zoo", model.method, *tags),
             cite=cite,
+            measured=_measured(model, pre, tmp, say),
         )
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         say("saving the package")
         path = save_package(descr, output)
     load_package(path)  # the written zip must load and validate as a whole
-    return BuildResult(path, checks, files)
+    return BuildResult(path, checks, files, meta.placeholders)
 
 
 def _export(
@@ -256,6 +274,16 @@ def _export(
     say("exporting ONNX")
     ox = export_onnx(model.module, pre, tmp / "weights.onnx", check_inputs=[other])
     return ts, ox
+
+
+def _measured(model: ImportedModel, pre: np.ndarray, tmp: Path, say: Progress) -> dict[str, Any]:
+    """bioimage.io's ``inference_time``, ``memory_requirements_inference`` and
+    ``model_parameter_count``, measured on the ONNX export and the torch module."""
+    from zoo.bioimageio_config import inference_notes
+
+    say("timing the ONNX export for bioimage.io's inference_time")
+    params = sum(int(p.numel()) for p in model.module.parameters())
+    return {**inference_notes(tmp / "weights.onnx", pre), "model_parameter_count": params}
 
 
 def _weights(model: ImportedModel, tmp: Path, torch: Any) -> dict[str, dict[str, Any]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from zoo.archs import ARCHITECTURES, ARCHS_DIR, load_architecture, load_architecture_file
-from zoo.errors import ImportFailedError, require
+from zoo.errors import DependencyError, ImportFailedError, require
 from zoo.export.builder import ImportedModel
 from zoo.processing import BMZ_EPS
 
@@ -27,10 +27,36 @@ __all__ = [
     "load_architecture",
     "load_architecture_file",
     "mean_std_processing",
+    "require_export",
 ]
 
 Source = Literal["careamics", "bioimageio", "keras", "state-dict"]
 SOURCES: tuple[str, ...] = ("careamics", "bioimageio", "keras", "state-dict")
+
+EXPORT_MODULES: tuple[str, ...] = ("torch", "onnx", "onnxscript")
+"""What the packager imports for every source (the ``export`` extra); Keras folders also
+need ``h5py``."""
+
+
+def require_export(source: str = "") -> None:
+    """Import the packager's dependencies, or raise :class:`DependencyError` naming every
+    missing one and the command that installs them (the ``export`` extra, torch pinned)."""
+    import importlib
+
+    modules = [*EXPORT_MODULES, *(("h5py",) if source == "keras" else ())]
+    missing = []
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise DependencyError(
+            f"packaging needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+            "not installed (zoo's runtime does not need torch); install the export extra, "
+            "with torch pinned explicitly so that pip does not pull a multi-GB CUDA build: "
+            "pip install torch==2.13.0 'zoo[export]'"
+        )
 
 
 def mean_std_processing(
@@ -139,6 +165,7 @@ def import_model(
     ``state-dict`` needs ``architecture`` and ``kwargs`` (a dict or a JSON string) and
     ``method``; optional ``mean``/``std`` become the normalisation.
     """
+    require_export(str(source))
     p = Path(path)
     if source == "careamics":
         from zoo.export.careamics import load_careamics_checkpoint

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,31 @@ logger = logging.getLogger(__name__)
 
 ONNX_OPSET = 18
 """Opset written by zoo (ONNX Runtime ≥ 1.14 runs it; bioimage.io accepts ≥ 7)."""
+
+
+QUIETED_LOGGER = "torch.onnx._internal.exporter._registration"
+"""The exporter's logger that says, on every export, that torchvision's operators are
+skipped (zoo's networks use none of them)."""
+
+
+class _DropTorchvisionNotes(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "torchvision is not installed" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence, around one export only, the exporter's noise that says nothing about the
+    model: the torchvision notes and torch.export's own LeafSpec FutureWarning."""
+    exporter_logger = logging.getLogger(QUIETED_LOGGER)
+    notes = _DropTorchvisionNotes()
+    exporter_logger.addFilter(notes)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", r".*LeafSpec", FutureWarning)
+            yield
+    finally:
+        exporter_logger.removeFilter(notes)
 
 
 def export_onnx(
@@ -46,17 +73,18 @@ def export_onnx(
     auto = torch.export.Dim.AUTO
     dynamic = ({0: auto, **{d: auto for d in range(2, x.ndim)}},)
     try:
-        program = torch.onnx.export(
-            module,
-            (x,),
-            input_names=["input"],
-            output_names=["output"],
-            dynamic_shapes=dynamic,
-            opset_version=opset,
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
+        with _quiet_exporter():
+            program = torch.onnx.export(
+                module,
+                (x,),
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_shapes=dynamic,
+                opset_version=opset,
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
         # the exporter writes torch.chunk(x, 1) as a one-output Split, a copy ONNX Runtime runs
         model_bytes, _ = bypass_identities(program.model_proto.SerializeToString())
     except Exception as exc:
