@@ -47,6 +47,7 @@ __all__ = [
     "find_placeholders",
     "load_card",
     "placeholder_advice",
+    "refuse_placeholders",
 ]
 
 CARD_FORMAT_VERSION = "0.1.0"
@@ -468,3 +469,17 @@ def placeholder_advice(fields: Sequence[str]) -> str:
             hint = f"fill it in the card YAML (or --set {name.removeprefix('card.')}=…)"
         lines.append(f"  {name}: {hint or 'set it'}")
     return "\n".join(lines)
+
+
+def refuse_placeholders(
+    card: ZooCard | None, description: str, authors: Sequence[str], source: object
+) -> None:
+    """Raise :class:`SpecError` naming the placeholder metadata of the package at ``source``
+    (:func:`find_placeholders`) and how to set each field."""
+    fields = find_placeholders(card, description=description, authors=authors)
+    if fields:
+        raise SpecError(
+            f"{source} holds placeholder metadata, not its author's; refusing to publish:\n"
+            f"{placeholder_advice(fields)}\nRebuild the package with them, or publish anyway "
+            "with --allow-placeholders (allow_placeholders=True)"
+        )
