@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from zoo.errors import SpecError
 from zoo.spec import ZooCard
@@ -19,8 +19,10 @@ from zoo.spec import ZooCard
 __all__ = [
     "INDEX_FORMAT_VERSION",
     "CardSummary",
+    "Compatibility",
     "Index",
     "ModelEntry",
+    "ToolCheck",
     "VersionEntry",
     "parse_ref",
     "parse_version",
@@ -74,6 +76,39 @@ class CardSummary(_Node):
     """Weight formats in the package."""
 
 
+class ToolCheck(_Node):
+    """One tool's verdict on a package: did it run the package, and with which version."""
+
+    tool: str
+    """What ran it, e.g. "zoo (ONNX Runtime)", "bioimageio.core test_model"."""
+    format: str | None = None
+    """The weight format it ran (``onnx``, ``torchscript``, ``pytorch_state_dict``)."""
+    version: str | None = None
+    """Version of the tool (the runtime), e.g. "onnxruntime 1.20.1"."""
+    status: Literal["passed", "failed", "not run"]
+    """``not run`` when the publisher could not run it (the reason is in ``detail``)."""
+    detail: str = ""
+    """Why it failed or was not run, or what passing measured."""
+
+
+class Compatibility(_Node):
+    """Which runtimes and formats run a version: computed by whoever published it, at
+    publish time (docs/registry.md)."""
+
+    checked: datetime
+    """When the checks ran (UTC)."""
+    publisher: str
+    """Where they ran: zoo's version, Python, the platform."""
+    checks: list[ToolCheck] = Field(default_factory=list)
+    """One verdict per tool and weight format."""
+
+    def summary(self) -> str:
+        """One line for listings, e.g. "7/9 passed, 2 not run"."""
+        counts = {s: sum(c.status == s for c in self.checks) for s in ("failed", "not run")}
+        parts = [f"{sum(c.status == 'passed' for c in self.checks)}/{len(self.checks)} passed"]
+        return ", ".join(parts + [f"{n} {s}" for s, n in counts.items() if n])
+
+
 class VersionEntry(_Node):
     """One immutable published version."""
 
@@ -92,6 +127,16 @@ class VersionEntry(_Node):
     """Why it was yanked."""
     summary: CardSummary
     """Searchable card summary."""
+    compatibility: Compatibility | None = None
+    """Which runtimes ran the package when it was published; absent in entries published
+    before zoo kept it (and left out of index.json then)."""
+
+    @model_serializer(mode="wrap")
+    def _without_absent_report(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.compatibility is None:
+            data.pop("compatibility", None)
+        return data
 
 
 class ModelEntry(_Node):
