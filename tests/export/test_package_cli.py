@@ -85,6 +85,14 @@ def test_careamics_card_gets_method_from_the_checkpoint(careamics_zip: Path) -> 
     assert card.method.framework == "careamics"
 
 
+def test_careamics_package_fills_bioimageio_config(careamics_zip: Path) -> None:
+    bmz = load_package(careamics_zip).descr.config.bioimageio
+    assert bmz.task == "denoising" and bmz.target_structure
+    assert "with ONNX Runtime" in (bmz.inference_time or "")
+    assert "MiB of activations per megapixel" in (bmz.memory_requirements_inference or "")
+    assert bmz.model_parameter_count and bmz.model_parameter_count > 1000
+
+
 def test_careamics_bioimageio_export_repackages(shared_data: Path, tmp_path: Path) -> None:
     src = shared_data / "careamics" / "n2v_short_bioimageio_export.zip"
     image = shared_data / "careamics" / "input_noisy.npy"
