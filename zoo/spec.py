@@ -44,10 +44,7 @@ __all__ = [
     "TrainingData",
     "Validation",
     "ZooCard",
-    "find_placeholders",
     "load_card",
-    "placeholder_advice",
-    "refuse_placeholders",
 ]
 
 CARD_FORMAT_VERSION = "0.1.0"
@@ -382,6 +379,9 @@ def load_card(
 ) -> ZooCard:
     """Read a card from YAML, apply ``KEY=VALUE`` overrides (dotted keys, YAML values).
 
+    The file holds the card itself, or the card wrapped as in rdf.yaml (``config: zoo: …``,
+    as docs/card.md shows it).
+
     ``defaults`` fill whole top-level sections the file leaves out (e.g. ``method`` from an
     importer). Raises :class:`SpecError` naming every invalid field.
     """
@@ -398,7 +398,7 @@ def load_card(
             raise SpecError(f"cannot read card {path}: {exc}") from exc
         if not isinstance(loaded, dict | None):
             raise SpecError(f"card {path} must be a YAML mapping, got {type(loaded).__name__}")
-        data = loaded or {}
+        data = _unwrap(loaded or {}, path)
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
@@ -416,70 +416,26 @@ def load_card(
         lines = "\n".join(
             f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
-        raise SpecError(f"invalid card{f' {path}' if path else ''}:\n{lines}") from exc
+        if path is None:
+            raise SpecError(
+                "no card given: pass --card CARD.yaml (docs/card.md; `zoo card init WEIGHTS` "
+                "writes a template from a checkpoint, a Keras folder or a package) or set "
+                f"each required field with --set; missing or invalid:\n{lines}"
+            ) from exc
+        raise SpecError(f"invalid card {path}:\n{lines}") from exc
 
 
-PLACEHOLDER_TEXT = "TODO"
-"""The value ``zoo card init`` leaves in every field the weights cannot tell."""
-
-PLACEHOLDER_HINTS = {
-    "authors": "zoo package --author NAME (repeatable)",
-    "license": "zoo package --license SPDX-ID (the licence of the weights)",
-    "description": "zoo package --description TEXT",
-}
-"""How to give each package field zoo fills with a placeholder."""
-
-
-def find_placeholders(
-    card: ZooCard | None, *, description: str = "", authors: Sequence[str] = ()
-) -> list[str]:
-    """The fields of a package that hold placeholders, not the author's metadata.
-
-    Those the card records (``placeholders``), card values left ``TODO``, authors named
-    "unknown" and descriptions zoo wrote ("… denoiser packaged by zoo"): each as its name
-    (``authors``, ``card.training_data.description``, …).
-    """
-    found = list(card.placeholders or []) if card is not None else []
-    if any(a.strip().lower() in ("", "unknown") for a in authors):
-        found.append("authors")
-    if description.strip().endswith("packaged by zoo"):
-        found.append("description")
-    if card is not None:
-        data = card.model_dump(mode="json", exclude={"placeholders", "fingerprint"})
-        found += [f"card.{key}" for key in _todo_keys(data)]
-    return list(dict.fromkeys(found))
-
-
-def _todo_keys(data: Any, prefix: str = "") -> list[str]:
-    """Dotted keys of ``data`` whose value (or list item) is ``TODO``."""
-    if isinstance(data, dict):
-        return [k for key, v in data.items() for k in _todo_keys(v, f"{prefix}{key}.")]
-    if isinstance(data, list):
-        return [prefix.rstrip(".")] if any(_todo_keys(v, prefix) for v in data) else []
-    is_todo = isinstance(data, str) and data.strip().upper() == PLACEHOLDER_TEXT
-    return [prefix.rstrip(".")] if is_todo else []
-
-
-def placeholder_advice(fields: Sequence[str]) -> str:
-    """One line per placeholder field: its name and how to set it."""
-    lines = []
-    for name in fields:
-        hint = PLACEHOLDER_HINTS.get(name)
-        if hint is None and name.startswith("card."):
-            hint = f"fill it in the card YAML (or --set {name.removeprefix('card.')}=…)"
-        lines.append(f"  {name}: {hint or 'set it'}")
-    return "\n".join(lines)
-
-
-def refuse_placeholders(
-    card: ZooCard | None, description: str, authors: Sequence[str], source: object
-) -> None:
-    """Raise :class:`SpecError` naming the placeholder metadata of the package at ``source``
-    (:func:`find_placeholders`) and how to set each field."""
-    fields = find_placeholders(card, description=description, authors=authors)
-    if fields:
-        raise SpecError(
-            f"{source} holds placeholder metadata, not its author's; refusing to publish:\n"
-            f"{placeholder_advice(fields)}\nRebuild the package with them, or publish anyway "
-            "with --allow-placeholders (allow_placeholders=True)"
-        )
+def _unwrap(data: dict[str, Any], path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A card as docs/card.md shows it inside rdf.yaml (``config: zoo: …``) → the card."""
+    if "config" not in data:
+        return data
+    config = data["config"]
+    if set(data) == {"config"} and isinstance(config, dict) and set(config) == {"zoo"}:
+        inner = config["zoo"]
+        if isinstance(inner, dict):
+            return inner
+    raise SpecError(
+        f"card {path} has a 'config' key beside or around the card; expected the card itself "
+        "(domain, noise, method, training_data, validation at the top) or it wrapped as in "
+        "rdf.yaml, 'config:' then 'zoo:' and nothing else: remove the other keys"
+    )

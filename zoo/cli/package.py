@@ -143,16 +143,24 @@ app.add_typer(card_app, name="card")
 @card_app.command("init")
 @handles_errors
 def card_init(
-    path: Annotated[Path, typer.Argument(help="bioimage.io package to write a card for.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="bioimage.io package, CAREamics checkpoint (.ckpt) or Keras model folder."
+        ),
+    ],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Card YAML.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
 ) -> None:
-    """Write a card template for a package: what the package tells is filled in, TODOs left."""
+    """Write a card template: what the package or weights tell is filled in, TODOs left."""
     from zoo.errors import OutputExistsError
+    from zoo.export.cardinit import weights_card_template, weights_kind
     from zoo.package import card_template, load_package
 
     target = output or path.with_name(f"{path.stem}.card.yaml")
     if target.exists() and not overwrite:
         raise OutputExistsError(f"{target} exists; pass --overwrite to replace it")
-    target.write_text(card_template(load_package(path)))
+    kind = weights_kind(path)
+    text = card_template(load_package(path)) if kind is None else weights_card_template(path, kind)
+    target.write_text(text)
     out.print(str(target), markup=False)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from zoo.errors import SpecError
-from zoo.spec import ZooCard, placeholder_advice
+from zoo.placeholders import placeholder_advice
+from zoo.spec import ZooCard
 
 __all__ = ["NAME_CHARS", "PackageMetadata", "check_card_fits", "package_metadata"]
 
