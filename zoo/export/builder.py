@@ -68,6 +68,8 @@ class ImportedModel:
     """Border (pixels) a tile needs for a seamless result; recorded for the runner."""
     source: str = ""
     """Where the weights came from, for the README."""
+    notes: Sequence[str] = ()
+    """What the README must say about how the package differs from the source model."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,8 @@ def model_card_markdown(
     lines += ["## Export checks", ""]
     lines += [f"- {c.format}: max abs error {c.max_abs_error:.2g} vs torch" for c in checks]
     lines += ["", "## Run it", "", "```", f"zoo run {name} image.tif -o denoised.tif", "```", ""]
+    if model.notes:
+        lines += ["## Notes", "", *[f"- {note}" for note in model.notes], ""]
     if model.source:
         lines += [f"Weights imported from: {model.source}", ""]
     return "\n".join(lines)

@@ -222,14 +222,21 @@ def _from_careamics(imp: Any, path: Path) -> ImportedModel:
     )
 
 
+PROBABILISTIC_NOTE = (
+    "Probabilistic CARE (csbdeep, Laplace loss): the network predicts a Laplace mean and "
+    "scale per pixel; this package outputs the mean, the denoised image CARE.predict returns, "
+    "and leaves the scale head out (its weights are not in the package)."
+)
+"""What the README of a package made from a probabilistic CARE model says."""
+
+
 def _from_keras(imp: Any, path: Path) -> ImportedModel:
+    from zoo.export.keras import mean_only
+
     arch_file, cls_name = ARCHITECTURES["csbdeep-unet"]
+    probabilistic = bool(imp.arch_kwargs.get("probabilistic"))
+    imp = mean_only(imp)
     kwargs = dict(imp.arch_kwargs)
-    if kwargs.get("probabilistic"):
-        raise ImportFailedError(
-            f"{path} is a probabilistic CARE model (outputs mean and scale per channel); zoo "
-            "packages single-output denoisers only: retrain with probabilistic=False"
-        )
     if imp.normalization is not None:
         means, stds = imp.normalization["means"], imp.normalization["stds"]
         pre, post = mean_std_processing(means, stds)
@@ -259,4 +266,5 @@ def _from_keras(imp: Any, path: Path) -> ImportedModel:
         channels=int(kwargs.get("n_channel_in", 1)),
         size_step=int(kwargs.get("pool", 2)) ** int(kwargs.get("n_depth", 2)),
         source=str(path),
+        notes=(PROBABILISTIC_NOTE,) if probabilistic else (),
     )

@@ -30,7 +30,7 @@ from zoo.errors import ImportFailedError
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["ARCHITECTURE", "KerasImport", "load_keras_model"]
+__all__ = ["ARCHITECTURE", "KerasImport", "load_keras_model", "mean_only"]
 
 ARCHITECTURE = ARCHS_DIR / "csbdeep_unet.py"
 """Self-contained source of the ``CSBDeepUNet`` class the importer builds (copied into packages)."""
@@ -99,6 +99,34 @@ def load_keras_model(folder: str | Path, *, weights: str | Path | None = None) -
         framework=framework,
         method=_method(config, framework),
         normalization=_n2v_normalization(config, config_path) if framework == "n2v" else None,
+    )
+
+
+def mean_only(imported: KerasImport) -> KerasImport:
+    """A probabilistic CARE model as the denoiser it is: its Laplace mean alone.
+
+    csbdeep's probabilistic head predicts, per pixel, the mean and the scale of a Laplace
+    distribution; ``CARE.predict`` returns the mean as the restored image. The network is
+    rebuilt without the scale head (``probabilistic=False``; the mean's weights and the
+    residual unchanged), so a package has one output that every bioimage.io runner reads
+    as the denoised image; the scale is dropped (the package's README says so).
+    """
+    from zoo.archs.csbdeep_unet import CSBDeepUNet
+
+    if not imported.arch_kwargs.get("probabilistic"):
+        return imported
+    kwargs = {**imported.arch_kwargs, "probabilistic": False}
+    module = CSBDeepUNet(**kwargs)
+    state = imported.module.state_dict()
+    mean_state = {k: v for k, v in state.items() if "scale" not in k.split(".")}
+    module.load_state_dict(mean_state, strict=True)
+    return KerasImport(
+        module=module.eval(),
+        arch_kwargs=kwargs,
+        config=imported.config,
+        framework=imported.framework,
+        method=imported.method,
+        normalization=imported.normalization,
     )
 
 
