@@ -16,16 +16,30 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zoo.config import cache_dir, registry_source, registry_token
 from zoo.errors import AuthError, IntegrityError, ModelNotFoundError, RegistryError, SpecError
 from zoo.files import atomic_path, private_tempdir
 from zoo.hashes import sha256_file
-from zoo.index import Index, ModelEntry, VersionEntry, now, parse_ref, parse_version, summarize
+from zoo.index import (
+    Compatibility,
+    Index,
+    ModelEntry,
+    VersionEntry,
+    now,
+    parse_ref,
+    parse_version,
+    summarize,
+)
 from zoo.index import validate_id as _validate_id
 from zoo.package import Package, load_package, save_package, with_card
+from zoo.placeholders import keep_placeholders
 from zoo.spec import ZooCard
 from zoo.store import HttpStore, LocalStore, open_store
+
+if TYPE_CHECKING:
+    from zoo.inference import FormatTest
 
 __all__ = ["PublishResult", "Registry", "SearchHit", "YankedVersionWarning", "fetch"]
 
@@ -87,9 +101,10 @@ def missing_card_fields() -> list[str]:
     return fields
 
 
-def check_publishable(package: Package) -> None:
+def check_publishable(package: Package, *, allow_placeholders: bool = False) -> list[FormatTest]:
     """Raise :class:`SpecError` unless the package has a card that agrees with its tensors
-    (dimensionality, channels) and passes its own test."""
+    (dimensionality, channels), holds no placeholder metadata (unless
+    ``allow_placeholders``) and passes its own test; the test's results."""
     from zoo.inference import self_test
 
     if package.card is None:
@@ -98,6 +113,11 @@ def check_publishable(package: Package) -> None:
             f"{package.source} has no zoo card (config.zoo); a registry needs at least: "
             f"{fields}. Write a template with: zoo card init {package.source}"
         )
+    if not allow_placeholders:
+        from zoo.placeholders import refuse_placeholders
+
+        authors = [a.name for a in package.descr.authors]
+        refuse_placeholders(package.card, package.descr.description, authors, package.source)
     from zoo.validation import _consistency
 
     clashes = _consistency(package.descr, package.card)
@@ -116,6 +136,7 @@ def check_publishable(package: Package) -> None:
     if not any(r.status == "passed" for r in results):
         reasons = "; ".join(f"{r.format}: {r.message}" for r in results)
         raise SpecError(f"no weight format of the package could be tested ({reasons})")
+    return results
 
 
 class Registry:
@@ -332,23 +353,37 @@ class Registry:
         model_id: str | None = None,
         card: ZooCard | None = None,
         version: str | None = None,
+        compatibility: Compatibility | None = None,
+        check_compatibility: bool = True,
+        allow_placeholders: bool = False,
     ) -> PublishResult:
         """Validate and publish a package; nothing is written when it is refused.
 
         ``card`` attaches a card to a package that has none (or replaces it); ``model_id``
         defaults to the slug of the package name, ``version`` to the package's version.
+        The version's compatibility report is ``compatibility`` (what an HTTP client
+        computed before its upload), else computed here unless ``check_compatibility`` is
+        false (:mod:`zoo.compatibility`). Placeholder metadata is refused unless
+        ``allow_placeholders`` (a server is asked to allow it too).
         """
         if isinstance(self.store, HttpStore):
-            return self._publish_remote(self.store, path, model_id, card, version)
+            return self._publish_remote(
+                self.store, path, model_id, card, version, allow_placeholders
+            )
         store = self._writable()
         package = load_package(path)
         with private_tempdir("publish") as tmp_name:
             zip_path = Path(path)
             if card is not None or not zipfile_path(zip_path):
+                card = keep_placeholders(card, package.card)
                 descr = package.descr if card is None else with_card(package.descr, card)
                 zip_path = save_package(descr, Path(tmp_name) / "package.zip")
                 package = load_package(zip_path)
-            check_publishable(package)
+            tests = check_publishable(package, allow_placeholders=allow_placeholders)
+            if compatibility is None and check_compatibility:
+                from zoo.compatibility import compatibility_report
+
+                compatibility = compatibility_report(package, zip_path, tests=tests)
             mid = _validate_id(slugify(package.name) if model_id is None else model_id)
             ver = str(package.descr.version or "") if version is None else version
             parse_version(ver)
@@ -370,6 +405,7 @@ class Registry:
                     location=location,
                     created=now(),
                     summary=summarize(package.descr, package.card),
+                    compatibility=compatibility,
                 )
                 index.models.setdefault(mid, ModelEntry()).versions[ver] = entry
         logger.info("published %s@%s (%s)", mid, ver, sha[:12])
@@ -382,6 +418,7 @@ class Registry:
         model_id: str | None,
         card: ZooCard | None,
         version: str | None,
+        allow_placeholders: bool = False,
     ) -> PublishResult:
         """Upload the package zip (a folder or a new card is zipped here first); the server
         validates it and publishes or refuses it as :meth:`publish` does locally."""
@@ -394,9 +431,20 @@ class Registry:
             zip_path = Path(path)
             if card is not None or not zipfile_path(zip_path):
                 package = load_package(path)
+                card = keep_placeholders(card, package.card)
                 descr = package.descr if card is None else with_card(package.descr, card)
                 zip_path = save_package(descr, Path(tmp_name) / "package.zip")
-            data = store.publish(zip_path, token=token, model_id=model_id, version=version)
+            from zoo.compatibility import compatibility_report
+
+            report = compatibility_report(load_package(zip_path), zip_path)
+            data = store.publish(
+                zip_path,
+                token=token,
+                model_id=model_id,
+                version=version,
+                compatibility=report,
+                allow_placeholders=allow_placeholders,
+            )
         entry = VersionEntry.model_validate(data["entry"])
         logger.info("published %s@%s to %s", data["id"], data["version"], self.source)
         return PublishResult(data["id"], data["version"], entry, created=bool(data["created"]))

@@ -10,6 +10,7 @@ through the API of ``zoo serve`` (``{root}/api/v1/…``) with a bearer token.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from pydantic import ValidationError
 
 from zoo.errors import AuthError, IntegrityError, RegistryError, SpecError
 from zoo.hashes import sha256_bytes, sha256_file
-from zoo.index import Index
+from zoo.index import Compatibility, Index
 
 __all__ = ["HttpStore", "LocalStore", "PublishAnswer", "Store", "YankAnswer", "open_store"]
 
@@ -29,6 +30,9 @@ logger = logging.getLogger(__name__)
 INDEX = "index.json"
 BLOBS = "models"
 LOCK = ".index.lock"
+COMPATIBILITY_HEADER = "X-Zoo-Compatibility"
+"""Header of a publish upload carrying the compatibility report the client computed (JSON
+of :class:`~zoo.index.Compatibility`, ASCII)."""
 
 
 class YankAnswer(TypedDict):
@@ -208,14 +212,28 @@ class HttpStore:
 
     # -- the write API of ``zoo serve`` -------------------------------------------------------
     def publish(
-        self, zip_path: Path, *, token: str, model_id: str | None, version: str | None
+        self,
+        zip_path: Path,
+        *,
+        token: str,
+        model_id: str | None,
+        version: str | None,
+        compatibility: Compatibility | None = None,
+        allow_placeholders: bool = False,
     ) -> PublishAnswer:
-        """Upload a package zip; the server validates it as a local publish does."""
+        """Upload a package zip; the server validates it as a local publish does, and
+        stores ``compatibility`` (the report this client computed) with the version.
+        ``allow_placeholders`` asks it to accept placeholder metadata."""
         import httpx
 
         url = f"{self.root}/api/v1/publish"
         params = {k: v for k, v in (("id", model_id), ("version", version)) if v}
+        if allow_placeholders:
+            params["allow_placeholders"] = "true"
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/zip"}
+        if compatibility is not None:  # ASCII JSON on one line: a valid header value
+            report = compatibility.model_dump(mode="json")
+            headers[COMPATIBILITY_HEADER] = json.dumps(report, ensure_ascii=True)
         timeout = httpx.Timeout(self.timeout, read=max(self.timeout, 900.0))
         try:
             with zip_path.open("rb") as fh:

@@ -270,3 +270,60 @@ def test_model_page_shows_card_versions_fingerprint_cover(
     missing = client.get("/model/nope/", headers={"Accept": "text/html"})
     assert missing.status_code == 404 and "no model" in missing.text
     assert str(published.root) not in missing.text
+
+
+def test_compatibility_report_header_is_stored_as_sent_or_refused(
+    site: Site, client: AsgiClient, packages: dict[str, Path]
+) -> None:
+    """Without the header a version has no report (the server runs no checks of its own);
+    a malformed header is refused (422) and nothing is written; a report is shown per version."""
+    from zoo.index import Compatibility, ToolCheck, now
+    from zoo.store import COMPATIBILITY_HEADER
+
+    plain = _publish(site, packages["nuclei"], id="nuclei", version="0.1.0")
+    assert "compatibility" not in plain["entry"]
+    page = client.get("/model/nuclei/").text
+    assert "No compatibility report: this version was published before zoo kept one." in page
+
+    before = tree_digest(site.root)
+    auth = {"Authorization": f"Bearer {site.token}"}
+    bad = client.post(
+        "/api/v1/publish",
+        params={"id": "nuclei", "version": "0.2.0"},
+        content=packages["nuclei"].read_bytes(),
+        headers={**auth, COMPATIBILITY_HEADER: '{"checks": "all passed"}'},
+    )
+    assert bad.status_code == 422 and "X-Zoo-Compatibility" in bad.json()["detail"]
+    assert tree_digest(site.root) == before
+
+    report = Compatibility(
+        checked=now(),
+        publisher="zoo 0.1.0, Python 3.11, Linux x86_64",
+        checks=[
+            ToolCheck(
+                tool="zoo (ONNX Runtime)",
+                format="onnx",
+                version="onnxruntime 1.2",
+                status="passed",
+                detail="test output reproduced",
+            ),
+            ToolCheck(
+                tool="bioimageio.core test_model",
+                format="onnx",
+                status="not run",
+                detail="bioimageio.core is not installed here",
+            ),
+        ],
+    )
+    answer = client.post(
+        "/api/v1/publish",
+        params={"id": "nuclei", "version": "0.2.0"},
+        content=packages["nuclei"].read_bytes(),
+        headers={**auth, COMPATIBILITY_HEADER: report.model_dump_json()},
+    )
+    assert answer.status_code == 201, answer.text
+    assert Compatibility.model_validate(answer.json()["entry"]["compatibility"]) == report
+    page = client.get("/model/nuclei/").text
+    assert "1/2 passed, 1 not run" in page  # the newest version's report, and its row
+    assert "bioimageio.core is not installed here" in page
+    assert "no report" in page  # 0.1.0's row in the versions table

@@ -126,3 +126,22 @@ def test_zoo_serve_command(tmp_path: Path, packages: dict[str, Path]) -> None:
         with pytest.raises(UploadTooLargeError):
             Registry(url, cache=tmp_path / "c2", token=token).publish(packages["nuclei"])
         assert tree_digest(registry) == before
+
+
+def test_http_publish_sends_the_clients_compatibility_report(
+    live: Site, packages: dict[str, Path], tmp_path: Path
+) -> None:
+    """The HTTP client runs the checks before its upload; the server stores its report with
+    the version (it runs none itself) and shows it on the version's page."""
+    author = live.registry(tmp_path / "author-cache", token=live.token)
+    report = author.publish(packages["nuclei"], model_id="nuclei").entry.compatibility
+    assert report is not None
+    assert {(c.tool, c.status) for c in report.checks} >= {
+        ("zoo (ONNX Runtime)", "passed"),
+        ("bioimageio.core test_model", "passed"),
+    }
+    stored = Registry(live.root, cache=tmp_path / "c").resolve("nuclei")[2].compatibility
+    assert stored == report
+    page = httpx.get(f"{live.url}/model/nuclei/").text
+    assert 'id="compatibility"' in page and "bioimageio.core test_model" in page
+    assert report.summary() in page

@@ -39,6 +39,13 @@ def publish(
     registry: RegistryOpt = None,
     cache: CacheOpt = None,
     token: TokenOpt = None,
+    allow_placeholders: Annotated[
+        bool,
+        typer.Option(
+            help="Publish even with placeholder metadata (authors 'unknown', a licence or "
+            "description zoo filled in, card values left TODO)."
+        ),
+    ] = False,
 ) -> None:
     """Validate a package (bioimage.io, card, its own test) and publish it."""
     from zoo.registry import Registry
@@ -46,7 +53,11 @@ def publish(
 
     zoo_card = load_card(card) if card is not None else None
     result = Registry(registry, cache=cache, token=token).publish(
-        path, model_id=model_id, card=zoo_card, version=version
+        path,
+        model_id=model_id,
+        card=zoo_card,
+        version=version,
+        allow_placeholders=allow_placeholders,
     )
     what = "published" if result.created else "already published (identical bytes)"
     out.print(f"{what}: {result.id}@{result.version} sha256 {result.entry.sha256}", markup=False)
@@ -143,8 +154,24 @@ def show(
         out.print(json.dumps(data, indent=2), markup=False)
         return
     summary = data.pop("summary")
+    data.pop("compatibility", None)
     for key, value in {**data, **summary}.items():
         out.print(f"{key:>15}: {value}", markup=False)
+    _print_compatibility(entry.compatibility)
+
+
+def _print_compatibility(report: Any) -> None:
+    """The version's compatibility report: one line per tool and format."""
+    if report is None:
+        out.print(f"{'compatibility':>15}: no report (published before zoo kept one)", markup=False)
+        return
+    line = f"{report.summary()}, run by the publisher ({report.publisher}, {report.checked})"
+    out.print(f"{'compatibility':>15}: {line}", markup=False)
+    for c in report.checks:
+        what = f"{c.tool} {c.format or ''}".strip()
+        version = f" [{c.version}]" if c.version else ""
+        detail = f": {c.detail}" if c.detail else ""
+        out.print(f"{'':>17}{c.status:<8} {what}{version}{detail}", markup=False)
 
 
 @app.command()

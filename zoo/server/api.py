@@ -11,12 +11,19 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from zoo import errors
-from zoo.index import ModelEntry, VersionEntry, parse_ref, parse_version, validate_id
+from zoo.index import (
+    Compatibility,
+    ModelEntry,
+    VersionEntry,
+    parse_ref,
+    parse_version,
+    validate_id,
+)
 from zoo.registry import Registry
 from zoo.server.download import blob_response
 from zoo.server.state import on_loop
@@ -264,6 +271,13 @@ async def publish(
     who: Writer,
     id: Annotated[str | None, Query(description="Model id (default: slug of the name)")] = None,
     version: Annotated[str | None, Query(description="Version (default: the package's)")] = None,
+    allow_placeholders: Annotated[
+        bool, Query(description="Accept placeholder metadata (authors 'unknown', …)")
+    ] = False,
+    x_zoo_compatibility: Annotated[
+        str | None,
+        Header(description="The compatibility report the client computed (JSON), stored as is"),
+    ] = None,
 ) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
@@ -271,13 +285,20 @@ async def publish(
         validate_id(id)
     if version is not None:
         parse_version(version)
+    report = _client_report(x_zoo_compatibility)
     state = request.app.state
     limit = state.settings.max_upload_bytes
     with tempfile.TemporaryDirectory(prefix="zoo-upload-", dir=state.settings.workdir) as tmp:
         upload = Path(tmp) / "upload.zip"
         await _receive(request, upload, limit)
         result = await run_in_threadpool(
-            state.registry.publish, upload, model_id=id, version=version
+            state.registry.publish,
+            upload,
+            model_id=id,
+            version=version,
+            compatibility=report,
+            check_compatibility=False,  # the publisher's to run, not the server's
+            allow_placeholders=allow_placeholders,
         )
     logger.info("%s published %s@%s", who.name, result.id, result.version)
     out = PublishOut(
@@ -295,6 +316,19 @@ def yank(request: Request, model_id: str, version: str, body: YankIn, who: Write
     entry = request.app.state.registry.yank(f"{model_id}@{version}", body.reason)
     logger.info("%s yanked %s@%s: %s", who.name, model_id, version, body.reason)
     return YankOut(id=model_id, version=version, entry=entry)
+
+
+def _client_report(header: str | None) -> Compatibility | None:
+    """The compatibility report a client sent with its upload (None when it sent none)."""
+    if header is None:
+        return None
+    try:
+        return Compatibility.model_validate_json(header)
+    except ValidationError as exc:
+        raise errors.SpecError(
+            f"the X-Zoo-Compatibility header is not a compatibility report: {exc.errors()[0]}; "
+            "send the JSON of zoo.index.Compatibility, or no header"
+        ) from exc
 
 
 async def _receive(request: Request, dest: Path, limit: int) -> None:
