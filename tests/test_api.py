@@ -31,6 +31,7 @@ PUBLIC = {
     "ExportError",
     "ImageError",
     "ImportFailedError",
+    "IncompatibleImageError",
     "IntegrityError",
     "ModelNotFoundError",
     "OutputExistsError",

@@ -111,3 +111,60 @@ def test_report_of_a_bad_image_writes_nothing(example_zip: Path, tmp_path: Path)
     code, output = zoo("report", example_zip, bad, "-o", tmp_path / "r.html")
     assert code == 2 and "inf" in output.lower()
     assert not (tmp_path / "r.html").exists()
+
+
+def test_match_table_explains_the_score(
+    two_model_registry: Path, own_input: Path, tmp_path: Path
+) -> None:
+    code, output = zoo("match", own_input, "--registry", two_model_registry, "--cache",
+                       tmp_path / "c")  # fmt: skip
+    assert code == 0, output
+    assert "score: lower is better: 0 = every check inside the training data's range" in output
+
+
+def test_report_follows_runs_rule_and_puts_the_verdict_first(
+    example_zip: Path, own_input: Path, tmp_path: Path
+) -> None:
+    """A mismatch is refused like `zoo run` (same message, exit 4, nothing written) unless
+    --force; an image the model cannot take is refused even then."""
+    x = np.load(own_input)
+    noisy = x + np.random.default_rng(0).normal(0, 3 * x.std(), x.shape).astype(np.float32)
+    np.save(tmp_path / "noisier.npy", noisy)
+    out = tmp_path / "r.html"
+    code, refused = zoo("report", example_zip, tmp_path / "noisier.npy", "-o", out)
+    assert code == 4 and not out.exists(), refused
+    run_code, run_refused = zoo("run", example_zip, tmp_path / "noisier.npy", "-o",
+                                tmp_path / "o.tif")  # fmt: skip
+    assert run_code == code and refused == run_refused
+    assert "Use --force to run anyway" in refused
+    code, output = zoo("report", example_zip, tmp_path / "noisier.npy", "-o", out, "--force")
+    assert code == 0, output
+    page = out.read_text()
+    top = page.index('class="summary"')
+    assert top < page.index("<table") and top < page.index("<h2>")
+    assert 'Verdict: <span class="verdict">mismatch</span>' in page[top:]
+    assert "It was run anyway (--force)" in page and "lower is better" in page
+    rgb = tmp_path / "rgb.npy"
+    np.save(rgb, np.stack([x, x, x], axis=-1).astype(np.float32))
+    code, output = zoo("report", example_zip, rgb, "-o", tmp_path / "rgb.html", "--force")
+    assert code == 4 and "--channel N" in output and not (tmp_path / "rgb.html").exists()
+
+
+def test_report_tells_its_progress_and_runs_the_slow_baselines_on_a_crop(
+    example_zip: Path, own_input: Path, tmp_path: Path
+) -> None:
+    from zoo.report import SLOW_CROP, write_report
+    from zoo.runner import open_model
+
+    x = np.load(own_input)
+    wide = tmp_path / "wide.npy"
+    np.save(wide, np.tile(x, (1, 3))[:, : SLOW_CROP + 88])  # 256 × 600
+    steps: list[tuple[str, int, int]] = []
+    page = write_report(open_model(example_zip), wide, tmp_path / "w.html",
+                        progress=lambda *s: steps.append(s)).read_text()  # fmt: skip
+    names = [s[0] for s in steps]
+    assert names[:2] == ["checking the image", "denoising"] and "BM3D" in names
+    assert names[-2] == "consistency map" and steps[-1][1] == steps[-1][2]
+    assert [s[1] for s in steps] == list(range(len(steps)))
+    assert f"BM3D (central 256 × {SLOW_CROP} crop)" in page
+    assert "gaussian σ=1 (central" not in page  # the fast ones see the whole plane

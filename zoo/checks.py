@@ -128,7 +128,10 @@ def check_compatibility(package: Package, image: Image) -> list[Check]:
     space, channels, min_size = _model_spatial(package)
     img_space = "".join(a for a in image.axes if a in "zyx")
     if len(img_space) < len(space):
-        msg = f"The model needs {len(space)}D data ({space}); this image is {len(img_space)}D."
+        msg = (
+            f"The model needs {len(space)}D data ({space}); this image is {len(img_space)}D "
+            f"({image.axes}): if its axes were misread, give them with --axes."
+        )
     else:
         msg = "Dimensionality fits" + (
             " (the 2D model runs plane by plane)." if len(img_space) > len(space) else "."
@@ -136,11 +139,7 @@ def check_compatibility(package: Package, image: Image) -> list[Check]:
     checks = [_compat("dimensionality", len(img_space) >= len(space), img_space, space, msg)]
     n_channels = image.data.shape[image.axes.index("c")] if "c" in image.axes else 1
     ok = n_channels == channels
-    msg = (
-        "Channel count fits."
-        if ok
-        else f"The model takes {channels} channel(s); the image has {n_channels}."
-    )
+    msg = "Channel count fits." if ok else _channel_hint(channels, n_channels)
     checks.append(_compat("channels", ok, n_channels, channels, msg))
     sizes = {a: s for a, s in zip(image.axes, image.data.shape, strict=True) if a in space}
     small = {a: s for a, s in sizes.items() if s < min_size}
@@ -152,6 +151,14 @@ def check_compatibility(package: Package, image: Image) -> list[Check]:
     expected = f">= {min_size} px" if min_size else "any size"
     checks.append(_compat("minimum_size", not small, sizes, expected, msg))
     return checks
+
+
+def _channel_hint(channels: int, n_channels: int) -> str:
+    """Why the channel count does not fit, and how to make it fit."""
+    msg = f"The model takes {channels} channel(s); the image has {n_channels}"
+    if channels == 1:
+        return f"{msg}: pick one with --channel N (N from 0 to {n_channels - 1})."
+    return f"{msg}: give it an image with {channels} channels."
 
 
 def _meta(

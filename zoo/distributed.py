@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import ImageError, require
+from zoo.imageio import to_dtype
 from zoo.inference import Predictor, tensor_axes
 from zoo.package import load_package
 from zoo.tiling import Tiling, axis_windows
@@ -86,11 +87,15 @@ def denoise_zarr(
     weight_format: str = "onnx",
     scheduler: str | None = None,
     metadata: dict[str, Any] | None = None,
+    channel: int | None = None,
+    dtype: Any = np.float32,
 ) -> tuple[tuple[int, ...], str]:
     """Denoise the OME-Zarr image ``source`` into the OME-Zarr ``output``; (shape, axes).
 
     2D single-channel models with fixed (not per-sample) normalisation, as the zoo's own;
-    the image may have leading t / z axes, each plane denoised as the runner does.
+    the image may have leading t / z axes, each plane denoised as the runner does, and a
+    ``c`` axis when ``channel`` picks one of its channels. The output is written in
+    ``dtype`` (:func:`~zoo.imageio.to_dtype`: integers rounded and clipped).
     """
     da = require("dask.array", "dask")
     from zoo.files import atomic_dir
@@ -108,9 +113,15 @@ def denoise_zarr(
             "by its own statistics (scale_range / zero_mean_unit_variance): run without --dask"
         )
     array, axes, pixel_size, _ = open_ome_zarr(source)
+    image = da.from_zarr(array)
+    if "c" in axes and channel is not None:
+        image, axes = da.take(image, channel, axis=axes.index("c")), axes.replace("c", "")
     if axes[-2:] != "yx" or "c" in axes:
-        raise ImageError(f"--dask needs an OME-Zarr image with axes ending in yx, no c; got {axes}")
-    image = da.from_zarr(array).astype(np.float32)
+        raise ImageError(
+            f"--dask needs an OME-Zarr image with axes ending in yx, no c (or --channel N); "
+            f"got {axes}"
+        )
+    image = image.astype(np.float32)
     chunks: list[Any] = [1] * (image.ndim - 2)
     far, grids, depth = {}, {}, dict.fromkeys(range(image.ndim), 0)
     for k in range(image.ndim - 2, image.ndim):
@@ -133,6 +144,8 @@ def denoise_zarr(
         depth_of=depth,
         far=far,
     )
+    if np.dtype(dtype) != np.float32:
+        result = result.map_blocks(to_dtype, np.dtype(dtype), dtype=dtype)
     client = None
     if scheduler:
         client = require("distributed", "dask").Client(scheduler)
@@ -142,7 +155,8 @@ def denoise_zarr(
             # chunks are regular: rechunked to them, each chunk is written by one task alone
             regular = tuple(max(c) for c in result.chunks)
             target = create_ome_zarr(tmp, image.shape, axes=axes, pixel_size=pixel_size,
-                                     metadata=metadata or {}, chunks=regular)  # fmt: skip
+                                     metadata=metadata or {}, chunks=regular,
+                                     dtype=dtype)  # fmt: skip
             da.store(result.rechunk(regular), target, lock=False, compute=True)
     finally:
         if client is not None:

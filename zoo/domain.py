@@ -46,6 +46,7 @@ __all__ = [
     "CHECK_TILES",
     "DEFAULT_THRESHOLDS",
     "RATIO_KINDS",
+    "SCORE_MEANING",
     "THRESHOLDS",
     "Check",
     "DomainReport",
@@ -61,6 +62,13 @@ __all__ = [
 ]
 
 Verdict = Literal["match", "caution", "mismatch"]
+
+SCORE_MEANING = (
+    "lower is better: 0 = every check inside the training data's range; each check adds its "
+    "distance (1 at its warning threshold, 2 at its failing one) as a root-sum-square, so "
+    "below 1 nothing warns; 10 or more = the model cannot take the image"
+)
+"""What a :attr:`DomainReport.score` means, for people (printed beside it)."""
 
 
 class DomainReport(BaseModel):

@@ -18,6 +18,7 @@ builtin exception a caller would naturally catch, so ``except ValueError`` keeps
     ├── ExportError (RuntimeError)        an export does not reproduce its source numerically
     ├── ImageError (ValueError)           an image is unreadable or unusable (NaN, wrong axes)
     ├── DomainMismatchError (ValueError)  an image does not match a model's domain
+    │   └── IncompatibleImageError        the model cannot take the image (channels, dimensions)
     └── DependencyError (ImportError)     an optional dependency (torch, …) is not installed
 
 Messages say what was expected, what was found, and what to do about it.
@@ -32,6 +33,7 @@ __all__ = [
     "ExportError",
     "ImageError",
     "ImportFailedError",
+    "IncompatibleImageError",
     "IntegrityError",
     "ModelNotFoundError",
     "OutputExistsError",
@@ -106,6 +108,11 @@ class DomainMismatchError(ZooError, ValueError):
 
     exit_code = 4
     """``zoo run`` refusing a mismatch exits like ``zoo check`` saying ``mismatch``."""
+
+
+class IncompatibleImageError(DomainMismatchError):
+    """The model cannot take the image at all (channel count, dimensionality, size): a
+    mismatch that ``--force`` cannot run; the message says how to make the image fit."""
 
 
 class DependencyError(ZooError, ImportError):

@@ -19,7 +19,16 @@ import numpy as np
 
 from zoo.errors import ImageError
 
-__all__ = ["Image", "check_fits_memory", "read_array", "read_image", "write_tiff"]
+__all__ = [
+    "Image",
+    "check_fits_memory",
+    "output_dtype",
+    "read_array",
+    "read_image",
+    "select_channel",
+    "to_dtype",
+    "write_tiff",
+]
 
 SUFFIXES = {".npy", ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zarr"}
 AXES = "tzcyx"
@@ -57,8 +66,10 @@ def read_image(
     *,
     axes: str | None = None,
     pixel_size: float | tuple[float, ...] | None = None,
+    channel: int | None = None,
 ) -> Image:
-    """Read an image; ``axes`` and ``pixel_size`` (µm; one value, or one per z/y/x) override.
+    """Read an image; ``axes`` and ``pixel_size`` (µm; one value, or one per z/y/x) override;
+    ``channel`` keeps that one channel (:func:`select_channel`).
 
     Raises :class:`ImageError` when the file is missing, of an unknown type, unreadable, empty,
     not finite, or when the axes do not fit the data.
@@ -82,7 +93,53 @@ def read_image(
     if pixel_size is not None:
         image = replace(image, pixel_size=_pixel_override(pixel_size, image.axes))
     _check_content(image.data, p.name)
+    if channel is not None:
+        image = select_channel(image, channel, p.name)
     return replace(image, source=str(p))
+
+
+OUTPUT_DTYPES = ("float32", "input")
+"""``zoo run --dtype``: float32 (always, whatever the input), or the input's own dtype."""
+
+
+def output_dtype(rule: str, input_dtype: Any) -> np.dtype:
+    """The dtype an output is written in: float32, or the input's for ``rule`` "input"."""
+    if rule not in OUTPUT_DTYPES:
+        raise ImageError(f"--dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {rule!r}")
+    return np.dtype(np.float32) if rule == "float32" else np.dtype(input_dtype)
+
+
+def to_dtype(data: np.ndarray, dtype: Any) -> np.ndarray:
+    """``data`` (float) in ``dtype``: integers rounded to the nearest and clipped to the
+    type's range (booleans to 0 and 1), floats clipped to theirs; float32 is kept as is."""
+    dtype = np.dtype(dtype)
+    if dtype == data.dtype:
+        return data
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(data), info.min, info.max).astype(dtype)
+    if dtype.kind == "b":
+        return np.rint(np.clip(data, 0, 1)).astype(dtype)
+    finfo = np.finfo(dtype)
+    return np.clip(data, finfo.min, finfo.max).astype(dtype)
+
+
+def select_channel(image: Image, channel: int, name: str = "the image") -> Image:
+    """``image`` with its one channel ``channel`` (0-based) kept and the ``c`` axis dropped.
+
+    An image without a channel axis is one channel: ``channel`` 0 keeps it as it is. Raises
+    :class:`ImageError` for a channel the image does not have.
+    """
+    count = image.data.shape[image.axes.index("c")] if "c" in image.axes else 1
+    if not 0 <= channel < count:
+        raise ImageError(
+            f"--channel {channel}: {name} has {count} channel(s), numbered 0 to {count - 1}; "
+            "pass one of those"
+        )
+    if "c" not in image.axes:
+        return image
+    data = np.take(image.data, channel, axis=image.axes.index("c"))
+    return replace(image, data=np.ascontiguousarray(data), axes=image.axes.replace("c", ""))
 
 
 def check_fits_memory(shape: tuple[int, ...], dtype: Any, name: str) -> None:

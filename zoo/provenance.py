@@ -55,6 +55,8 @@ class InputRecord(_Record):
     shape: list[int]
     axes: str
     dtype: str
+    channel: int | None = None
+    """The one channel kept (``--channel``), numbered from 0; absent when none was picked."""
 
 
 class OutputRecord(_Record):
@@ -63,6 +65,7 @@ class OutputRecord(_Record):
     axes: str
     shape: list[int]
     dtype: str = "float32"
+    """float32, or the input's dtype (``--dtype input``: rounded and clipped)."""
 
 
 class WeightsTestRecord(_Record):
@@ -137,6 +140,8 @@ class Provenance(_Record):
         for key in ("consistency", "dask"):
             if data[key] is None:
                 del data[key]
+        if data["input"]["channel"] is None:
+            del data["input"]["channel"]
         return data
 
     @classmethod

@@ -24,7 +24,14 @@ import numpy as np
 from scipy import ndimage
 
 from zoo import __version__
-from zoo.domain import Check, DomainReport, check_image, format_expected, format_value
+from zoo.domain import (
+    SCORE_MEANING,
+    Check,
+    DomainReport,
+    check_image,
+    format_expected,
+    format_value,
+)
 from zoo.files import atomic_path
 from zoo.imageio import read_image
 from zoo.inference import trusted_predictor
@@ -138,6 +145,17 @@ def _range_svg(check: Check) -> str:
     )
 
 
+SLOW_CROP = 512
+"""The slow baselines (BM3D, non-local means) run on a central crop of at most this many
+pixels a side, so that a report on a 1024² image takes seconds, not a minute; the page says
+so beside their panels and rows."""
+
+SLOW = ("non-local means", "BM3D")
+
+Progress = Callable[[str, int, int], None]
+"""A report's progress: (step, steps done, steps in all)."""
+
+
 def write_report(
     model: ModelRef,
     image_path: str | Path,
@@ -146,22 +164,39 @@ def write_report(
     axes: str | None = None,
     pixel_size: float | tuple[float, ...] | None = None,
     modality: str | None = None,
+    channel: int | None = None,
+    force: bool = False,
     overwrite: bool = False,
     weight_format: str | None = None,
+    progress: Progress | None = None,
 ) -> Path:
-    """Write the HTML report for one image (its middle plane for stacks); returns its path."""
+    """Write the HTML report for one image (its middle plane for stacks); returns its path.
+
+    The check comes first and follows :func:`zoo.runner.refuse`, as ``zoo run`` does: a
+    mismatch is refused (nothing written) unless ``force``, an image the model cannot take
+    always. ``progress`` is told each step (check, model, each baseline, consistency)."""
     from zoo.checks import representative_plane
-    from zoo.consistency import consistency
     from zoo.errors import OutputExistsError
     from zoo.fingerprint import image_statistics
+    from zoo.runner import refuse
 
     out = Path(output)
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
-    image = read_image(image_path, axes=axes, pixel_size=pixel_size)
+    methods = baselines()
+    steps = ["checking the image", "denoising", *methods, "consistency map"]
+
+    def step(n: int) -> None:
+        if progress:
+            progress(steps[n] if n < len(steps) else "writing", n, len(steps))
+
+    step(0)
+    image = read_image(image_path, axes=axes, pixel_size=pixel_size, channel=channel)
     report = check_image(model.package, image, modality=modality)
+    refuse(report, model, Path(image_path), force=force)
     plane = representative_plane(image).astype(np.float32)
     sigma = image_statistics(plane)["noise_sigma"].value
+    step(1)
     predictor, _ = trusted_predictor(model.package, weight_format=weight_format)
     tiling = default_tiling(model.package)
 
@@ -174,32 +209,69 @@ def write_report(
                           time.perf_counter() - t0)]  # fmt: skip
     panels = [("noisy input", _png(plane)), ("denoised", _png(denoised)),
               ("removed (noisy − denoised)", _png(plane - denoised, signed=True))]  # fmt: skip
-    unavailable = []
-    for name, method in baselines().items():
-        if isinstance(method, str):
-            unavailable.append(f"{name}: {method}")
-            continue
-        t0 = time.perf_counter()
-        result = np.asarray(method(plane, sigma), np.float32)
-        rows.append(_residual_row(name, plane, result, time.perf_counter() - t0))
-        panels.append((name, _png(result)))
-    try:
-        cons = consistency(denoise, plane)
-        cons_html = (
-            f"<p>Score {cons.score:.2f} (0: the model agrees with itself on two noisy views; "
-            f"1: they differ as much as the noise). Noise σ {cons.noise_sigma:.3g}.</p>"
-            f'<img src="{_png(cons.map, heat=True)}" alt="consistency map">'
-        )
-    except Exception as exc:  # the report still says everything else
-        cons_html = f"<p>Not computed: {html.escape(str(exc))}</p>"
-    page = _page(model, Path(image_path), report, panels, rows, unavailable, cons_html, sigma)
+    unavailable = _run_baselines(methods, plane, sigma, rows, panels, lambda n: step(2 + n))
+    step(len(steps) - 1)
+    cons_html = _consistency_html(denoise, plane)
+    step(len(steps))
+    page = _page(model, Path(image_path), report, panels, rows, unavailable, cons_html, sigma,
+                 forced=force and report.verdict == "mismatch")  # fmt: skip
     with atomic_path(out, suffix=".html") as tmp:
         tmp.write_text(page, encoding="utf-8")
     return out
 
 
-def _page(model, image_path, report: DomainReport, panels, rows, unavailable, cons_html, sigma):  # type: ignore[no-untyped-def]
+def _central_crop(plane: np.ndarray, side: int) -> np.ndarray:
+    """The central ``side`` × ``side`` part of ``plane`` (all of it when smaller)."""
+    h, w = plane.shape
+    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return plane[top : top + side, left : left + side]
+
+
+def _run_baselines(
+    methods: dict[str, Method | str],
+    plane: np.ndarray,
+    sigma: float,
+    rows: list[Residual],
+    panels: list[tuple[str, str]],
+    step: Callable[[int], None],
+) -> list[str]:
+    """Run each classic method (the slow ones on a central crop), adding its row and panel;
+    returns what is unavailable."""
+    unavailable = []
+    for n, (name, method) in enumerate(methods.items()):
+        step(n)
+        if isinstance(method, str):
+            unavailable.append(f"{name}: {method}")
+            continue
+        x = _central_crop(plane, SLOW_CROP) if name in SLOW else plane
+        label = name
+        if x.shape != plane.shape:
+            label = f"{name} (central {x.shape[0]} × {x.shape[1]} crop)"
+        t0 = time.perf_counter()
+        result = np.asarray(method(x, sigma), np.float32)
+        rows.append(_residual_row(label, x, result, time.perf_counter() - t0))
+        panels.append((label, _png(result)))
+    return unavailable
+
+
+def _consistency_html(denoise: Callable[[np.ndarray], np.ndarray], plane: np.ndarray) -> str:
+    from zoo.consistency import consistency
+
+    try:
+        cons = consistency(denoise, plane)
+    except Exception as exc:  # the report still says everything else
+        return f"<p>Not computed: {html.escape(str(exc))}</p>"
+    return (
+        f"<p>Score {cons.score:.2f} (0: the model agrees with itself on two noisy views; "
+        f"1: they differ as much as the noise). Noise σ {cons.noise_sigma:.3g}.</p>"
+        f'<img src="{_png(cons.map, heat=True)}" alt="consistency map">'
+    )
+
+
+def _page(model, image_path, report: DomainReport, panels, rows, unavailable, cons_html, sigma,  # type: ignore[no-untyped-def]
+          *, forced: bool):  # fmt: skip
     e = html.escape
+    forced_note = " It was run anyway (--force): read the output with care." if forced else ""
     colour = {"match": "#2a2", "caution": "#d90", "mismatch": "#c22"}[report.verdict]
     checks = "".join(
         f"<tr class='{c.status}'><td>{e(c.name)}</td><td>{c.status}</td>"
@@ -227,8 +299,11 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:3px 6px;fo
 tr.warn{{background:#fff4d6}}tr.fail{{background:#fde0e0}}.verdict{{color:{colour}}}</style>
 </head><body>
 <h1>{e(image_path.name)} with {e(model.id)}@{e(model.version)}</h1>
+<p class="summary"><b>Verdict: <span class="verdict">{report.verdict}</span></b>, score
+{report.score:.2f} ({e(SCORE_MEANING)}).{forced_note} The checks are below.</p>
 <p>zoo {__version__}; model sha256 <code>{e(model.sha256)}</code>; source {e(model.source)}.</p>
-<h2>Domain check: <span class="verdict">{report.verdict}</span> (score {report.score:.2f})</h2>
+<h2>Domain check: <span class="verdict">{report.verdict}</span> (score {report.score:.2f},
+lower is better)</h2>
 <p>Reference: {e(report.reference)}.</p><ul>{notes}</ul>
 <table><tr><th>check</th><th>status</th><th>measured</th><th>expected</th><th>range</th>
 <th>what it means</th></tr>{checks}</table>
@@ -236,7 +311,9 @@ tr.warn{{background:#fff4d6}}tr.fail{{background:#fde0e0}}.verdict{{color:{colou
 <h2>What each method removed</h2>
 <p>Noise σ of the input ≈ {sigma:.4g}. A method that removes only noise leaves a residual of
 about that σ with lag-1 correlations near 0; structure in the residual (correlation, a
-visible pattern in "removed") means signal was removed or altered.</p>
+visible pattern in "removed") means signal was removed or altered. The slow methods
+({", ".join(SLOW)}) run on a central crop of at most {SLOW_CROP} × {SLOW_CROP} pixels, their
+rows and panels on that crop.</p>
 <table><tr><th>method</th><th>residual σ</th><th>residual corr x / y</th><th>seconds</th></tr>
 {table}</table><ul>{missing}</ul>
 <h2>Consistency map</h2>{cons_html}

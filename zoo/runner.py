@@ -1,9 +1,14 @@
 """Check, then denoise, then write the result with its provenance. The input is never modified.
 
 ``MODEL`` is a registry reference ``ID[@VERSION]`` or a path to a package. A ``mismatch``
-verdict refuses to run (nothing is written) unless forced; a ``caution`` is recorded in the
-provenance. The output is an OME-TIFF plus a JSON sidecar holding the model id, version and
-sha256, the backend and tiling, the full check report, the zoo version and the input's sha256.
+verdict refuses to run (nothing is written) unless forced; an image the model cannot take at
+all (channel count, dimensionality, size) is refused even when forced
+(:class:`~zoo.errors.IncompatibleImageError`; ``channel`` picks one channel of a
+multi-channel image). A ``caution`` is recorded in the provenance. The output is an
+OME-TIFF (or OME-Zarr) plus a JSON sidecar holding the model id, version and sha256, the
+backend and tiling, the full check report, the zoo version and the input's sha256. Its pixels
+are float32 whatever the input's dtype, or the input's dtype (rounded and clipped to its
+range) with ``dtype="input"``.
 """
 
 from __future__ import annotations
@@ -22,10 +27,15 @@ import numpy as np
 
 from zoo import __version__
 from zoo.domain import DomainReport, check_image
-from zoo.errors import DomainMismatchError, ImageError, OutputExistsError
+from zoo.errors import (
+    DomainMismatchError,
+    ImageError,
+    IncompatibleImageError,
+    OutputExistsError,
+)
 from zoo.files import atomic_path
 from zoo.hashes import sha256_file, sha256_path
-from zoo.imageio import Image, read_image, write_tiff
+from zoo.imageio import Image, output_dtype, read_image, select_channel, to_dtype, write_tiff
 from zoo.inference import Predictor, trusted_predictor
 from zoo.package import Package, load_package
 from zoo.provenance import (
@@ -41,7 +51,16 @@ from zoo.provenance import (
 )
 from zoo.tiling import DEFAULT_TILE, Tiling, auto_tiling, default_tiling, predict_tiled
 
-__all__ = ["ModelLike", "ModelRef", "RunResult", "check", "open_model", "run", "run_dask"]
+__all__ = [
+    "ModelLike",
+    "ModelRef",
+    "RunResult",
+    "check",
+    "open_model",
+    "refuse",
+    "run",
+    "run_dask",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +117,13 @@ def check(
     axes: str | None = None,
     pixel_size: float | tuple[float, ...] | None = None,
     modality: str | None = None,
+    channel: int | None = None,
     registry: str | None = None,
     cache: Path | None = None,
 ) -> DomainReport:
-    """The domain check of one image file for one model."""
+    """The domain check of one image file for one model (of its one channel ``channel``)."""
     ref = open_model(model, registry=registry, cache=cache)
-    data = read_image(image, axes=axes, pixel_size=pixel_size)
+    data = read_image(image, axes=axes, pixel_size=pixel_size, channel=channel)
     return check_image(ref.package, data, modality=modality)
 
 
@@ -172,6 +192,8 @@ def run(
     axes: str | None = None,
     pixel_size: float | tuple[float, ...] | None = None,
     modality: str | None = None,
+    channel: int | None = None,
+    dtype: str = "float32",
     with_consistency: bool = False,
     progress: Callable[[int, int], None] | None = None,
     registry: str | None = None,
@@ -179,14 +201,20 @@ def run(
 ) -> RunResult:
     """Check, denoise and write ``output`` (OME-TIFF) + ``output.json`` (provenance).
 
+    ``channel`` keeps that one channel of the image (before the check and the run; the
+    output has that channel only). ``dtype`` "float32": the output is float32, whatever
+    the input; "input": the input's dtype, rounded and clipped to its range.
     ``tile`` None: windows of as many pixels as :data:`~zoo.tiling.MEMORY_BUDGET` allows
     for this image (:func:`~zoo.tiling.auto_tiling`), in the grid that computes the fewest
     pixels (:attr:`~zoo.tiling.Tiling.area`); else square windows of at most ``tile``."""
+    output_dtype(dtype, np.float32)  # an unknown rule is refused before anything is read
     ref = open_model(model, registry=registry, cache=cache)
     out, in_path = Path(output), Path(image)
     cmap = out.with_name(_stem(out) + ".consistency.ome.tif")
     sidecar = _free_outputs(in_path, out, [cmap] if with_consistency else [], overwrite)
-    img = read_image(in_path, axes=axes, pixel_size=pixel_size)
+    raw = read_image(in_path, axes=axes, pixel_size=pixel_size)
+    out_dtype = output_dtype(dtype, raw.data.dtype)
+    img = raw if channel is None else select_channel(raw, channel, in_path.name)
     report = _check_or_refuse(ref, img, in_path, modality=modality, force=force)
     predictor, weight_tests = trusted_predictor(
         ref.package, weight_format=weight_format, device=device
@@ -203,10 +231,11 @@ def run(
         consistency_map, consistency_scores = consistency_planes(predictor, img, tiling)
         planes = [PlaneConsistency.model_validate(p) for p in consistency_scores]
         consistency = ConsistencyRecord(path=str(cmap), planes=planes)
+    data = to_dtype(data, out_dtype)
     provenance = _provenance(
-        ref, in_path, img.data, img.axes, report, predictor, weight_tests, tiling, force,
-        output=OutputRecord(axes=out_axes, shape=list(data.shape), dtype="float32"),
-        consistency=consistency,
+        ref, in_path, raw.data, raw.axes, report, predictor, weight_tests, tiling, force,
+        output=OutputRecord(axes=out_axes, shape=list(data.shape), dtype=str(data.dtype)),
+        consistency=consistency, channel=channel,
     )  # fmt: skip
     _write_outputs(out, sidecar, data, out_axes, img.pixel_size, provenance, consistency_map)
     return RunResult(out, sidecar, report, provenance, None if consistency is None else cmap)
@@ -267,13 +296,28 @@ def _check_or_refuse(
     model: ModelRef, image: Image, in_path: Path, *, modality: str | None, force: bool
 ) -> DomainReport:
     report = check_image(model.package, image, modality=modality)
+    refuse(report, model, in_path, force=force)
+    return report
+
+
+def refuse(report: DomainReport, model: ModelRef, in_path: Path, *, force: bool) -> None:
+    """The runner's rule on a check (``zoo run`` and ``zoo report`` alike): raise
+    :class:`IncompatibleImageError` when the model cannot take the image (channels,
+    dimensionality, size), whatever ``force``; :class:`DomainMismatchError` on any other
+    mismatch unless ``force``."""
+    what = f"{in_path} does not match {model.id}@{model.version}"
+    incompatible = [c for c in report.failed() if c.kind == "compatibility"]
+    if incompatible:
+        reasons = "; ".join(f"{c.name}: {c.message}" for c in incompatible)
+        raise IncompatibleImageError(
+            f"{what} and cannot run, not even with --force ({reasons}); nothing was written."
+        )
     if report.verdict == "mismatch" and not force:
         reasons = "; ".join(f"{c.name}: {c.message}" for c in report.failed())
         raise DomainMismatchError(
-            f"{in_path} does not match {model.id}@{model.version} ({reasons}); nothing was "
-            "written. Use --force to run anyway (the mismatch is recorded in the provenance)."
+            f"{what} ({reasons}); nothing was written. Use --force to run anyway (the "
+            "mismatch is recorded in the provenance)."
         )
-    return report
 
 
 def _provenance(
@@ -290,6 +334,7 @@ def _provenance(
     output: OutputRecord,
     consistency: ConsistencyRecord | None = None,
     dask: DaskRecord | None = None,
+    channel: int | None = None,
 ) -> Provenance:
     return Provenance(
         zoo_version=__version__,
@@ -303,6 +348,7 @@ def _provenance(
             shape=list(data.shape),
             axes=axes,
             dtype=str(data.dtype),
+            channel=channel,
         ),
         backend=predictor.weight_format,
         graph_nodes_bypassed=predictor.bypassed,
@@ -328,30 +374,34 @@ def run_dask(
     weight_format: str | None = None,
     tile: int | None = None,
     modality: str | None = None,
+    channel: int | None = None,
+    dtype: str = "float32",
     registry: str | None = None,
     cache: Path | None = None,
 ) -> RunResult:
     """:func:`run` for OME-Zarr images larger than memory: Dask blocks with halos, on the
     local threads (``scheduler`` None or "local") or a dask.distributed scheduler address.
 
-    The check runs on a central crop (≤ 2048 × 2048) of the middle plane, read alone.
+    The check runs on a central crop (≤ 2048 × 2048) of the middle plane, read alone;
+    ``channel`` and ``dtype`` are those of :func:`run`.
     ``tile`` None: :data:`~zoo.tiling.DEFAULT_TILE` (blocks run in parallel, each with
     its own tile's working memory).
     """
     from zoo.distributed import denoise_zarr
     from zoo.omezarr import is_ome_zarr, open_ome_zarr
 
+    output_dtype(dtype, np.float32)  # an unknown rule is refused before anything is read
     ref = open_model(model, registry=registry, cache=cache)
     out, in_path = Path(output), Path(image)
     if not is_ome_zarr(in_path) or out.suffix.lower() != ".zarr":
         raise ImageError("--dask reads an OME-Zarr image and writes an OME-Zarr (.zarr) output")
     sidecar = _free_outputs(in_path, out, [], overwrite)
     array, axes, pixel_size, _ = open_ome_zarr(in_path)
-    h, w = array.shape[-2:]
-    top, left = max(0, (h - 2048) // 2), max(0, (w - 2048) // 2)
-    middle = tuple(n // 2 for n in array.shape[:-2])
-    crop = np.asarray(array[(*middle, slice(top, top + 2048), slice(left, left + 2048))])
-    img = Image(crop, "yx", pixel_size={a: v for a, v in pixel_size.items() if a in "yx"})
+    out_dtype = output_dtype(dtype, array.dtype)
+    img = _central_crop(array, axes, pixel_size)
+    img = img if channel is None else select_channel(img, channel, in_path.name)
+    kept = [(a, n) for a, n in zip(axes, array.shape, strict=True) if a != "c" or channel is None]
+    out_axes, out_shape = "".join(a for a, _ in kept), [n for _, n in kept]
     report = _check_or_refuse(ref, img, in_path, modality=modality, force=force)
     report.notes.append("checked on a central crop of the middle plane (--dask)")
     predictor, weight_tests = trusted_predictor(ref.package, weight_format=weight_format)
@@ -359,8 +409,8 @@ def run_dask(
     local = scheduler in (None, "local")
     provenance = _provenance(
         ref, in_path, array, axes, report, predictor, weight_tests, tiling, force,
-        output=OutputRecord(axes=axes, shape=list(array.shape), dtype="float32"),
-        dask=DaskRecord(scheduler="local threads" if local else str(scheduler)),
+        output=OutputRecord(axes=out_axes, shape=out_shape, dtype=str(out_dtype)),
+        dask=DaskRecord(scheduler="local threads" if local else str(scheduler)), channel=channel,
     )  # fmt: skip
     meta = {"zoo": provenance.to_dict()}
     with atomic_path(sidecar) as tmp_json:
@@ -373,8 +423,24 @@ def run_dask(
             weight_format=predictor.weight_format,
             scheduler=None if local else scheduler,
             metadata=meta,
+            channel=channel,
+            dtype=out_dtype,
         )
     return RunResult(out, sidecar, report, provenance)
+
+
+def _central_crop(array: Any, axes: str, pixel_size: dict[str, float]) -> Image:
+    """A central crop (≤ 2048 × 2048) of the middle plane of an OME-Zarr array, every
+    channel kept, read alone."""
+    h, w = array.shape[-2:]
+    top, left = max(0, (h - 2048) // 2), max(0, (w - 2048) // 2)
+    lead = axes[:-2]
+    index = tuple(
+        slice(None) if a == "c" else n // 2 for a, n in zip(lead, array.shape[:-2], strict=True)
+    )
+    crop = np.asarray(array[(*index, slice(top, top + 2048), slice(left, left + 2048))])
+    kept = "c" if "c" in lead else ""
+    return Image(crop, kept + "yx", pixel_size={a: v for a, v in pixel_size.items() if a in "yx"})
 
 
 def _stem(path: Path) -> str:

@@ -27,6 +27,13 @@ PixelOpt = Annotated[
     list[float] | None, typer.Option(help="Pixel size in µm: one value or one per z/y/x.")
 ]
 ModalityOpt = Annotated[str | None, typer.Option(help="Modality of the image, e.g. confocal.")]
+ChannelOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Keep this one channel (from 0) of a multi-channel image, e.g. one of an RGB "
+        "PNG, before the check and the run."
+    ),
+]
 
 
 def _pixel(values: list[float] | None) -> tuple[float, ...] | None:
@@ -36,13 +43,14 @@ def _pixel(values: list[float] | None) -> tuple[float, ...] | None:
 def _print_report(report: Any) -> None:
     from rich.table import Table
 
-    from zoo.domain import format_expected, format_value  # numpy, pydantic: not at start-up
+    from zoo.domain import SCORE_MEANING, format_expected, format_value  # not at start-up
 
     colour = {"match": "green", "caution": "yellow", "mismatch": "red"}[report.verdict]
     out.print(
         f"verdict: [{colour}]{report.verdict}[/{colour}]  score {report.score:.2f}  "
         f"(reference: {report.reference})"
     )
+    out.print(f"score: {SCORE_MEANING}", markup=False)
     table = Table("check", "status", "measured", "expected", "what it means")
     style = {"ok": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
     for c in report.checks:
@@ -67,6 +75,7 @@ def check(
     axes: AxesOpt = None,
     pixel_size: PixelOpt = None,
     modality: ModalityOpt = None,
+    channel: ChannelOpt = None,
     registry: RegistryOpt = None,
     cache: CacheOpt = None,
 ) -> None:
@@ -78,7 +87,9 @@ def check(
     from zoo.runner import open_model
 
     ref = open_model(model, registry=registry, cache=cache)
-    report = run_check(ref, image, axes=axes, pixel_size=_pixel(pixel_size), modality=modality)
+    report = run_check(
+        ref, image, axes=axes, pixel_size=_pixel(pixel_size), modality=modality, channel=channel
+    )
     if as_json:
         out.print(report.to_json(), markup=False)
     else:
@@ -94,11 +105,23 @@ def run(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Output .tif, or a folder for several images.")
     ],
-    force: Annotated[bool, typer.Option(help="Run even on a mismatch (recorded).")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Run even on a mismatch (recorded); never an image the model cannot take."
+        ),
+    ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
     backend: Annotated[
         str | None, typer.Option(help="onnx | torchscript | pytorch_state_dict")
     ] = None,
+    dtype: Annotated[
+        str,
+        typer.Option(
+            help="float32 (the output's dtype whatever the input's) | input (the input's "
+            "dtype, rounded and clipped to its range)."
+        ),
+    ] = "float32",
     device: Annotated[
         str, typer.Option(help="auto (CUDA when ONNX Runtime / torch has it) | cpu | cuda")
     ] = "auto",
@@ -122,12 +145,15 @@ def run(
     axes: AxesOpt = None,
     pixel_size: PixelOpt = None,
     modality: ModalityOpt = None,
+    channel: ChannelOpt = None,
     registry: RegistryOpt = None,
     cache: CacheOpt = None,
 ) -> None:
-    """Check, denoise in tiles, write OME-TIFF + provenance JSON.
+    """Check, denoise in tiles, write OME-TIFF + provenance JSON (float32, or --dtype input).
 
-    A mismatch is refused (nothing written) unless --force; a caution is recorded.
+    A mismatch is refused (nothing written) unless --force; a caution is recorded. An image
+    the model cannot take (channels, dimensions) is refused even with --force (--channel N
+    picks one channel).
     """
     from zoo.runner import open_model
 
@@ -135,7 +161,7 @@ def run(
     several = len(images) > 1 or (output.is_dir() and output.suffix.lower() != ".zarr")
     options: dict[str, Any] = {
         "force": force, "overwrite": overwrite, "weight_format": backend, "tile": tile,
-        "modality": modality,
+        "modality": modality, "channel": channel, "dtype": dtype,
     }  # fmt: skip
     for image in images:
         target = output / f"{image.stem}.denoised.ome.tif" if several else output
@@ -154,7 +180,11 @@ def _run_dask(ref: "ModelRef", image: Path, target: Path, **options: Any) -> Non
     from zoo.runner import run_dask
 
     result = run_dask(ref, image, target, **options)
-    out.print(f"{image} → {result.output} ({result.report.verdict}, Dask)", markup=False)
+    out.print(
+        f"{image} → {result.output} ({result.report.verdict}, score {result.report.score:.2f}, "
+        f"Dask)",
+        markup=False,
+    )
 
 
 def _run_with_progress(ref: "ModelRef", image: Path, target: Path, **options: Any) -> "RunResult":
@@ -174,7 +204,7 @@ def _print_run(image: Path, result: "RunResult") -> None:
     """What a run wrote: the output, the verdict, the sidecar and the consistency map."""
     out.print(
         f"{image} → {result.output} ({result.report.verdict}, score "
-        f"{result.report.score:.2f}; provenance {result.sidecar})",
+        f"{result.report.score:.2f}, lower is better; provenance {result.sidecar})",
         markup=False,
     )
     if result.consistency is not None and result.provenance.consistency is not None:
@@ -199,6 +229,7 @@ def match(
     axes: AxesOpt = None,
     pixel_size: PixelOpt = None,
     modality: ModalityOpt = None,
+    channel: ChannelOpt = None,
     registry: RegistryOpt = None,
     cache: CacheOpt = None,
 ) -> None:
@@ -207,11 +238,12 @@ def match(
 
     from rich.table import Table
 
+    from zoo.domain import SCORE_MEANING
     from zoo.imageio import read_image
     from zoo.match import rank_models
     from zoo.registry import Registry
 
-    img = read_image(image, axes=axes, pixel_size=_pixel(pixel_size))
+    img = read_image(image, axes=axes, pixel_size=_pixel(pixel_size), channel=channel)
     ranking = rank_models(img, Registry(registry, cache=cache), modality=modality, top=top)
     if as_json:
         out.print(json.dumps([m.to_dict() for m in ranking], indent=2), markup=False)
@@ -232,6 +264,7 @@ def match(
             "\n".join(m.reasons) or "–",
         )
     out.print(table)
+    out.print(f"score: {SCORE_MEANING}", markup=False)
 
 
 @app.command()
@@ -240,27 +273,44 @@ def report(
     model: Annotated[str, typer.Argument(help="ID[@VERSION] or a package path.")],
     image: Annotated[Path, typer.Argument(help="Image file (TIFF, PNG, NPY).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Report even on a mismatch (said on the page); never an image the model "
+            "cannot take."
+        ),
+    ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing report.")] = False,
     backend: Annotated[str | None, typer.Option(help="onnx | torchscript")] = None,
     axes: AxesOpt = None,
     pixel_size: PixelOpt = None,
     modality: ModalityOpt = None,
+    channel: ChannelOpt = None,
     registry: RegistryOpt = None,
     cache: CacheOpt = None,
 ) -> None:
-    """HTML report: noisy / denoised / removed, classic baselines, the check, consistency."""
+    """HTML report: noisy / denoised / removed, classic baselines, the check, consistency.
+
+    The verdict comes first and the rule is zoo run's: a mismatch is refused (exit 4,
+    nothing written) unless --force. BM3D and non-local means run on a central crop
+    (at most 512 × 512).
+    """
+    from rich.progress import Progress
+
     from zoo.report import write_report
     from zoo.runner import open_model
 
     ref = open_model(model, registry=registry, cache=cache)
-    path = write_report(
-        ref,
-        image,
-        output,
-        axes=axes,
-        pixel_size=_pixel(pixel_size),
-        modality=modality,
-        overwrite=overwrite,
-        weight_format=backend,
-    )
+    with Progress(console=err.console, transient=True) as bar:
+        task = bar.add_task(f"report on {image.name}", total=None)
+
+        def step(name: str, done: int, total: int) -> None:
+            bar.update(task, description=f"report on {image.name}: {name}", completed=done,
+                       total=total)  # fmt: skip
+
+        path = write_report(
+            ref, image, output, axes=axes, pixel_size=_pixel(pixel_size), modality=modality,
+            channel=channel, force=force, overwrite=overwrite, weight_format=backend,
+            progress=step,
+        )  # fmt: skip
     out.print(str(path), markup=False)
