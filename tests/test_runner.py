@@ -375,3 +375,27 @@ def test_ome_zarr_in_and_out(example_zip: Path, own_input: Path, tmp_path: Path)
     code, output = zoo("run", example_zip, own_input, "-o", out)
     assert code == 2 and "--overwrite" in output
     assert sorted(p.name for p in out.iterdir()) == [".zattrs", ".zgroup", "0"]
+
+
+def test_check_output_is_whole_when_piped_and_explains_the_score(
+    example_zip: Path, own_input: Path, tmp_path: Path
+) -> None:
+    """Captured (not a terminal), no table cell is cut or wrapped, and the score is explained."""
+    import os
+    import subprocess
+    import sys
+
+    code, output = zoo("check", example_zip, own_input)
+    assert code == 0, output
+    assert "shot_noise_fraction" in output and "…" not in output
+    row = next(line for line in output.splitlines() if "noise_corr_x" in line)
+    assert "N2V assumes" in row or "Typical of the training data." in row  # one line per row
+    assert "score: lower is better: 0 = every check inside the training data's range" in output
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    piped = subprocess.run(
+        [sys.executable, "-m", "zoo", "search", "--cache", str(tmp_path / "cache")],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    assert "tissue section (IHC stain, inverted)" in piped.stdout and "…" not in piped.stdout
+    code, output = zoo("run", example_zip, own_input, "-o", tmp_path / "o.tif", "--tile", "128")
+    assert code == 0 and "lower is better" in output

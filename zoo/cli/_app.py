@@ -10,6 +10,7 @@ inside the commands so that ``zoo --help`` stays fast.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -33,10 +34,13 @@ class LazyConsole:
     """A rich ``Console`` made on first use (importing rich costs ``zoo --help`` ~50 ms).
 
     Attribute access is forwarded (``out.print(...)``); pass ``.console`` where a real
-    ``Console`` is needed (``Progress(console=err.console)``)."""
+    ``Console`` is needed (``Progress(console=err.console)``). ``wide_when_piped``: when the
+    output is not a terminal (piped, redirected, captured) and ``COLUMNS`` is not set, lines
+    are as wide as their content (:data:`PIPED_WIDTH`), so no table cell is cut or wrapped."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, wide_when_piped: bool = False, **kwargs: Any) -> None:
         self._kwargs = kwargs
+        self._wide = wide_when_piped
         self._console: Any = None
 
     @property
@@ -45,13 +49,18 @@ class LazyConsole:
             from rich.console import Console
 
             self._console = Console(**self._kwargs)
+            if self._wide and not self._console.is_terminal and not os.environ.get("COLUMNS"):
+                self._console.width = PIPED_WIDTH
         return self._console
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.console, name)
 
 
-out = LazyConsole(highlight=False, soft_wrap=True)
+PIPED_WIDTH = 10_000
+"""Columns of standard output when it is not a terminal: wider than any table zoo prints."""
+
+out = LazyConsole(highlight=False, soft_wrap=True, wide_when_piped=True)
 err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
