@@ -182,7 +182,7 @@ def _run_dask(ref: "ModelRef", image: Path, target: Path, **options: Any) -> Non
     result = run_dask(ref, image, target, **options)
     out.print(
         f"{image} → {result.output} ({result.report.verdict}, score {result.report.score:.2f}, "
-        f"Dask)",
+        "lower is better; Dask)",
         markup=False,
     )
 
