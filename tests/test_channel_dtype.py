@@ -150,3 +150,26 @@ def test_dask_path_keeps_the_dtype_rule(
     np.testing.assert_array_equal(got, read_image(single.output).data)
     provenance = json.loads((tmp_path / "d.zarr.json").read_text())
     assert provenance["output"]["dtype"] == "uint16"
+
+
+def test_dask_path_picks_a_channel(example_zip: Path, plane: np.ndarray, tmp_path: Path) -> None:
+    from zoo.omezarr import write_ome_zarr
+
+    big = np.tile(plane, (2, 2))
+    data = np.stack([big[::-1], big, big[:, ::-1]])
+    source = tmp_path / "cyx.zarr"
+    write_ome_zarr(source, data, axes="cyx", pixel_size={}, metadata={})
+    code, output = zoo("run", example_zip, source, "-o", tmp_path / "x.zarr", "--dask", "local",
+                       "--force")  # fmt: skip
+    assert code == 4 and "--channel N (N from 0 to 2)" in output, output
+    assert not (tmp_path / "x.zarr").exists()
+    single = zoo_api.run(example_zip, source, tmp_path / "s.zarr", channel=1, tile=256)
+    code, output = zoo("run", example_zip, source, "-o", tmp_path / "d.zarr", "--dask", "local",
+                       "--channel", "1", "--tile", "256")  # fmt: skip
+    assert code == 0, output
+    got = read_image(tmp_path / "d.zarr")
+    assert got.axes == "yx"
+    np.testing.assert_array_equal(got.data, read_image(single.output).data)
+    provenance = json.loads((tmp_path / "d.zarr.json").read_text())
+    assert provenance["input"]["channel"] == 1 and provenance["output"]["axes"] == "yx"
+    assert provenance["output"]["shape"] == list(got.data.shape)
