@@ -18,6 +18,7 @@ __all__ = [
     "PLACEHOLDER_HINTS",
     "PLACEHOLDER_TEXT",
     "find_placeholders",
+    "keep_placeholders",
     "placeholder_advice",
     "refuse_placeholders",
 ]
@@ -86,3 +87,13 @@ def refuse_placeholders(
             f"{placeholder_advice(fields)}\nRebuild the package with them, or publish anyway "
             "with --allow-placeholders (allow_placeholders=True)"
         )
+
+
+def keep_placeholders(card: ZooCard | None, old: ZooCard | None) -> ZooCard | None:
+    """``card`` (attached to a package in place of ``old``) keeping the package fields
+    ``old`` records as placeholders: a new card does not make them the author's."""
+    recorded = [f for f in (old.placeholders or []) if f in PLACEHOLDER_HINTS] if old else []
+    if card is None or not recorded:
+        return card
+    merged = list(dict.fromkeys([*(card.placeholders or []), *recorded]))
+    return card.model_copy(update={"placeholders": merged})
