@@ -109,10 +109,13 @@ def test_old_entries_without_a_report_still_load_and_stay_unchanged() -> None:
     assert index.to_json() == text  # no "compatibility": null written into old entries
 
 
-def test_zoo_show_prints_the_report(tiny: Path, tmp_path: Path) -> None:
+def test_zoo_publish_and_show_print_the_report(tiny: Path, tmp_path: Path) -> None:
     registry = tmp_path / "reg"
-    Registry(registry, cache=tmp_path / "cache").publish(tiny, model_id="tiny")
-    args = ["show", "tiny", "--registry", str(registry), "--cache", str(tmp_path / "cache")]
+    where = ["--registry", str(registry), "--cache", str(tmp_path / "cache")]
+    published = CliRunner().invoke(app, ["publish", str(tiny), "--id", "tiny", *where])
+    assert published.exit_code == 0, published.output
+    assert "compatibility: 3/3 passed (zoo show tiny@0.1.0 lists each check)" in published.output
+    args = ["show", "tiny", *where]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "compatibility: 3/3 passed, run by the publisher (zoo " in result.output

@@ -61,6 +61,10 @@ def publish(
     )
     what = "published" if result.created else "already published (identical bytes)"
     out.print(f"{what}: {result.id}@{result.version} sha256 {result.entry.sha256}", markup=False)
+    if result.entry.compatibility is not None:
+        summary = result.entry.compatibility.summary()
+        ref = f"{result.id}@{result.version}"
+        out.print(f"compatibility: {summary} (zoo show {ref} lists each check)", markup=False)
 
 
 @app.command()
