@@ -18,15 +18,19 @@ pipe. Prints the figures (``--json`` writes them too); exits 1 when any check fa
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from zoo_bench.reliability.harness import RegistryCheck, base_package, check_registry, variant
+from zoo_bench.reliability.harness import (
+    RegistryCheck,
+    base_package,
+    check_registry,
+    report_figures,
+    variant,
+)
 
 MODEL = "concurrent"
 
@@ -207,10 +211,4 @@ def main(argv: list[str] | None = None) -> int:
         "failures": failures,
         "ok": not failures,
     }
-    text = json.dumps(figures, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    with contextlib.suppress(OSError):
-        shutil.rmtree(work)
-    return 0 if not failures else 1
+    return report_figures(figures, args.json, work)

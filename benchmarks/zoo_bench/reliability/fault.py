@@ -25,11 +25,8 @@ them too) and exits 1 when any check failed.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import random
-import shutil
 import signal
 import sys
 import tempfile
@@ -38,7 +35,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo_bench.reliability.harness import base_package, check_registry, variant
+from zoo_bench.reliability.harness import base_package, check_registry, report_figures, variant
 
 MODEL = "faulty"
 PHASES = ("load", "check", "lock", "blob", "index", "done")
@@ -268,10 +265,4 @@ def main(argv: list[str] | None = None) -> int:
         "failures": failures,
         "ok": not failures,
     }
-    text = json.dumps(figures, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    with contextlib.suppress(OSError):
-        shutil.rmtree(work)
-    return 0 if not failures else 1
+    return report_figures(figures, args.json, work)

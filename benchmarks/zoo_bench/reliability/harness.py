@@ -4,9 +4,11 @@ folder."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -122,3 +124,15 @@ def check_registry(
     blobs = {f"models/{p.name}" for p in (root / "models").glob("*.zip")}
     result.orphan_blobs = len(blobs - locations)
     return result
+
+
+def report_figures(figures: dict, json_path: Path | None, work: Path) -> int:
+    """Print ``figures`` as JSON (and write them to ``json_path``), remove the run's ``work``
+    folder; the exit code: 0 when the figures list no failures, else 1."""
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if json_path:
+        json_path.write_text(text + "\n")
+    with contextlib.suppress(OSError):
+        shutil.rmtree(work)
+    return 0 if not figures["failures"] else 1
