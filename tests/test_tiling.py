@@ -55,7 +55,7 @@ def test_matches_bioimageio_core_predict_on_a_new_size(
 
 
 def test_auto_tile_uses_the_memory_budget_left_by_the_images() -> None:
-    from zoo.tiling import (
+    from zoo.memory import (
         DEFAULT_TILE,
         MEMORY_BUDGET,
         PROCESS_BYTES,

@@ -86,7 +86,7 @@ class Predictor:
 
     @property
     def tile_bytes_per_pixel(self) -> int:
-        """Working memory per pixel of a window that :func:`~zoo.tiling.auto_tile` plans
+        """Working memory per pixel of a window that :func:`~zoo.memory.auto_tile` plans
         with, as the engine reports it."""
         return self.engine.tile_bytes_per_pixel
 

@@ -37,6 +37,7 @@ from zoo.files import atomic_path
 from zoo.hashes import sha256_file, sha256_path
 from zoo.imageio import Image, output_dtype, read_image, select_channel, to_dtype, write_tiff
 from zoo.inference import Predictor, trusted_predictor
+from zoo.memory import DEFAULT_TILE
 from zoo.package import Package, load_package
 from zoo.provenance import (
     ConsistencyRecord,
@@ -49,7 +50,7 @@ from zoo.provenance import (
     TilingRecord,
     WeightsTestRecord,
 )
-from zoo.tiling import DEFAULT_TILE, Tiling, auto_tiling, default_tiling, predict_tiled
+from zoo.tiling import Tiling, auto_tiling, default_tiling, predict_tiled
 
 __all__ = [
     "ModelLike",
@@ -204,7 +205,7 @@ def run(
     ``channel`` keeps that one channel of the image (before the check and the run; the
     output has that channel only). ``dtype`` "float32": the output is float32, whatever
     the input; "input": the input's dtype, rounded and clipped to its range.
-    ``tile`` None: windows of as many pixels as :data:`~zoo.tiling.MEMORY_BUDGET` allows
+    ``tile`` None: windows of as many pixels as :data:`~zoo.memory.MEMORY_BUDGET` allows
     for this image (:func:`~zoo.tiling.auto_tiling`), in the grid that computes the fewest
     pixels (:attr:`~zoo.tiling.Tiling.area`); else square windows of at most ``tile``."""
     output_dtype(dtype, np.float32)  # an unknown rule is refused before anything is read
@@ -384,7 +385,7 @@ def run_dask(
 
     The check runs on a central crop (≤ 2048 × 2048) of the middle plane, read alone;
     ``channel`` and ``dtype`` are those of :func:`run`.
-    ``tile`` None: :data:`~zoo.tiling.DEFAULT_TILE` (blocks run in parallel, each with
+    ``tile`` None: :data:`~zoo.memory.DEFAULT_TILE` (blocks run in parallel, each with
     its own tile's working memory).
     """
     from zoo.distributed import denoise_zarr

@@ -2,11 +2,8 @@
 
 The windows' halo is discarded, so the result is what one whole-image pass gives (bit for
 bit for the zoo's UNets with the default 32 px halo). Their size comes from the memory
-model kept here: a budget for the run (:data:`MEMORY_BUDGET`, :func:`auto_tile`) and the
-working memory per pixel of a window that each engine reports
-(:attr:`~zoo.engines.Engine.tile_bytes_per_pixel`), read from the ONNX graph where it can
-be (:func:`onnx_runtime_bytes_per_pixel`). docs/performance.md shows the measurements
-behind the figures.
+model (:mod:`zoo.memory`): a budget for the run and the working memory per pixel of a
+window that each engine reports (:attr:`~zoo.engines.Engine.tile_bytes_per_pixel`).
 """
 
 from __future__ import annotations
@@ -19,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from zoo.onnxgraph import activation_bytes_per_pixel
+from zoo.memory import DEFAULT_TILE, auto_tile
 from zoo.package import Package
 from zoo.processing import STAT_OPS, apply_processing, bind_processing
 
@@ -27,68 +24,13 @@ if TYPE_CHECKING:
     from zoo.inference import Predictor
 
 __all__ = [
-    "DEFAULT_TILE",
-    "MEMORY_BUDGET",
-    "ORT_ACTIVATION_FACTOR",
-    "PROCESS_BYTES",
-    "TILE_BYTES_PER_PIXEL",
     "Tiling",
     "Window",
-    "auto_tile",
     "auto_tiling",
     "axis_windows",
     "default_tiling",
-    "onnx_runtime_bytes_per_pixel",
     "predict_tiled",
 ]
-
-# --- the memory model ----------------------------------------------------------------------
-
-MEMORY_BUDGET = 1 << 30
-"""Bytes a run aims to stay within by default (:func:`auto_tile`): 1 GiB, what issue 9's
-bound allows for an 8192² float32 image."""
-
-PROCESS_BYTES = 240 << 20
-"""What a ``zoo run`` process holds besides images and windows (interpreter, numpy,
-pydantic and the spec, the engine with its loaded network)."""
-
-TILE_BYTES_PER_PIXEL = 1450
-"""Working memory per pixel of a window for engines that cannot read their network's
-activations (TorchScript, state dicts, ONNX graphs with ops
-:func:`~zoo.onnxgraph.activation_bytes_per_pixel` does not know): above what ONNX Runtime
-takes for the zoo's UNets."""
-
-ORT_ACTIVATION_FACTOR = 2.0
-"""ONNX Runtime's working memory on the CPU (memory pattern off) per byte of the graph's
-peak of live activations; its arena grows in powers of two, so the measured ratio varies
-with the window and this bounds it."""
-
-DEFAULT_TILE = 448
-"""The smallest tile :func:`auto_tile` chooses, and the tile of ``zoo run --dask`` blocks.
-Larger tiles compute less halo and cost memory quadratically."""
-
-
-def onnx_runtime_bytes_per_pixel(graph: bytes) -> int:
-    """Working memory per pixel of a window that ONNX Runtime on the CPU takes for the ONNX
-    model ``graph``: :data:`ORT_ACTIVATION_FACTOR` times its peak of live activations
-    (:func:`~zoo.onnxgraph.activation_bytes_per_pixel`), or :data:`TILE_BYTES_PER_PIXEL`
-    when the graph does not say."""
-    activations = activation_bytes_per_pixel(graph)
-    if activations is None:
-        return TILE_BYTES_PER_PIXEL
-    return math.ceil(ORT_ACTIVATION_FACTOR * activations)
-
-
-def auto_tile(
-    image_bytes: int, memory: int = MEMORY_BUDGET, bytes_per_pixel: int = TILE_BYTES_PER_PIXEL
-) -> int:
-    """The tile side for an image of ``image_bytes`` (as float32): the largest square tile
-    whose working set fits in what ``memory`` leaves once the process, the input and the
-    output are held; never below :data:`DEFAULT_TILE`. Its square is the pixels a window
-    may hold (``Tiling.area``, what ``zoo run`` and :func:`predict_tiled` use by default)."""
-    left = memory - PROCESS_BYTES - 2 * image_bytes
-    return max(DEFAULT_TILE, math.isqrt(max(left, 0) // bytes_per_pixel))
-
 
 # --- tilings -------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from zoo.tiling import TILE_BYTES_PER_PIXEL
+from zoo.memory import TILE_BYTES_PER_PIXEL
 
 __all__ = ["Engine", "first_line", "read_bytes"]
 
@@ -34,7 +34,7 @@ class Engine(ABC):
     """Nodes of the network's graph the engine runs without (:mod:`zoo.onnxgraph`)."""
 
     tile_bytes_per_pixel: int = TILE_BYTES_PER_PIXEL
-    """Working memory per pixel of a window that :func:`~zoo.tiling.auto_tile` plans with."""
+    """Working memory per pixel of a window that :func:`~zoo.memory.auto_tile` plans with."""
 
     def __init__(self, weights: Any, device: str) -> None:
         self.device = device

@@ -10,8 +10,8 @@ import numpy as np
 from zoo.engines.base import Engine, first_line, read_bytes
 from zoo.errors import ImportFailedError, PackageError, require
 from zoo.files import private_tempdir
+from zoo.memory import onnx_runtime_bytes_per_pixel
 from zoo.onnxgraph import bypass_identities
-from zoo.tiling import onnx_runtime_bytes_per_pixel
 
 __all__ = ["OnnxEngine"]
 
@@ -21,7 +21,7 @@ class OnnxEngine(Engine):
     (exact: no output bit changes), the windows run one after another.
 
     On the CPU the session runs without ONNX Runtime's memory pattern, and its working
-    memory per pixel is read from the graph (:func:`~zoo.tiling.onnx_runtime_bytes_per_pixel`).
+    memory per pixel is read from the graph (:func:`~zoo.memory.onnx_runtime_bytes_per_pixel`).
     """
 
     format = "onnx"
