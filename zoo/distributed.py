@@ -78,6 +78,41 @@ def _block(
     return out.reshape(block.shape)
 
 
+def _require_blockwise(predictor: Predictor) -> None:
+    """Refuse a model that Dask blocks cannot reproduce: not 2D single-channel of any input
+    size, or normalised by each image's own statistics."""
+    from zoo.processing import STAT_OPS
+
+    descr = predictor.package.descr
+    if tensor_axes(descr.inputs[0]) != "bcyx" or predictor.fixed_sizes:
+        raise ImageError("--dask runs 2D single-channel (bcyx) models of any input size only")
+    steps = [*descr.inputs[0].preprocessing, *descr.outputs[0].postprocessing]
+    if any(s.id in STAT_OPS for s in steps):
+        raise ImageError(
+            "--dask reproduces fixed normalisation only; this package normalises each image "
+            "by its own statistics (scale_range / zero_mean_unit_variance): run without --dask"
+        )
+
+
+def _block_grid(
+    predictor: Predictor, shape: tuple[int, ...], tiling: Tiling
+) -> tuple[tuple[Any, ...], dict[int, int], dict[int, list], dict[int, int]]:
+    """The runner's windows as Dask blocks of an image of ``shape`` (leading axes one plane
+    a block): (chunks, padding past the far edge, windows and overlap depth) per axis."""
+    ndim = len(shape)
+    chunks: list[Any] = [1] * (ndim - 2)
+    far, grids, depth = {}, {}, dict.fromkeys(range(ndim), 0)
+    for k in range(ndim - 2, ndim):
+        n = shape[k]
+        padded, windows = axis_windows(predictor, k - ndim + 4, n, tiling)
+        grid = [(w0, w1, k0, min(k1, n)) for w0, w1, k0, k1 in windows if k0 < n]
+        chunks.append(tuple(k1 - k0 for _w0, _w1, k0, k1 in grid))
+        far[k], grids[k] = padded - n, grid
+        # the overlap each block needs for its window (which can reach past the halo)
+        depth[k] = max(max(k0 - w0, min(w1, n) - k1) for w0, w1, k0, k1 in grid)
+    return tuple(chunks), far, grids, depth
+
+
 def denoise_zarr(
     package_path: Path,
     source: Path,
@@ -100,18 +135,9 @@ def denoise_zarr(
     da = require("dask.array", "dask")
     from zoo.files import atomic_dir
     from zoo.omezarr import create_ome_zarr, open_ome_zarr
-    from zoo.processing import STAT_OPS
 
     predictor = _predictor(str(package_path), weight_format)
-    descr = predictor.package.descr
-    if tensor_axes(descr.inputs[0]) != "bcyx" or predictor.fixed_sizes:
-        raise ImageError("--dask runs 2D single-channel (bcyx) models of any input size only")
-    steps = [*descr.inputs[0].preprocessing, *descr.outputs[0].postprocessing]
-    if any(s.id in STAT_OPS for s in steps):
-        raise ImageError(
-            "--dask reproduces fixed normalisation only; this package normalises each image "
-            "by its own statistics (scale_range / zero_mean_unit_variance): run without --dask"
-        )
+    _require_blockwise(predictor)
     array, axes, pixel_size, _ = open_ome_zarr(source)
     image = da.from_zarr(array)
     if "c" in axes and channel is not None:
@@ -122,17 +148,8 @@ def denoise_zarr(
             f"got {axes}"
         )
     image = image.astype(np.float32)
-    chunks: list[Any] = [1] * (image.ndim - 2)
-    far, grids, depth = {}, {}, dict.fromkeys(range(image.ndim), 0)
-    for k in range(image.ndim - 2, image.ndim):
-        n = image.shape[k]
-        padded, windows = axis_windows(predictor, k - image.ndim + 4, n, tiling)
-        grid = [(w0, w1, k0, min(k1, n)) for w0, w1, k0, k1 in windows if k0 < n]
-        chunks.append(tuple(k1 - k0 for _w0, _w1, k0, k1 in grid))
-        far[k], grids[k] = padded - n, grid
-        # the overlap each block needs for its window (which can reach past the halo)
-        depth[k] = max(max(k0 - w0, min(w1, n) - k1) for w0, w1, k0, k1 in grid)
-    image = image.rechunk(tuple(chunks))
+    chunks, far, grids, depth = _block_grid(predictor, image.shape, tiling)
+    image = image.rechunk(chunks)
     result = image.map_overlap(
         _block,
         depth=depth,

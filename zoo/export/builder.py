@@ -215,12 +215,8 @@ def build_package(
         license=license,
         version=version,
     )
-    check_card_fits(card, spatial_axes=model.spatial_axes, channels=model.channels)
-    card = card.model_copy(update={"placeholders": list(meta.placeholders) or None})
     say = progress or (lambda _msg: None)
-    if card.fingerprint is None:
-        say("fingerprinting the example image (no training fingerprint in the card)")
-        card = card.model_copy(update={"fingerprint": example_fingerprint(image)})
+    card = _checked_card(card, model, image, meta.placeholders, say)
     x = _test_input(image, model)
     say("predicting the test output with the torch module")
     y = _predict(model, x)
@@ -265,6 +261,23 @@ def build_package(
         path = save_package(descr, output)
     load_package(path)  # the written zip must load and validate as a whole
     return BuildResult(path, checks, files, meta.placeholders)
+
+
+def _checked_card(
+    card: ZooCard,
+    model: ImportedModel,
+    image: np.ndarray,
+    placeholders: Sequence[str],
+    say: Progress,
+) -> ZooCard:
+    """``card`` once it fits ``model`` (:class:`SpecError` if not), with the metadata
+    ``placeholders`` recorded and, when it has none, the example image's fingerprint."""
+    check_card_fits(card, spatial_axes=model.spatial_axes, channels=model.channels)
+    card = card.model_copy(update={"placeholders": list(placeholders) or None})
+    if card.fingerprint is None:
+        say("fingerprinting the example image (no training fingerprint in the card)")
+        card = card.model_copy(update={"fingerprint": example_fingerprint(image)})
+    return card
 
 
 def _export(
