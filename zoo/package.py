@@ -385,9 +385,7 @@ def card_template(package: Package) -> str:
     can (modality, structures, training, limitations, evaluations); the rest of them are
     noted in the header.
     """
-    import yaml
-
-    from zoo.spec import MethodName, Modality, NoiseType
+    from zoo.spec import MethodName, card_template_text
 
     descr = package.descr
     axes = descr.inputs[0].axes
@@ -412,18 +410,13 @@ def card_template(package: Package) -> str:
         "validation": {"intended_use": "TODO"},
     }
     notes = _apply_hints(card, descr.config)
-    header = [
+    intro = [
         f"# zoo card for {descr.name} — fill every TODO, then:",
         f"#   zoo publish {package.source} --card THIS_FILE",
-        f"# modality: {', '.join(m.value for m in Modality)}",
-        f"# noise.type: {', '.join(n.value for n in NoiseType)}",
-        f"# method.name: {', '.join(m.value for m in MethodName)}",
-        "# dtype: uint8, uint16, float32, … (the raw images the model was trained on)",
-        "# optional: domain.pixel_size {x, y, unit}, domain.microscope, noise.gain, …",
-        "#   (docs/card.md lists every field)",
-        *(f"# bioimage.io {key}: {value}" for key, value in notes.items()),
     ]
-    return "\n".join(header) + "\n" + yaml.safe_dump(card, sort_keys=False)
+    return card_template_text(
+        card, intro, [f"# bioimage.io {key}: {value}" for key, value in notes.items()]
+    )
 
 
 def _apply_hints(card: dict[str, Any], config: Any) -> dict[str, str]:

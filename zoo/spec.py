@@ -44,6 +44,7 @@ __all__ = [
     "TrainingData",
     "Validation",
     "ZooCard",
+    "card_template_text",
     "load_card",
 ]
 
@@ -439,3 +440,22 @@ def _unwrap(data: dict[str, Any], path: str | os.PathLike[str]) -> dict[str, Any
         "(domain, noise, method, training_data, validation at the top) or it wrapped as in "
         "rdf.yaml, 'config:' then 'zoo:' and nothing else: remove the other keys"
     )
+
+
+def card_template_text(
+    card: Mapping[str, Any], intro: Sequence[str], notes: Sequence[str] = ()
+) -> str:
+    """A card template as YAML under a comment header: ``intro`` (what it is for and the
+    command that uses it), the controlled vocabularies, where every field is documented,
+    then ``notes``."""
+    header = [
+        *intro,
+        f"# modality: {', '.join(m.value for m in Modality)}",
+        f"# noise.type: {', '.join(n.value for n in NoiseType)}",
+        f"# method.name: {', '.join(m.value for m in MethodName)}",
+        "# dtype: uint8, uint16, float32, … (the raw images the model was trained on)",
+        "# optional: domain.pixel_size {x, y, unit}, domain.microscope, noise.gain, …",
+        "#   (docs/card.md lists every field)",
+        *notes,
+    ]
+    return "\n".join(header) + "\n" + yaml.safe_dump(dict(card), sort_keys=False)

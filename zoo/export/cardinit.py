@@ -32,9 +32,7 @@ def weights_kind(path: Path) -> str | None:
 
 def weights_card_template(path: Path, kind: str) -> str:
     """The card YAML template for the weights at ``path`` (``kind``: :data:`WEIGHTS_KINDS`)."""
-    import yaml
-
-    from zoo.spec import MethodName, Modality, NoiseType
+    from zoo.spec import card_template_text
 
     if kind == "careamics":
         facts = _careamics_facts(path)
@@ -59,17 +57,11 @@ def weights_card_template(path: Path, kind: str) -> str:
         "training_data": {"description": TODO, "license": TODO},
         "validation": {"intended_use": TODO},
     }
-    header = [
+    intro = [
         f"# zoo card for {path} (read from the {kind} weights) — fill every TODO, then:",
         f"#   zoo package --from {kind} {path} --card THIS_FILE --image EXAMPLE -o MODEL.zip",
-        f"# modality: {', '.join(m.value for m in Modality)}",
-        f"# noise.type: {', '.join(n.value for n in NoiseType)}",
-        f"# method.name: {', '.join(m.value for m in MethodName)}",
-        "# dtype: uint8, uint16, float32, … (the raw images the model was trained on)",
-        "# optional: domain.pixel_size {x, y, unit}, domain.microscope, noise.gain, …",
-        "#   (docs/card.md lists every field)",
     ]
-    return "\n".join(header) + "\n" + yaml.safe_dump(card, sort_keys=False)
+    return card_template_text(card, intro)
 
 
 def _careamics_facts(path: Path) -> dict[str, Any]:
