@@ -36,12 +36,12 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from zoo_bench.inference_report import BEFORE, report
+from zoo_bench.perfdoc import best_seconds
 
 REPO = Path(__file__).resolve().parents[2]  # the checkout: benchmarks/zoo_bench/inference.py
 DATA = Path(os.environ.get("ZOO_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -64,17 +64,6 @@ def _image(size: int) -> np.ndarray:
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    for _ in range(WARM_UP):
-        fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _windows_label(predictor, size: int, tiling) -> str | None:  # type: ignore[no-untyped-def]
@@ -104,9 +93,13 @@ def _zoo(method: str, model, x: np.ndarray, repeat: int) -> dict:  # type: ignor
     else:  # the default's: a window's pixels bounded by the memory budget
         tiling = auto_tiling(predictor, x.size * 4)
     extra: dict = {"tile": _windows_label(predictor, x.shape[-1], tiling)}
-    extra["seconds"] = _best(lambda: predict_tiled(predictor, x[np.newaxis], tiling=tiling), repeat)
+    extra["seconds"] = best_seconds(
+        lambda: predict_tiled(predictor, x[np.newaxis], tiling=tiling), repeat, warm_up=WARM_UP
+    )
     if method == "zoo":
-        extra["check_s"] = _best(lambda: check_image(model.package, Image(x, "yx")), repeat)
+        extra["check_s"] = best_seconds(
+            lambda: check_image(model.package, Image(x, "yx")), repeat, warm_up=WARM_UP
+        )
     return extra
 
 
@@ -128,7 +121,7 @@ def _ort(method: str, model, x: np.ndarray, repeat: int) -> dict:  # type: ignor
     inp = model.package.descr.inputs[0]
     pre = apply_processing(x[None, None], tensor_axes(inp), inp.preprocessing)
     feed = {session.get_inputs()[0].name: np.ascontiguousarray(pre, dtype=np.float32)}
-    return {"seconds": _best(lambda: session.run(None, feed), repeat)}
+    return {"seconds": best_seconds(lambda: session.run(None, feed), repeat, warm_up=WARM_UP)}
 
 
 def _core(method: str, model, x: np.ndarray, repeat: int) -> dict:  # type: ignore[no-untyped-def]
@@ -140,7 +133,11 @@ def _core(method: str, model, x: np.ndarray, repeat: int) -> dict:  # type: igno
     tensor = Tensor.from_numpy(x[None, None], dims=("batch", "channel", "y", "x"))
     sample = Sample(members={descr.inputs[0].id: tensor}, stat={}, id="bench")
     blocks = {"blocksize_parameter": 10} if method == "core_blocked" else {}
-    return {"seconds": _best(lambda: predict(model=pipeline, inputs=sample, **blocks), repeat)}
+    return {
+        "seconds": best_seconds(
+            lambda: predict(model=pipeline, inputs=sample, **blocks), repeat, warm_up=WARM_UP
+        )
+    }
 
 
 def worker(method: str, size: int, package_ref: str, repeat: int) -> dict:

@@ -1,15 +1,29 @@
 """Sections of docs/performance.md written by the benchmarks (scripts/bench_inference.py,
 bench_registry.py, bench_serve.py): each replaces only its own section, between markers, and
 leaves the other sections and the hand-written text alone, so the doc can be regenerated
-piece by piece."""
+piece by piece; and the timing the benchmarks share (:func:`best_seconds`)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import platform
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+
+
+def best_seconds(fn: Callable[[], object], repeat: int, *, warm_up: int = 0) -> float:
+    """The shortest of ``repeat`` timed calls of ``fn``, after ``warm_up`` untimed ones."""
+    for _ in range(warm_up):
+        fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def machine() -> str:

@@ -28,20 +28,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from zoo_bench.perfdoc import best_seconds
 
 MODALITIES = ["widefield", "confocal", "two-photon", "spinning-disk", "light-sheet", "SEM", "TEM"]
 SEARCH_GOAL_S, HELP_GOAL_S = 0.050, 0.25
-
-
-def _best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def build(root: Path, models: int, versions: int, package: Path | None = None) -> str:
@@ -79,7 +71,12 @@ def startup(repeat: int) -> list[tuple[str, float]]:
         "start-up: zoo --help": [str(zoo), "--help"],
     }
     return [
-        (label, _best(lambda c=command: subprocess.run(c, capture_output=True, check=True), repeat))
+        (
+            label,
+            best_seconds(
+                lambda c=command: subprocess.run(c, capture_output=True, check=True), repeat
+            ),
+        )
         for label, command in commands.items()
     ]
 
@@ -110,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         def new() -> Registry:
             return Registry(reg, cache=root / "cache")
 
-        rows.append(("index load (new Registry)", _best(lambda: new().index(), args.repeat)))
+        rows.append(("index load (new Registry)", best_seconds(lambda: new().index(), args.repeat)))
         warm = new()
         warm.index()
         queries = {
@@ -121,9 +118,11 @@ def main(argv: list[str] | None = None) -> None:
         for label, query in queries.items():
             hits = len(warm.search(**query))
             rows.append((f"search {label}, warm [{hits} hits]",
-                         _best(lambda q=query: warm.search(**q), args.repeat)))  # fmt: skip
+                         best_seconds(lambda q=query: warm.search(**q), args.repeat)))  # fmt: skip
             verdicts.append(_verdict(f"search {label}, warm", rows[-1][1], SEARCH_GOAL_S))
-            rows.append((f"search {label}, cold", _best(lambda q=query: new().search(**q), 1)))
+            rows.append(
+                (f"search {label}, cold", best_seconds(lambda q=query: new().search(**q), 1))
+            )
         summaries = [
             (mid, m.versions[m.newest()].summary) for mid, m in warm.index().models.items()
         ]
@@ -131,19 +130,25 @@ def main(argv: list[str] | None = None) -> None:
         def loop() -> int:
             return sum(1 for mid, s in summaries if "structure-7" in " ".join([mid, *s.structures]))
 
-        rows.append(("reference: plain loop over summaries, text", _best(loop, args.repeat)))
+        rows.append(("reference: plain loop over summaries, text", best_seconds(loop, args.repeat)))
         rows.append(
-            ("resolve real (warm Registry)", _best(lambda: warm.resolve("real"), args.repeat))
+            (
+                "resolve real (warm Registry)",
+                best_seconds(lambda: warm.resolve("real"), args.repeat),
+            )
         )
 
         def cold_fetch() -> None:
             shutil.rmtree(root / "cache" / "blobs", ignore_errors=True)
             new().fetch(f"real@{version}")
 
-        rows.append(("fetch by id, cold (copy + verify)", _best(cold_fetch, args.repeat)))
+        rows.append(("fetch by id, cold (copy + verify)", best_seconds(cold_fetch, args.repeat)))
         new().fetch("real")
         rows.append(
-            ("fetch by id, warm (verify cached)", _best(lambda: warm.fetch("real"), args.repeat))
+            (
+                "fetch by id, warm (verify cached)",
+                best_seconds(lambda: warm.fetch("real"), args.repeat),
+            )
         )
     width = max(len(r[0]) for r in rows)
     for label, seconds in rows:
