@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.index import Compatibility, ToolCheck, now
-from zoo.inference import FORMATS, FormatTest
+from zoo.inference import FORMATS, FormatTest, runnable_formats
 from zoo.package import Package
 
 __all__ = ["CORE_TOOL", "compatibility_report"]
@@ -62,8 +62,7 @@ def compatibility_report(
 
     zoo_tests = list(self_test(package) if tests is None else tests)
     checks = [_bioimageio_spec(package)]
-    present = [fmt for fmt in FORMATS if getattr(package.descr.weights, fmt) is not None]
-    checks += [_zoo_check(fmt, zoo_tests) for fmt in present]
+    checks += [_zoo_check(fmt, zoo_tests) for fmt in runnable_formats(package)]
     checks += _core_checks(package, zip_path)
     python = f"Python {platform.python_version()}"
     return Compatibility(
@@ -103,7 +102,7 @@ def _zoo_check(fmt: str, tests: Sequence[FormatTest]) -> ToolCheck:
 def _core_checks(package: Package, zip_path: Path) -> list[ToolCheck]:
     """bioimageio.core's ``test_model``, one verdict per weight format; ``not run`` for the
     formats whose framework (or bioimageio.core itself) is not installed here."""
-    formats = [fmt for fmt in FORMATS if getattr(package.descr.weights, fmt) is not None]
+    formats = runnable_formats(package)
     version = _version("bioimageio.core")
     if version is None or not _installed("bioimageio.core"):
         reason = "bioimageio.core is not installed here (pip install bioimageio.core)"

@@ -25,6 +25,7 @@ __all__ = [
     "FormatTest",
     "Predictor",
     "check_predictor",
+    "runnable_formats",
     "self_test",
     "tensor_axes",
     "trusted_predictor",
@@ -34,6 +35,11 @@ logger = logging.getLogger(__name__)
 
 FORMATS = ("onnx", "torchscript", "pytorch_state_dict")
 """Weight formats zoo can run, in order of preference."""
+
+
+def runnable_formats(package: Package) -> list[str]:
+    """The weight formats of ``package`` that zoo can run, in the order of :data:`FORMATS`."""
+    return [f for f in FORMATS if getattr(package.descr.weights, f) is not None]
 
 
 def tensor_axes(tensor_descr: Any) -> str:
@@ -60,7 +66,7 @@ class Predictor:
     def __init__(
         self, package: Package, *, weight_format: str | None = None, device: str = "cpu"
     ) -> None:
-        available = [f for f in FORMATS if getattr(package.descr.weights, f) is not None]
+        available = runnable_formats(package)
         if not available:
             raise PackageError(
                 f"{package.name} has no weights zoo can run; expected one of {list(FORMATS)}"
@@ -180,11 +186,7 @@ def trusted_predictor(
     order of :data:`FORMATS` and one that cannot run or fails its test is passed over (and
     reported). Raises :class:`PackageError` naming each format's problem when none passes.
     """
-    formats = (
-        [weight_format]
-        if weight_format
-        else [f for f in FORMATS if getattr(package.descr.weights, f) is not None]
-    )
+    formats = [weight_format] if weight_format else runnable_formats(package)
     tests = []
     for fmt in formats:
         try:
@@ -201,11 +203,7 @@ def trusted_predictor(
             return predictor, tests
     problems = "; ".join(f"{t.format}: {t.message}" for t in tests) or "no weights"
     if weight_format:
-        others = [
-            f
-            for f in FORMATS
-            if f != weight_format and getattr(package.descr.weights, f) is not None
-        ]
+        others = [f for f in runnable_formats(package) if f != weight_format]
         raise PackageError(
             f"the {weight_format} weights of {package.name} cannot be trusted, so zoo will not "
             f"run them ({problems}). Choose another --backend: the package also has "
