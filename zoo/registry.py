@@ -380,14 +380,17 @@ class Registry:
                 zip_path = save_package(descr, Path(tmp_name) / "package.zip")
                 package = load_package(zip_path)
             tests = check_publishable(package, allow_placeholders=allow_placeholders)
-            if compatibility is None and check_compatibility:
-                from zoo.compatibility import compatibility_report
-
-                compatibility = compatibility_report(package, zip_path, tests=tests)
             mid = _validate_id(slugify(package.name) if model_id is None else model_id)
             ver = str(package.descr.version or "") if version is None else version
             parse_version(ver)
             sha = sha256_file(zip_path)
+            # a version already in the index ends below as a no-op or a refusal (versions are
+            # never removed), so its report would be thrown away: computed for new ones only
+            known = store.read_index().models.get(mid, ModelEntry()).versions.get(ver)
+            if compatibility is None and check_compatibility and known is None:
+                from zoo.compatibility import compatibility_report
+
+                compatibility = compatibility_report(package, zip_path, tests=tests)
             with store.transaction() as index:
                 existing = index.models.get(mid, ModelEntry()).versions.get(ver)
                 if existing is not None:
