@@ -10,9 +10,12 @@ identical. The same code runs on the local threaded scheduler or, given a schedu
 on a ``dask.distributed`` cluster (workers need the package path and the output folder on a
 shared filesystem).
 
-Sample statistics of per-sample normalisation (``zero_mean_unit_variance``) are computed
-exactly with Dask before the blocks run; ``scale_range`` (percentiles) is refused: Dask's
-percentiles are approximate, and the result would differ from the single-process path.
+Sample statistics of per-sample normalisation (``scale_range``, ``zero_mean_unit_variance``)
+are computed once per plane before the blocks run, from the pixels the single-process path
+uses (:func:`zoo.processing.stats_view`: the whole plane up to 2048², a strided subsample of
+larger ones, read alone), and travel to the blocks as numbers; a package whose output
+returns to the input's units (card ``output_units: input``) gets the inverse map per plane.
+Statistics in the postprocessing are refused.
 """
 
 from __future__ import annotations
@@ -46,14 +49,17 @@ def _block(
     grids: dict[int, list[tuple[int, int, int, int]]],
     depth_of: dict[int, int],
     far: dict[int, int],
+    bound: tuple[Any, ...] | None = None,
     block_info: dict | None = None,
 ) -> np.ndarray:
     """Denoise one block (overlap included): reflect-pad the image's far end as the runner
     does, run the network on the runner's window for this block's kept region (``grids``:
     per axis and chunk, window and kept region as :func:`~zoo.tiling.axis_windows` gives them,
     the kept stop within the image) and put its kept output in place; map_overlap trims the
-    rest."""
+    rest. ``bound``: the preprocessing bound to each plane's statistics (planes in C order),
+    when it needs any."""
     from zoo.processing import bind_processing
+    from zoo.tiling import input_units
 
     predictor = _predictor(package_path, weight_format)
     descr = predictor.package.descr
@@ -68,30 +74,54 @@ def _block(
         window[axis] = slice(w0 - start, w1 - start)
         src[axis - 2], dst[axis - 2] = slice(k0 - w0, k1 - w0), slice(k0 - start, k1 - start)
     planes = block.reshape(-1, 1, 1, *block.shape[-2:])  # each plane a (b, c, y, x) sample
-    pre = bind_processing(descr.inputs[0].preprocessing, predictor.input_axes, None)
     post = bind_processing(descr.outputs[0].postprocessing, predictor.output_axes, None)
+    first = 0  # leading chunks are one plane each: the block's plane in C order
+    if bound and block.ndim > 2:
+        counts = (block_info or {})[0]["num-chunks"][:-2]
+        first = int(np.ravel_multi_index(tuple(where[:-2]), tuple(counts)))
     out = np.zeros(block.shape, np.float32).reshape(-1, *block.shape[-2:])
     for n, plane in enumerate(planes):
+        if bound:
+            pre = bound[first + n]
+        else:
+            pre = bind_processing(descr.inputs[0].preprocessing, predictor.input_axes, None)
+        restore = input_units(predictor, pre)
         x = np.pad(plane, pads, mode="reflect") if any(p[1] for p in pads) else plane
         y = post(predictor.network(pre(x[tuple(window)])))
+        y = y if restore is None else restore(y)
         out[n][tuple(dst)] = y[0, 0][tuple(src)]
     return out.reshape(block.shape)
 
 
 def _require_blockwise(predictor: Predictor) -> None:
     """Refuse a model that Dask blocks cannot reproduce: not 2D single-channel of any input
-    size, or normalised by each image's own statistics."""
+    size, or with statistics of the output in its postprocessing."""
     from zoo.processing import STAT_OPS
 
     descr = predictor.package.descr
     if tensor_axes(descr.inputs[0]) != "bcyx" or predictor.fixed_sizes:
         raise ImageError("--dask runs 2D single-channel (bcyx) models of any input size only")
-    steps = [*descr.inputs[0].preprocessing, *descr.outputs[0].postprocessing]
-    if any(s.id in STAT_OPS for s in steps):
+    if any(s.id in STAT_OPS for s in descr.outputs[0].postprocessing):
         raise ImageError(
-            "--dask reproduces fixed normalisation only; this package normalises each image "
-            "by its own statistics (scale_range / zero_mean_unit_variance): run without --dask"
+            "--dask cannot take statistics of the whole output: this package's "
+            "postprocessing normalises by them (scale_range / zero_mean_unit_variance); "
+            "run without --dask"
         )
+
+
+def _plane_statistics(predictor: Predictor, image: Any) -> tuple[Any, ...] | None:
+    """The preprocessing bound to each plane's statistics (leading axes in C order), or None
+    when it needs none; each plane's statistics pixels are read alone."""
+    from zoo.processing import STAT_OPS, bind_processing, stats_view
+
+    steps = predictor.package.descr.inputs[0].preprocessing
+    if not any(s.id in STAT_OPS for s in steps):
+        return None
+    bound = []
+    for index in np.ndindex(*image.shape[:-2]):
+        pixels = np.asarray(stats_view(image[index], "yx"))
+        bound.append(bind_processing(steps, "bcyx", pixels[np.newaxis, np.newaxis]))
+    return tuple(bound)
 
 
 def _block_grid(
@@ -127,7 +157,7 @@ def denoise_zarr(
 ) -> tuple[tuple[int, ...], str]:
     """Denoise the OME-Zarr image ``source`` into the OME-Zarr ``output``; (shape, axes).
 
-    2D single-channel models with fixed (not per-sample) normalisation, as the zoo's own;
+    2D single-channel models (per-image normalisation as the single-process runner does it);
     the image may have leading t / z axes, each plane denoised as the runner does, and a
     ``c`` axis when ``channel`` picks one of its channels. The output is written in
     ``dtype`` (:func:`~zoo.imageio.to_dtype`: integers rounded and clipped).
@@ -160,6 +190,7 @@ def denoise_zarr(
         grids=grids,
         depth_of=depth,
         far=far,
+        bound=_plane_statistics(predictor, image),
     )
     if np.dtype(dtype) != np.float32:
         result = result.map_blocks(to_dtype, np.dtype(dtype), dtype=dtype)

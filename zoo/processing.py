@@ -4,21 +4,64 @@ Each step is a bioimage.io processing description (``descr.id`` + ``descr.kwargs
 are numpy arrays with an axes string such as ``"bcyx"`` (b = batch, c = channel). Sample
 statistics (percentiles, mean/std) are computed on the array given as ``stats_source`` when
 one is passed, so that a tile can be normalised with the statistics of its whole image.
+
+Sample statistics are taken from :func:`stats_view`: the whole sample up to
+:data:`STATS_PIXELS` pixels per plane, a regular strided subsample of larger ones. The
+subsample depends on the shape alone, so the whole-image, tiled and Dask paths (which reads
+it from disk without the rest) compute the same statistics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from zoo.errors import SpecError
 
-__all__ = ["BMZ_EPS", "STAT_OPS", "apply_processing", "bind_processing", "parse_processing"]
+__all__ = [
+    "AFFINE_OPS",
+    "BMZ_EPS",
+    "STATS_PIXELS",
+    "STAT_OPS",
+    "BoundProcessing",
+    "apply_processing",
+    "bind_processing",
+    "parse_processing",
+    "stats_view",
+]
 
 BMZ_EPS = 1e-6
 """bioimageio.core adds this to the std of ``fixed_zero_mean_unit_variance``."""
+
+STATS_PIXELS = 1 << 22
+"""Sample statistics use at most this many pixels of each plane (2048 × 2048): the whole
+plane when it is no larger, else every ``s``-th pixel along each spatial axis with the
+smallest stride ``s`` that fits (bioimageio.core uses every pixel: the two can differ on
+planes over 4 Mpx, by the sampling error of a percentile from ≥ 4 M samples)."""
+
+_SPATIAL = "zyx"
+
+
+def stats_view(x: Any, axes: str) -> Any:
+    """The pixels of ``x`` (numpy or Dask, laid out as ``axes``) that sample statistics are
+    computed from: ``x`` itself, or a strided view of it (:data:`STATS_PIXELS`).
+
+    A view of ``STATS_PIXELS`` or fewer pixels is its own view, so statistics of a view taken
+    once are those of the whole."""
+    spatial = [i for i, a in enumerate(axes) if a in _SPATIAL]
+    sizes = [x.shape[i] for i in spatial]
+    stride = 1
+    while np.prod([-(-n // stride) for n in sizes]) > STATS_PIXELS:
+        stride += 1
+    if stride == 1:
+        return x
+    index = [slice(None)] * len(axes)
+    for i in spatial:
+        index[i] = slice(None, None, stride)
+    return x[tuple(index)]
 
 
 def _reduce_axes(axes: str, names: Sequence[Any] | None) -> tuple[int, ...]:
@@ -90,7 +133,10 @@ def apply_processing(
     ``stats_source`` (same axes as ``x``) supplies sample statistics; it defaults to ``x``.
     """
     out = x.astype(np.float64)
-    stats = None if stats_source is None else stats_source.astype(np.float64)
+    stats = None
+    if any(step.id in STAT_OPS for step in steps):
+        view = stats_view(x if stats_source is None else stats_source, axes)
+        stats = None if view is x else np.asarray(view, dtype=np.float64)
     for step in steps:
         source = out if stats is None else stats
         if stats is not None:
@@ -103,46 +149,89 @@ STAT_OPS = frozenset({"zero_mean_unit_variance", "scale_range"})
 """Steps that need sample statistics (of the whole image, not of a tile)."""
 
 
-def bind_processing(
-    steps: Sequence[Any], axes: str, sample: np.ndarray | None
-) -> Callable[[np.ndarray], np.ndarray]:
+AFFINE_OPS = frozenset(
+    {"fixed_zero_mean_unit_variance", "scale_linear", "zero_mean_unit_variance", "scale_range"}
+)
+"""Steps that are an affine map per channel once their statistics are fixed (and
+``ensure_dtype`` to a float type)."""
+
+
+@dataclass(frozen=True)
+class BoundProcessing:
+    """Processing steps as one function for tiles of a sample, its statistics frozen.
+
+    ``frozen`` maps the index of each statistics step to ``(a, b)``: the step is
+    ``x ↦ (x − a) / b`` with ``a``, ``b`` taken from the whole sample. Plain data, so it
+    travels to Dask workers.
+    """
+
+    steps: tuple[Any, ...]
+    axes: str
+    frozen: Mapping[int, tuple[np.ndarray, np.ndarray]]
+
+    def _apply(self, x: np.ndarray) -> np.ndarray:
+        out = x.astype(np.float64)
+        for i, step in enumerate(self.steps):
+            if i in self.frozen:
+                a, b = self.frozen[i]
+                out = (out - a) / b
+            else:
+                out = _step(out, self.axes, step, out)
+            out = _as_float(out)
+        return out
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self._apply(x).astype(np.float32)
+
+    def inverse(self, channels: int = 1) -> Callable[[np.ndarray], np.ndarray]:
+        """``y ↦ x`` with ``self(x) = y``: the steps' affine map per channel undone.
+
+        Raises :class:`SpecError` when a step is not affine (``clip``, ``sigmoid``, an
+        integer ``ensure_dtype``)."""
+        for step in self.steps:
+            dtype = getattr(step.kwargs, "dtype", "float32")
+            if step.id not in AFFINE_OPS and not (
+                step.id == "ensure_dtype" and np.dtype(dtype).kind == "f"
+            ):
+                raise SpecError(
+                    f"the output cannot be mapped back to the input's units: preprocessing "
+                    f"step {step.id!r} is not an affine map"
+                )
+        shape = [1] * len(self.axes)
+        if "c" in self.axes:
+            shape[self.axes.index("c")] = channels
+        offset = self._apply(np.zeros(shape))
+        gain = self._apply(np.ones(shape)) - offset
+        return lambda y: ((y.astype(np.float64) - offset) / gain).astype(np.float32)
+
+
+def bind_processing(steps: Sequence[Any], axes: str, sample: Any | None) -> BoundProcessing:
     """``steps`` as one function for tiles of ``sample``, its statistics frozen from the whole.
 
     Tiles then get exactly the processing :func:`apply_processing` gives the whole image,
     without a processed copy of the whole image in memory: sample statistics are computed
-    once (only when a step needs them, on the whole image processed up to that step) and
-    the step becomes the affine map they define. ``sample`` may be None when no step needs
-    statistics.
+    once (only when a step needs them, on :func:`stats_view` of the sample processed up to
+    that step) and the step becomes the affine map they define. ``sample`` (numpy or Dask)
+    may be None when no step needs statistics.
     """
-    bound: list[Callable[[np.ndarray], np.ndarray]] = []
-    stats_needed = [i for i, step in enumerate(steps) if step.id in STAT_OPS]
-    current = None
-    for i, step in enumerate(steps):
-        if step.id in STAT_OPS:
-            if sample is None:
-                raise ValueError(f"processing step {step.id!r} needs the whole sample")
-            if current is None:
-                current = sample.astype(np.float64)
-                for f in bound:
-                    current = _as_float(f(current))
-            frozen = _frozen_stats(current, axes, step)
-            bound.append(frozen)
-        else:
-            bound.append(lambda x, step=step: _step(x, axes, step, x))
-        if current is not None:
-            current = _as_float(bound[-1](current)) if i < stats_needed[-1] else None
-
-    def run(x: np.ndarray) -> np.ndarray:
-        out = x.astype(np.float64)
-        for f in bound:
-            out = _as_float(f(out))
-        return out.astype(np.float32)
-
-    return run
+    steps = tuple(steps)
+    frozen: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    needed = [i for i, step in enumerate(steps) if step.id in STAT_OPS]
+    if needed and sample is None:
+        raise ValueError(f"processing step {steps[needed[0]].id!r} needs the whole sample")
+    if needed:
+        current = np.asarray(stats_view(sample, axes), dtype=np.float64)
+        for i, step in enumerate(steps[: needed[-1] + 1]):
+            if i in needed:
+                frozen[i] = _frozen_stats(current, axes, step)
+            if i < needed[-1]:
+                done = BoundProcessing((step,), axes, {0: frozen[i]} if i in frozen else {})
+                current = done._apply(current)
+    return BoundProcessing(steps, axes, frozen)
 
 
-def _frozen_stats(whole: np.ndarray, axes: str, step: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """A statistics step as ``x ↦ (x − a) / b`` with ``a``, ``b`` from the whole sample."""
+def _frozen_stats(whole: np.ndarray, axes: str, step: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A statistics step's ``(a, b)`` (it is ``x ↦ (x − a) / b``) from the whole sample."""
     kw = step.kwargs
     red = _reduce_axes(axes, kw.axes)
     kept = [axes[i] for i in range(len(axes)) if i not in red and axes[i] not in "bc"]
@@ -157,7 +246,7 @@ def _frozen_stats(whole: np.ndarray, axes: str, step: Any) -> Callable[[np.ndarr
     else:
         a = np.percentile(whole, kw.min_percentile, axis=red, keepdims=True)
         b = np.percentile(whole, kw.max_percentile, axis=red, keepdims=True) - a + kw.eps
-    return lambda x: (x - a) / b
+    return a, b
 
 
 def _as_float(x: np.ndarray) -> np.ndarray:

@@ -42,6 +42,7 @@ __all__ = [
     "PixelSize",
     "Stat",
     "TrainingData",
+    "TrainingSource",
     "Validation",
     "ZooCard",
     "card_template_text",
@@ -311,6 +312,22 @@ class Fingerprint(_Node):
         return value
 
 
+class TrainingSource(_Node):
+    """One data set of a model trained on several: what it is and its own statistics."""
+
+    name: Annotated[str, Field(min_length=1)]
+    """Short name, e.g. "W2S" or "GigaDB BPAE"."""
+    modality: Modality
+    """Its imaging modality."""
+    description: str | None = None
+    """What was used of it (which fields, rows, real or synthetic noise)."""
+    n_images: Annotated[int, Field(ge=1)] | None = None
+    """Number of its training images."""
+    fingerprint: Fingerprint | None = None
+    """Statistics of its training images: the domain check compares an image with the
+    closest source."""
+
+
 class Metric(_Node):
     """One number measured when the model was validated."""
 
@@ -356,6 +373,14 @@ class ZooCard(_Node):
     """Fields zoo filled with a placeholder because the author gave none (``authors``,
     ``license``, ``description`` of the package): a registry refuses to publish them unless
     allowed (``zoo publish --allow-placeholders``)."""
+    sources: Annotated[list[TrainingSource], Field(min_length=2)] | None = None
+    """A model trained on several data sets: one entry per source, with its modality and
+    fingerprint (``fingerprint`` above then summarises them all)."""
+    output_units: Literal["input"] | None = None
+    """``input``: the network's output is in the units the preprocessing maps the input to
+    (e.g. by the image's own percentiles, bioimage.io ``scale_range``), and zoo maps it back
+    into the input's units with the inverse of that map, taken from the same image. Other
+    bioimage.io tools give the normalised output, as for CSBDeep's CARE exports."""
 
     def to_yaml_dict(self) -> dict[str, Any]:
         """The card as plain JSON-compatible data, without unset defaults' noise."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from zoo.memory import DEFAULT_TILE, auto_tile
 from zoo.package import Package
-from zoo.processing import STAT_OPS, apply_processing, bind_processing
+from zoo.processing import STAT_OPS, BoundProcessing, apply_processing, bind_processing
 
 if TYPE_CHECKING:
     from zoo.inference import Predictor
@@ -267,6 +267,7 @@ def predict_tiled(
     pre = bind_processing(inp.preprocessing, predictor.input_axes, x)
     post_whole = any(s.id in STAT_OPS for s in outp.postprocessing)
     post = None if post_whole else bind_processing(outp.postprocessing, predictor.output_axes, None)
+    restore = input_units(predictor, pre)
     grids = _grids(predictor, x.shape, tiling)
     result: np.ndarray | None = None
     total = int(np.prod([len(g) for g in grids.values()]))
@@ -275,6 +276,8 @@ def predict_tiled(
         y = predictor.network(pre(_window(x, window)))
         if post is not None:
             y = post(y)
+        if restore is not None and not post_whole:
+            y = restore(y)
         if result is None:
             shape = list(x.shape)
             shape[1] = y.shape[1]
@@ -291,10 +294,26 @@ def predict_tiled(
     assert result is not None
     if post_whole:
         processed = apply_processing(result, predictor.output_axes, outp.postprocessing)[0]
+        processed = processed if restore is None else restore(processed[np.newaxis])[0]
         if out is None:
             return processed
         out[...] = processed
     return result[0]
+
+
+def input_units(
+    predictor: Predictor, pre: BoundProcessing
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The map of the network's (post-processed) output back into the input's units, for a
+    package whose card says ``output_units: input`` (the inverse of ``pre``, the input's
+    preprocessing bound to this image); None for any other package."""
+    card = predictor.package.card
+    if card is None or card.output_units != "input":
+        return None
+    axes = predictor.input_axes
+    channels = predictor.package.descr.inputs[0].axes
+    n = next((len(a.channel_names) for a in channels if str(a.id) == "channel"), 1)
+    return pre.inverse(n if "c" in axes else 1)
 
 
 def _window(x: np.ndarray, window: dict[int, Window]) -> np.ndarray:

@@ -94,6 +94,13 @@ def package(
     method: Annotated[str | None, typer.Option(help="state-dict: training method.")] = None,
     mean: Annotated[list[float] | None, typer.Option(help="state-dict: input mean.")] = None,
     std: Annotated[list[float] | None, typer.Option(help="state-dict: input std.")] = None,
+    percentiles: Annotated[
+        tuple[float, float] | None,
+        typer.Option(
+            help="state-dict: per-image normalisation by these percentiles (low high); zoo "
+            "maps the output back to the input's units."
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
 ) -> None:
     """Import trained weights, export ONNX + TorchScript (verified), write a bioimage.io zip."""
@@ -114,8 +121,9 @@ def package(
     with bar, _zoo_warnings():
         task = bar.add_task(f"importing {source}")
         model = import_model(
-            from_, source, architecture=arch, kwargs=arch_kwargs, method=method, mean=mean, std=std
-        )
+            from_, source, architecture=arch, kwargs=arch_kwargs, method=method, mean=mean,
+            std=std, percentiles=percentiles,
+        )  # fmt: skip
         defaults = {"method": {"name": model.method, "framework": model.framework}}
         zoo_card = load_card(card, overrides=set_ or (), defaults=defaults)
         example = read_array(image)

@@ -70,6 +70,9 @@ class ImportedModel:
     """Where the weights came from, for the README."""
     notes: Sequence[str] = ()
     """What the README must say about how the package differs from the source model."""
+    output_units: str | None = None
+    """"input" when the output goes back to the input's units through the inverse of the
+    per-image preprocessing (recorded in the card's ``output_units``)."""
 
 
 @dataclass(frozen=True)
@@ -273,7 +276,12 @@ def _checked_card(
     """``card`` once it fits ``model`` (:class:`SpecError` if not), with the metadata
     ``placeholders`` recorded and, when it has none, the example image's fingerprint."""
     check_card_fits(card, spatial_axes=model.spatial_axes, channels=model.channels)
-    card = card.model_copy(update={"placeholders": list(placeholders) or None})
+    card = card.model_copy(
+        update={
+            "placeholders": list(placeholders) or None,
+            "output_units": model.output_units or card.output_units,
+        }
+    )
     if card.fingerprint is None:
         say("fingerprinting the example image (no training fingerprint in the card)")
         card = card.model_copy(update={"fingerprint": example_fingerprint(image)})

@@ -106,11 +106,19 @@ def import_state_dict(
     method: str,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
+    percentiles: Sequence[float] | None = None,
 ) -> ImportedModel:
     """A plain state dict (``torch.save(model.state_dict())``) for a named zoo architecture.
 
-    Loaded with ``weights_only=True``: a file that needs code execution is refused.
+    ``mean``/``std`` become a fixed normalisation (and its inverse on the output);
+    ``percentiles`` (low, high) a per-image ``scale_range`` whose inverse zoo applies to the
+    output (the card's ``output_units: input``), as ``zoo train --normalisation percentile``
+    trains. Loaded with ``weights_only=True``: a file that needs code execution is refused.
     """
+    if percentiles is not None and (mean or std):
+        raise ImportFailedError("give --mean/--std or --percentiles, not both")
+    if percentiles is not None and len(percentiles) != 2:
+        raise ImportFailedError(f"percentiles are (low, high), got {list(percentiles)}")
     torch = require("torch", "export")
     arch_file, cls = load_architecture(architecture)
     try:
@@ -129,6 +137,8 @@ def import_state_dict(
             f"{path} does not fit {architecture} with kwargs {dict(kwargs)}: {exc}"
         ) from exc
     pre, post = mean_std_processing(mean, std) if mean and std else ((), ())
+    if percentiles is not None:
+        pre, post = percentile_processing(*percentiles), []
     return ImportedModel(
         module=module.eval(),
         architecture=arch_file,
@@ -142,7 +152,18 @@ def import_state_dict(
         channels=int(kwargs.get("in_channels", kwargs.get("n_channel_in", 1))),
         size_step=2 ** int(kwargs.get("depth", kwargs.get("n_depth", 2))),
         source=str(path),
+        output_units="input" if percentiles is not None else None,
     )
+
+
+def percentile_processing(low: float, high: float) -> list[dict[str, Any]]:
+    """Per-image normalisation by the image's own percentiles (bioimage.io ``scale_range``
+    over the spatial axes, per channel)."""
+    kwargs = {"axes": ["y", "x"], "min_percentile": low, "max_percentile": high, "eps": 1e-6}
+    return [
+        {"id": "ensure_dtype", "kwargs": {"dtype": "float32"}},
+        {"id": "scale_range", "kwargs": kwargs},
+    ]
 
 
 def _torch_load(torch: Any, path: Path) -> Any:
@@ -194,6 +215,7 @@ def import_model(
             method=options.get("method") or "n2v",
             mean=options.get("mean"),
             std=options.get("std"),
+            percentiles=options.get("percentiles"),
         )
     raise ImportFailedError(f"unknown source kind {source!r}: expected one of {list(SOURCES)}")
 
