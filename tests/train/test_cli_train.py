@@ -30,12 +30,14 @@ FAST = [
 
 
 @pytest.mark.slow
-def test_train_then_package_then_validate(tmp_path: Path) -> None:
+@pytest.mark.parametrize("normalisation", ["dataset", "percentile"])
+def test_train_then_package_then_validate(tmp_path: Path, normalisation: str) -> None:
     noisy, _ = synthetic()
     image = tmp_path / "noisy.tif"
     tifffile.imwrite(image, noisy)
     runner = CliRunner()
-    trained = runner.invoke(app, ["train", "n2v", str(image), "-o", str(tmp_path / "run"), *FAST])
+    run = ["train", "n2v", str(image), "-o", str(tmp_path / "run"), *FAST]
+    trained = runner.invoke(app, [*run, "--normalisation", normalisation])
     assert trained.exit_code == 0, trained.output
     assert "zoo package --from state-dict" in trained.output
     meta = json.loads((tmp_path / "run" / "training.json").read_text())
@@ -58,10 +60,11 @@ def test_train_then_package_then_validate(tmp_path: Path) -> None:
         json.dumps(meta["kwargs"]),
         "--method",
         meta["method"],
-        "--mean",
-        str(meta["mean"][0]),
-        "--std",
-        str(meta["std"][0]),
+        *(
+            ["--mean", str(meta["mean"][0]), "--std", str(meta["std"][0])]
+            if normalisation == "dataset"
+            else ["--percentiles", "1.0", "99.8"]
+        ),
         "--card",
         str(card),
         "--image",
@@ -74,6 +77,12 @@ def test_train_then_package_then_validate(tmp_path: Path) -> None:
     validated = runner.invoke(app, ["validate", str(package)])
     assert validated.exit_code == 0, validated.output
     assert "bioimage.io valid; zoo card valid" in validated.output
+    assert ("--percentiles 1.0 99.8" in trained.output) is (normalisation == "percentile")
+    from zoo.package import load_package
+
+    card = load_package(package).card
+    assert card is not None
+    assert card.output_units == ("input" if normalisation == "percentile" else None)
 
 
 def test_care_needs_targets_and_n2v_refuses_them(tmp_path: Path) -> None:

@@ -138,3 +138,44 @@ def test_saved_output_loads_back_and_names_the_package_command(tmp_path: Path) -
     for key, value in result.state_dict.items():
         assert torch.equal(value, again.state_dict[key])
     assert "--from state-dict" in result.package_command(folder)
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_weights(
+    tmp_path: Path,
+) -> None:
+    noisy, clean = synthetic()
+    config = TrainConfig(method="care", normalisation="percentile", **{**TINY, "steps": 20})
+    whole = train([noisy], [clean], config=config)
+
+    def stop_at_13(step: int, _steps: int, _loss: float, _val: float | None) -> None:
+        if step == 13:
+            raise KeyboardInterrupt
+
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        train([noisy], [clean], config=config, checkpoint=ckpt, checkpoint_every=5,
+              progress=stop_at_13)  # fmt: skip
+    assert torch.load(ckpt, weights_only=True)["step"] == 10
+    resumed = train([noisy], [clean], config=config, checkpoint=ckpt, checkpoint_every=5)
+    assert resumed.history == whole.history and resumed.best_step == whole.best_step
+    for key, value in whole.state_dict.items():
+        assert torch.equal(value, resumed.state_dict[key]), key
+    other = TrainConfig(method="care", normalisation="percentile", **{**TINY, "steps": 21})
+    with pytest.raises(TrainConfigError, match="other training settings"):
+        train([noisy], [clean], config=other, checkpoint=ckpt)
+
+
+def test_percentile_normalisation_is_the_package_s_own(tmp_path: Path) -> None:
+    noisy, clean = synthetic()
+    config = TrainConfig(method="care", normalisation="percentile", **{**TINY, "steps": 4})
+    result = train([noisy], [clean], config=config)
+    model = result.imported_model()
+    assert [s["id"] for s in model.preprocessing] == ["ensure_dtype", "scale_range"]
+    assert model.postprocessing == [] and model.output_units == "input"
+    assert "--percentiles 1.0 99.8" in result.package_command(tmp_path)
+    # the result is in the input's grey values, whatever their offset and gain
+    a = result.denoise(noisy)
+    b = result.denoise(noisy * 4.0 + 1000.0)
+    np.testing.assert_allclose((b - 1000.0) / 4.0, a, atol=1e-3 * float(np.ptp(a)))
+    with pytest.raises(TrainConfigError, match="percentiles"):
+        TrainConfig(method="care", normalisation="percentile", percentiles=(50.0, 10.0))

@@ -61,6 +61,16 @@ def train(
     val_fraction: Annotated[
         float, typer.Option(help="Bottom fraction of each image's rows held out.")
     ] = 0.1,
+    normalisation: Annotated[
+        str,
+        typer.Option(
+            help="dataset: the training images' mean and std, fixed; percentile: each image by "
+            "its own percentiles (any offset, gain or bit depth of the same signal)."
+        ),
+    ] = "dataset",
+    percentiles: Annotated[
+        tuple[float, float], typer.Option(help="percentile: low and high percentile.")
+    ] = (1.0, 99.8),
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
     threads: Annotated[int, typer.Option(help="CPU threads for torch.")] = 2,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
@@ -80,7 +90,7 @@ def train(
         learning_rate=learning_rate, masked_fraction=masked_fraction,
         struct_axis=struct_axis.value if struct_axis else None, struct_span=struct_span,
         depth=depth, filters=filters, residual=residual, val_fraction=val_fraction, seed=seed,
-        threads=threads,
+        threads=threads, normalisation=normalisation, percentiles=tuple(percentiles),
     )  # fmt: skip
     _check_targets(method, target)
     noisy = [read_array(p) for p in images]
