@@ -282,3 +282,33 @@ def test_the_check_subsample_is_exact_enough(shared_data: Path, path: str) -> No
         else:
             moved = abs(b - a) / warn
         assert moved < 0.1, (name, a, b)
+
+
+def test_a_model_of_several_sources_is_judged_by_its_closest_source(
+    example: Package, shared_data: Path
+) -> None:
+    """A card with ``sources``: an image like one source matches that source's fingerprint
+    (even when the pooled fingerprint would be a poor fit) and the modality of any source
+    is its own; an image like none of them still warns."""
+    em = read_image(shared_data / "images/em/isbi2012_train_0.png").data
+    fluo = read_image(shared_data / "images/pairs/nucleus_tracking_low_snr.tif").data
+    card = example.card.model_dump(mode="json")
+    card["domain"].update(modality="widefield", dtype="uint16", pixel_size=None)
+    card["fingerprint"] = fingerprint([em[:, :256], fluo[:512]]).model_dump(mode="json")
+    card["sources"] = [
+        {
+            "name": name,
+            "modality": modality,
+            "fingerprint": fingerprint([a]).model_dump(mode="json"),
+        }
+        for name, modality, a in (("ISBI", "TEM", em[:, :256]), ("nuclei", "widefield", fluo[:512]))
+    ]
+    package = dataclasses.replace(example, card=ZooCard.model_validate(card))
+    report = check_image(package, Image(fluo[512:], "yx"), modality="widefield")
+    assert "training source nuclei" in report.reference and report.verdict == "match"
+    report = check_image(package, Image(em[:, 256:], "yx"), modality="TEM")
+    assert "training source ISBI" in report.reference
+    assert "modality" not in _flagged(report)
+    assert check_image(package, Image(em, "yx"), modality="SEM").verdict != "match"
+    with pytest.raises(ValueError, match="at least 2"):
+        ZooCard.model_validate({**card, "sources": card["sources"][:1]})

@@ -198,8 +198,12 @@ def check_metadata(package: Package, image: Image, modality: str | None) -> list
     domain = card.domain
     checks = []
     if modality:
-        trained = domain.modality.value
-        same = modality.lower() == trained.lower()
+        known = [domain.modality.value]
+        known += [
+            src.modality.value for src in card.sources or [] if src.modality.value not in known
+        ]
+        trained = " or ".join(known)
+        same = modality.lower() in {k.lower() for k in known}
         msg = (
             "Same modality."
             if same
@@ -216,8 +220,16 @@ def check_metadata(package: Package, image: Image, modality: str | None) -> list
         else f"The image is {dtype}, the training data was {domain.dtype}: another camera, "
         "bit depth or a converted image."
     )
+    if not same_dtype and _per_sample(package):
+        same_dtype = True
+        msg += " The model normalises each image by its own statistics: the bit depth is moot."
     checks.append(_meta("dtype", same_dtype, dtype, domain.dtype, msg))
     return checks
+
+
+def _per_sample(package: Package) -> bool:
+    """Does the package normalise each image by its own statistics (any offset and gain)?"""
+    return any(step.id in PER_SAMPLE_OPS for step in package.descr.inputs[0].preprocessing)
 
 
 def _pixel_size(domain: ImagingDomain, image: Image) -> list[Check]:
@@ -296,7 +308,7 @@ def check_statistics(
         expected = "an image the statistics can be computed for"
         msg = f"The image's statistics cannot be compared: {exc}"
         return [_skip("statistics", "statistics", expected, msg)]
-    per_sample = any(step.id in PER_SAMPLE_OPS for step in package.descr.inputs[0].preprocessing)
+    per_sample = _per_sample(package)
     checks = []
     for name in thresholds:
         ref = reference.stats.get(name)

@@ -149,7 +149,11 @@ def check_image(
     else:
         checks += check_metadata(package, image, modality or getattr(image, "modality", None))
         fp, reference = model_fingerprint(package)
-        checks += check_statistics(package, image, fp, thresholds, statistics)
+        stats = check_statistics(package, image, fp, thresholds, statistics)
+        closest = _closest_source(package, image, thresholds, statistics)
+        if closest is not None:
+            stats, reference = closest
+        checks += stats
         if package.card is None:
             notes.append(
                 "The package has no zoo card (a plain bioimage.io package): modality, pixel "
@@ -163,6 +167,35 @@ def check_image(
     verdict, score = summarise(checks)
     return DomainReport(
         verdict=verdict, score=score, checks=checks, reference=reference, notes=notes
+    )
+
+
+def _closest_source(
+    package: Package,
+    image: Image,
+    thresholds: Thresholds,
+    statistics: Mapping[str, Stat] | None,
+) -> tuple[list[Check], str] | None:
+    """For a model trained on several sources (the card's ``sources``), the statistics
+    checks against the source the image is closest to (lowest score) and that reference;
+    None for a model of one source."""
+    from zoo.errors import ImageError
+
+    sources = [s for s in (package.card.sources or []) if s.fingerprint] if package.card else []
+    if not sources:
+        return None
+    try:
+        measured = plane_statistics(image) if statistics is None else statistics
+    except ImageError:
+        return None  # check_statistics already says why the statistics cannot be compared
+    scored = []
+    for source in sources:
+        assert source.fingerprint is not None
+        checks = check_statistics(package, image, source.fingerprint, thresholds, measured)
+        scored.append((summarise(checks)[1], source.name, checks))
+    _score, name, checks = min(scored, key=lambda s: s[0])
+    return checks, (
+        f"card fingerprint of training source {name} (the closest of {len(sources)} sources)"
     )
 
 
