@@ -1,6 +1,7 @@
 """Train, validate, package and publish zoo's own denoisers into the embedded registry.
 
     python scripts/train_models.py [--only ID ...] [--reuse] [--no-publish] [--docs-only]
+    python scripts/train_models.py --leave-out SOURCE [--train-only] [--steps N]
 
 Every model of zoo_bench.training (its recipe and card: zoo_bench/training/models/ID.yaml) is
 trained from the real images in ../shared/data (read there, never copied into the
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from zoo_bench.training.doc import write_docs
 from zoo_bench.training.package import WORK, run
-from zoo_bench.training.specs import EXPERIMENTS, MODELS
+from zoo_bench.training.specs import EXPERIMENTS, LEAVE_OUT, MODELS, leave_one_out
 
 
 def main() -> None:
@@ -36,7 +37,15 @@ def main() -> None:
     parser.add_argument("--train-only", action="store_true", help="train and save, nothing else")
     parser.add_argument("--steps", type=int, help="override the steps (smoke test; no publish)")
     parser.add_argument("--work", type=Path, help="training output folder (default build/train)")
+    parser.add_argument(
+        "--leave-out",
+        choices=LEAVE_OUT,
+        help="train the fluorescence generalist without this source and score it on that "
+        "source's held-out images (no publish; output in build/train/ID-without-SOURCE)",
+    )
     args = parser.parse_args()
+    if args.leave_out:
+        args.only, args.no_publish = [leave_one_out(args.leave_out).id], True
     work = args.work.resolve() if args.work else WORK  # e.g. a reproduction beside the published
     if not args.docs_only:
         chosen = [s for s in MODELS if not args.only or s.id in args.only]

@@ -16,7 +16,7 @@ from scipy import ndimage
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO.parent / "shared" / "data"
 
-MODELS = ("care-nuclei-widefield", "n2v2-fibsem-em")
+MODELS = ("care-nuclei-widefield", "n2v2-fibsem-em", "care-widefield-w2s")
 """The zoo-trained models of the embedded registry that take part. Left out: the format
 example ``n2v-ihc-careamics`` (below the Gaussian filter even in its own domain, so every pair
 of it would be degraded; its IHC images take part as another modality), the models trained
@@ -27,8 +27,10 @@ DOMAINS = (
     ("actin", "care-actin-widefield", "load_actin", (256, 1024)),
     ("flim", "care-flim-two-photon", "load_flim", None),
     ("mito", "care-mito-widefield", "load_mito_pairs", (256, 1024)),
+    ("w2s", "care-widefield-w2s", "load_w2s8", (128, 128)),
 )
-"""(label, in-domain model, train_data loader, centre crop of its held-out image)."""
+"""(label, in-domain model, train_data loader, centre crop of its held-out image). W2S: the
+centre field of each of the 30 held-out images (fields 036-045, SPLITS.md)."""
 CALIBRATED_MODELS = tuple(m for _label, m, _load, _side in DOMAINS if m in MODELS)
 """The models whose thresholds the benchmark calibrates: its in-domain models with a clean
 target. Pairs of other models are judged with the first-principles defaults, which zoo
@@ -264,7 +266,10 @@ def other_cases() -> Iterator[Case]:
     """Real pairs (and clean images with synthetic noise) of modalities no zoo model knows."""
     from zoo.train.data import align_target
 
-    for key in ("010_0", "020_1", "031_2", "035_1", "042_1", "044_0"):
+    # SPLITS.md: W2S fields 001-035 train; 042_1 and 044_0 are held out (and a domain of
+    # their own when care-widefield-w2s takes part)
+    w2s = () if "care-widefield-w2s" in MODELS else ("042_1", "044_0")
+    for key in w2s:
         noisy = _read(f"w2s/w2s_{key}_noisy_avg1.tif")
         clean = _read(f"w2s/w2s_{key}_clean_avg400.tif")
         valid = (noisy < 255) & (clean < 255) & (clean > 0)

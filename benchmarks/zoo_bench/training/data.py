@@ -8,7 +8,7 @@ held-out data through them too (:mod:`zoo_bench.domain.cases`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,8 @@ class Pair:
     name: str
     noisy: np.ndarray
     target: np.ndarray | None
+    baselines: dict[str, np.ndarray] = field(default_factory=dict)
+    """Published results of other methods on this image (e.g. W2S's own VST+BM3D)."""
 
 
 def _tif(rel: str) -> np.ndarray:
@@ -54,6 +56,31 @@ def load_w2s() -> tuple[list[np.ndarray], list[np.ndarray], list[Pair]]:
     train = [_w2s_pair(k) for k in W2S_TRAIN]
     held = [Pair(f"W2S {k}", *_w2s_pair(k)) for k in W2S_HELDOUT]
     return [n for n, _ in train], [c for _, c in train], held
+
+
+W2S8 = DATA / "w2s8" / "w2s_8bit_fields001-045.npz"
+W2S8_TRAIN_FIELDS = range(1, 36)
+"""SPLITS.md: W2S fields 001-035 train (and validate), 036-045 are held out."""
+W2S_AUTHORS_BM3D = "VST+BM3D (W2S authors)"
+
+
+def load_w2s8() -> tuple[list[np.ndarray], list[np.ndarray], list[Pair]]:
+    """The 105 training pairs of W2S fields 001-035 (all three channels; targets aligned to
+    the noisy grey values) and the 30 held-out pairs of fields 036-045, each with the W2S
+    authors' VST+BM3D result."""
+    data = np.load(W2S8)
+    train, targets, held = [], [], []
+    for i, key in enumerate(str(k) for k in data["ids"]):
+        noisy = data["noisy_avg1"][i]
+        clean = data["clean_avg400"][i]
+        target = align_target(noisy, clean, valid=(noisy < 255) & (clean < 255) & (clean > 0))
+        if int(key[:3]) in W2S8_TRAIN_FIELDS:
+            train.append(noisy)
+            targets.append(target)
+        else:
+            bm3d = data["vst_bm3d_avg1"][i].astype(np.float32)
+            held.append(Pair(f"W2S {key}", noisy, target, {W2S_AUTHORS_BM3D: bm3d}))
+    return train, targets, held
 
 
 NUCLEI_TRAIN_ROWS = 768
@@ -156,3 +183,77 @@ def load_flim_pairs() -> tuple[list[np.ndarray], list[np.ndarray], list[Pair]]:
     avgs = [_tif("pairs/flim2p_bpae1_intensity_ax5_avg.tif"), kidney_avg[:FLIM_TRAIN_ROWS]]
     _train, _none, held = load_flim()
     return train, [align_target(n, a) for n, a in zip(train, avgs, strict=True)], held
+
+
+SYNTHETIC_PEAKS = (4.0, 15.0, 60.0)
+"""Noise-level augmentation: photons at a clean image's 99.9th percentile, one noisy copy
+each (Poisson), with a read noise of ``SYNTHETIC_READ`` photons (Gaussian)."""
+SYNTHETIC_READ = 1.5
+
+
+def synthesise(clean: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Poisson-Gaussian noisy copies of ``clean`` at each of SYNTHETIC_PEAKS, as (noisy,
+    target) pairs in photon units, seeded."""
+    c = clean.astype(np.float64)
+    lo, hi = np.percentile(c, [0.1, 99.9])
+    c = np.clip((c - lo) / max(hi - lo, 1e-12), 0, None)
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for peak in SYNTHETIC_PEAKS:
+        noisy = rng.poisson(c * peak) + rng.normal(0, SYNTHETIC_READ, c.shape)
+        pairs.append((noisy.astype(np.float32), (c * peak).astype(np.float32)))
+    return pairs
+
+
+FLUORESCENCE_SOURCES = ("W2S", "GigaDB", "nucleus tracking", "FLIM")
+"""The training sources of the fluorescence generalist (SPLITS.md's training parts)."""
+
+
+def fluorescence_sources(without: str | None = None) -> dict[str, tuple[list, list]]:
+    """SPLITS.md's training images of every fluorescence source, as (noisy, target) lists
+    per source: the real pairs (W2S fields 001-035, GigaDB actin and mito rows 0-1535,
+    nucleus tracking rows 0-767) and Poisson-Gaussian copies of their clean targets at three
+    noise levels (:func:`synthesise`); FLIM 5-frame averages as clean images for synthesis
+    only (their own frames carry scan-line-correlated noise). ``without`` leaves a source
+    out (leave-one-source-out runs)."""
+    sources: dict[str, tuple[list, list]] = {}
+    w2s_noisy, w2s_clean, _held = load_w2s8()
+    sources["W2S"] = (list(w2s_noisy), list(w2s_clean))
+    gigadb = [_gigadb(name) for name in ("actin_60x", "mito_20x")]
+    sources["GigaDB"] = ([g[0][0] for g in gigadb], [g[1][0] for g in gigadb])
+    nuclei_noisy, nuclei_clean, _held = load_nuclei_pairs()
+    sources["nucleus tracking"] = (list(nuclei_noisy), list(nuclei_clean))
+    flim = [_tif("pairs/flim2p_bpae1_intensity_ax5_avg.tif"),
+            _tif("pairs/flim2p_mousekidney2_intensity_ax5_avg.tif")[:FLIM_TRAIN_ROWS]]  # fmt: skip
+    cleans = {name: list(clean) for name, (_noisy, clean) in sources.items()} | {"FLIM": flim}
+    sources["FLIM"] = ([], [])
+    for seed, (name, clean) in enumerate(cleans.items(), start=1):
+        picked = clean if name != "W2S" else clean[::7]  # W2S has 105 real pairs already
+        for k, image in enumerate(picked):
+            for noisy, target in synthesise(image, seed * 1000 + k):
+                sources[name][0].append(noisy)
+                sources[name][1].append(target)
+    if without is not None:
+        sources.pop(without)
+    return sources
+
+
+def load_fluorescence(
+    without: str | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray], list[Pair]]:
+    """Every fluorescence source's training images (:func:`fluorescence_sources`) but
+    ``without``; held out: the W2S fields 036-045, or, leaving a source out, that source's
+    held-out images (the sets of docs/models.md's held-out tables are scored by
+    zoo_bench.heldout)."""
+    sources = fluorescence_sources(without)
+    noisy = [a for n, _t in sources.values() for a in n]
+    targets = [t for _n, ts in sources.values() for t in ts]
+    return noisy, targets, LEFT_OUT_HELDOUT.get(without or "W2S", lambda: load_w2s8()[2])()
+
+
+LEFT_OUT_HELDOUT = {
+    "W2S": lambda: load_w2s8()[2],
+    "GigaDB": lambda: load_actin_pairs()[2] + load_mito_pairs()[2],
+    "nucleus tracking": lambda: load_nuclei()[2],
+}
+"""The held-out images of a source a leave-one-source-out run is scored on."""

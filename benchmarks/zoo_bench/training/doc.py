@@ -18,6 +18,16 @@ RUNS = REPO / "docs" / "models-runs.json"
 """The numbers behind docs/models.md that no card holds (reproduction runs, experiments), as
 last measured: committed, so that a checkout without build/ writes the same document."""
 TEMPLATE = Path(__file__).with_name("models.md.j2")
+HELDOUT = REPO / "docs" / "models-heldout.json"
+"""Every published model on SPLITS.md's held-out images (scripts/score_heldout.py)."""
+HELDOUT_COLUMNS = (
+    "noisy input",
+    "Gaussian, best sigma",
+    "Gaussian, sigma without target",
+    "BM3D (generalised Anscombe)",
+    "VST+BM3D (W2S authors)",
+    "model",
+)
 
 
 def write_docs(work: Path = WORK) -> Path:
@@ -46,6 +56,8 @@ def doc_values(reg: Any, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     ]
     return {
         "published": published,
+        "heldout_columns": HELDOUT_COLUMNS,
+        "heldout": heldout_tables(json.loads(HELDOUT.read_text()) if HELDOUT.exists() else None),
         "reproduction": _reproduction(reg, runs["reproduction"]),
         "experiments": _experiments(runs["experiments"]),
     }
@@ -113,10 +125,13 @@ def recorded_runs(work: Path = WORK) -> dict[str, dict[str, Any]]:
 def _reproduction(reg: Any, runs: dict[str, Any]) -> list[dict[str, Any]]:
     """Published validation numbers next to those of a retraining from scratch (REPRO)."""
     rows: list[dict[str, Any]] = []
+    published_ids = {model_id for model_id, _version, _entry in reg.iter_entries()}
     for spec in MODELS:
+        run = runs.get(spec.id)
+        if spec.id not in published_ids:
+            continue  # not published (yet): nothing to compare a reproduction with
         card = reg.load(spec.id).card
         published = {(m.method.split(" ")[0], m.name): m.value for m in card.validation.metrics}
-        run = runs.get(spec.id)
         if run is None:
             rows.append({"id": spec.id, "metric": None})
             continue
@@ -164,9 +179,10 @@ def _comparison(by_method: dict[str, dict[str, float]]) -> dict[str, Any]:
     a clean target the self-supervised MSEs of the J-invariant denoisers."""
 
     def find(prefix: str) -> dict[str, float]:
-        return next((v for k, v in by_method.items() if k.startswith(prefix)), {})
+        return next((v for k, v in by_method.items() if k.lower().startswith(prefix)), {})
 
-    model, gauss, bm3d = find("model"), find("gaussian"), find("bm3d")
+    model, bm3d = find("model"), find("bm3d")
+    gauss = find("gaussian, best sigma") or find("gaussian")
     if "psnr" in model:
         return {
             "psnr": True,
@@ -180,3 +196,36 @@ def _comparison(by_method: dict[str, dict[str, float]]) -> dict[str, Any]:
         "gaussian": gauss[key],
         "difference": gauss[key] - model[key],
     }
+
+
+def heldout_tables(report: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Per model, one row per held-out set: each method's mean fitted PSNR and SSIM over the
+    set's images, and on how many images the model beats the best-sigma Gaussian."""
+    if report is None:
+        return []
+    out = []
+    for ref, per_set in report["models"].items():
+        rows = []
+        for name, model in per_set.items():
+            images = report["sets"][name]["images"]
+            means: dict[str, dict[str, list[float]]] = {}
+            wins = 0
+            for image, baselines in images.items():
+                scores = {k.split(" (")[0] if k.startswith("Gaussian") else k: v
+                          for k, v in baselines.items()} | {"model": model[image]}  # fmt: skip
+                wins += scores["model"]["psnr"] > scores["Gaussian, best sigma"]["psnr"]
+                for method, values in scores.items():
+                    for metric, value in values.items():
+                        means.setdefault(method, {}).setdefault(metric, []).append(value)
+            cells = {m: {k: sum(v) / len(v) for k, v in d.items()} for m, d in means.items()}
+            rows.append(
+                {
+                    "set": name,
+                    "kind": report["sets"][name]["kind"],
+                    "n": len(images),
+                    "cells": cells,
+                    "wins": wins,
+                }
+            )
+        out.append({"ref": ref, "rows": rows})
+    return out

@@ -23,88 +23,88 @@ def _centre(a: np.ndarray, side: int = EVAL_SIDE) -> np.ndarray:
 
 
 def evaluate(spec: ModelSpec, result: Any, held: list[Pair]) -> dict[str, Any]:
-    """Metrics of the model and the baselines on the held-out images (averaged)."""
-    from zoo.fingerprint import image_statistics
-    from zoo.train.evaluate import (
-        best_bm3d,
-        best_donut_loss,
-        best_gaussian,
-        blind_spot_loss,
-        predict,
-        psnr,
-        ssim,
-    )
-
-    module = result.module()
-    step = 2**result.config.depth
-
-    def denoise(image: np.ndarray) -> np.ndarray:
-        return predict(module, image, mean=result.mean, std=result.std, step=step)
+    """Metrics of the model and the baselines on the held-out images (averaged, and per
+    image): with clean targets scored as SPLITS.md says (:mod:`zoo_bench.splits`), else by
+    the self-supervised MSEs of J-invariant denoisers."""
+    if all(p.target is not None for p in held):
+        return _supervised(result, held)
+    from zoo.train.evaluate import best_donut_loss, blind_spot_loss
 
     rows: dict[str, dict[str, list[float]]] = {}
-    params: dict[str, list[float]] = {"gaussian": [], "bm3d": []}
-
-    def add(method: str, metric: str, value: float) -> None:
-        rows.setdefault(method, {}).setdefault(metric, []).append(value)
-
-    supervised = all(p.target is not None for p in held)
+    sigmas = []
     for pair in held:
         noisy = _centre(pair.noisy).astype(np.float32)
-        if pair.target is not None:
-            target = _centre(pair.target)
-            rng_ = float(target.max() - target.min())
-            sigma = image_statistics(noisy)["noise_sigma"].value
-            gauss = best_gaussian(noisy, target)
-            bm = best_bm3d(noisy, target, sigma_guess=sigma)
-            params["gaussian"].append(gauss.parameter)
-            params["bm3d"].append(bm.parameter)
-            for method, out in (
-                ("noisy input", noisy),
-                ("gaussian", gauss.output),
-                ("bm3d", bm.output),
-                ("model", denoise(noisy)),
-            ):
-                add(method, "psnr", psnr(out, target, data_range=rng_))
-                add(method, "ssim", ssim(out, target, data_range=rng_))
-        else:
-            masking = result.config.masking()
-            loss = blind_spot_loss(denoise, noisy, masking=masking)
-            donut, sigma = best_donut_loss(noisy)
-            params["gaussian"].append(sigma)
-            add("model", "self_supervised_mse", loss)
-            add("gaussian", "self_supervised_mse", donut)
-            add("noisy input", "variance", float(np.var(noisy)))
-    summary = {
-        method: {metric: float(np.mean(v)) for metric, v in metrics.items()}
-        for method, metrics in rows.items()
-    }
+        loss = blind_spot_loss(result.denoise, noisy, masking=result.config.masking())
+        donut, sigma = best_donut_loss(noisy)
+        sigmas.append(sigma)
+        for method, value in (("model", loss), ("gaussian", donut)):
+            rows.setdefault(method, {}).setdefault("self_supervised_mse", []).append(value)
+        rows.setdefault("noisy input", {}).setdefault("variance", []).append(float(np.var(noisy)))
     return {
-        "supervised": supervised,
-        "summary": summary,
+        "supervised": False,
+        "summary": _means(rows),
         "per_image": {p.name: None for p in held},
-        "gaussian_sigma": params["gaussian"],
-        "bm3d_sigma": params["bm3d"],
+        "gaussian_sigma": sigmas,
+        "bm3d_sigma": [],
     }
+
+
+def _supervised(result: Any, held: list[Pair]) -> dict[str, Any]:
+    import json
+
+    from zoo_bench.heldout import BASELINES_CACHE, baselines
+    from zoo_bench.splits import score
+
+    cache = json.loads(BASELINES_CACHE.read_text()) if BASELINES_CACHE.exists() else {}
+    per_image: dict[str, dict[str, dict[str, float]]] = {}
+    for pair in held:
+        pair = Pair(pair.name, _centre(pair.noisy), _centre(pair.target), pair.baselines)
+        rows = dict(baselines(pair, cache))
+        s = score(result.denoise(pair.noisy.astype(np.float32)), pair.target)
+        per_image[pair.name] = rows | {"model": {"psnr": s.psnr, "ssim": s.ssim}}
+    BASELINES_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    BASELINES_CACHE.write_text(json.dumps(cache, indent=1))
+    # a baseline's label names its sigma per image: averaged under the label's stem
+    by_method: dict[str, dict[str, list[float]]] = {}
+    for rows in per_image.values():
+        for label, values in rows.items():
+            stem = label.split(" (")[0] if label.startswith("Gaussian") else label
+            for metric, value in values.items():
+                by_method.setdefault(stem, {}).setdefault(metric, []).append(value)
+    return {
+        "supervised": True,
+        "summary": _means(by_method),
+        "per_image": per_image,
+        "gaussian_sigma": [],
+        "bm3d_sigma": [],
+    }
+
+
+def _means(rows: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
+    return {m: {k: float(np.mean(v)) for k, v in metrics.items()} for m, metrics in rows.items()}
+
+
+SPLITS_NAMES = {
+    "noisy input": "noisy input",
+    "Gaussian, best sigma": "gaussian with the best sigma",
+    "Gaussian, sigma without target": "gaussian-blind, sigma chosen without the target",
+    "BM3D (generalised Anscombe)": "bm3d after the generalised Anscombe transform",
+    "VST+BM3D (W2S authors)": "vst+bm3d of the W2S authors",
+}
+"""The card's name of each SPLITS.md method (its first word names the method)."""
 
 
 def card_metrics(spec: ModelSpec, ev: dict[str, Any]) -> list[dict[str, Any]]:
     """The validation numbers as card metrics (averages over the held-out images)."""
-    names = {
-        "model": "model",
-        "noisy input": "noisy input",
-        "gaussian": "gaussian (best sigma "
-        + ", ".join(f"{s:g}" for s in ev["gaussian_sigma"])
-        + " px)",
-        "bm3d": "bm3d (best sigma "
-        + ", ".join(f"{s:.3g}" for s in ev["bm3d_sigma"])
-        + " grey values)",
-    }
+    names = {method: method for method in ev["summary"]}
     if not ev["supervised"]:
         names["gaussian"] = (
             "gaussian without its centre weight (J-invariant; best sigma "
             + ", ".join(f"{s:g}" for s in ev["gaussian_sigma"])
             + " px)"
         )
+    else:
+        names = {m: f"{SPLITS_NAMES.get(m, m)} (SPLITS.md scoring)" for m in names}
         names["model"] = "model at its blind spots (J-invariant)"
     out = []
     for method, metrics in ev["summary"].items():

@@ -48,11 +48,29 @@ def synthetic_example(train: list[np.ndarray], fp: Any, *, seed: int, invert: bo
     return noisy.astype(dtype)
 
 
+def source_fingerprints(spec: ModelSpec) -> list[dict[str, Any]]:
+    """The recipe card's ``sources``, each with its number of training images and their
+    fingerprint (a model trained on several sources)."""
+    from zoo.fingerprint import fingerprint
+
+    images = spec.sources() if spec.sources is not None else {}
+    out = []
+    for entry in spec.card.get("sources", []):
+        noisy = images[entry["name"]][0]
+        fp = fingerprint(noisy).model_copy(
+            update={"source": f"{len(noisy)} training image(s) of {entry['name']}"}
+        )
+        out.append(entry | {"n_images": len(noisy), "fingerprint": fp.model_dump(mode="json")})
+    return out
+
+
 def build_card(spec: ModelSpec, result: Any, fp: Any, ev: dict[str, Any]) -> Any:
     from zoo.spec import ZooCard
     from zoo.train.masking import struct_mask_rows
 
     card = json.loads(json.dumps(spec.card))
+    if "sources" in card:
+        card["sources"] = source_fingerprints(spec)
     if spec.config.struct_axis:
         card["noise"]["structn2v_mask"] = struct_mask_rows(
             spec.config.struct_axis, spec.config.struct_span
@@ -61,9 +79,9 @@ def build_card(spec: ModelSpec, result: Any, fp: Any, ev: dict[str, Any]) -> Any
         "best_step": result.best_step,
         "best_val_loss": round(result.best_val_loss, 6),
         "train_seconds": round(result.seconds, 1),
-        "normalisation_mean": result.mean,
-        "normalisation_std": result.std,
     }
+    if spec.config.normalisation == "dataset":
+        hyper |= {"normalisation_mean": result.mean, "normalisation_std": result.std}
     card["method"] = {
         "name": spec.config.method,
         "framework": result.framework,
@@ -92,14 +110,18 @@ def train_or_reuse(
     def progress(step: int, steps: int, loss: float, val: float | None) -> None:
         if step % 100 == 0 or step == steps:
             now = time.perf_counter()
+            shown = "—" if val is None else f"{val:.4g}"
             print(
-                f"   step {step}/{steps} loss {loss:.4f} val {val:.4f} ({now - last[0]:.0f} s)",
+                f"   step {step}/{steps} loss {loss:.4f} val {shown} ({now - last[0]:.0f} s)",
                 flush=True,
             )
             last[0] = now
 
     last[0] = time.perf_counter()
-    result = train(images, targets, config=spec.config, progress=progress)
+    # resumable: a rerun continues from the last checkpoint (every 250 steps)
+    result = train(
+        images, targets, config=spec.config, progress=progress, checkpoint=work / "checkpoint.pt"
+    )
     result.save(work)
     print(
         f"   trained in {result.seconds:.0f} s, best val {result.best_val_loss:.4g} "

@@ -27,6 +27,7 @@ PUBLISHED = (
     "n2v2-fibsem-em",
     "care-actin-widefield",
     "care-mito-widefield",
+    "care-widefield-w2s",
 )
 """The published models, in the order they are trained and documented."""
 NOT_PUBLISHED = (
@@ -56,6 +57,8 @@ class ModelSpec:
     tags: list[str] = field(default_factory=list)
     note: str = ""
     """Why an experiment was not published (docs/models.md)."""
+    sources: Callable[[], dict[str, tuple[list[np.ndarray], Any]]] | None = None
+    """A model of several sources: their training images by name (for a fingerprint each)."""
 
 
 def load_spec(model_id: str, folder: Path = RECIPES) -> ModelSpec:
@@ -71,8 +74,36 @@ def load_spec(model_id: str, folder: Path = RECIPES) -> ModelSpec:
         cite=recipe["cite"],
         tags=recipe.get("tags", []),
         note=recipe.get("note", ""),
+        sources=getattr(data, recipe["sources"]) if "sources" in recipe else None,
     )
 
 
 MODELS: list[ModelSpec] = [load_spec(model_id) for model_id in PUBLISHED]
-EXPERIMENTS: list[ModelSpec] = [load_spec(model_id) for model_id in NOT_PUBLISHED]
+GENERALIST = "care-fluorescence-generalist"
+LEAVE_OUT = ("GigaDB", "nucleus tracking")
+"""The sources the fluorescence generalist is also trained without (leave-one-source-out)."""
+
+
+def leave_one_out(source: str) -> ModelSpec:
+    """The fluorescence generalist's recipe without ``source``, scored on that source's
+    held-out images (an experiment: never published)."""
+    import dataclasses
+    import functools
+
+    spec = load_spec(GENERALIST)
+    slug = source.lower().replace(" ", "-")
+    return dataclasses.replace(
+        spec,
+        id=f"{GENERALIST}-without-{slug}",
+        load=functools.partial(data.load_fluorescence, without=source),
+        card={k: v for k, v in spec.card.items() if k != "sources"},
+        heldout_label=f"held-out images of {source}, a source this run never saw",
+        sources=None,
+        note=f"Leave-one-source-out run: the generalist's recipe without {source}, scored on "
+        f"{source}'s held-out images.",
+    )
+
+
+EXPERIMENTS: list[ModelSpec] = [load_spec(model_id) for model_id in NOT_PUBLISHED] + [
+    leave_one_out(source) for source in LEAVE_OUT
+]

@@ -1,0 +1,190 @@
+"""Every published model on the held-out images of ../shared/data/SPLITS.md, scored as it
+says (:mod:`zoo_bench.splits`): the numbers of docs/models.md's held-out tables.
+
+A model is run as ``zoo run`` runs it (its package, ONNX, the runner's tiles and
+processing) on every held-out set of its family: fluorescence models on every fluorescence
+set (their own source's held-out part and the sources they never saw), EM models on the EM
+slices. The baselines do not depend on the model and are computed once per image
+(``BASELINES_CACHE``; BM3D is the slow one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo_bench.splits import bm3d_gat, gaussian_blind, gaussian_oracle, score
+from zoo_bench.training import data
+from zoo_bench.training.data import Pair
+
+REPO = Path(__file__).resolve().parents[2]
+BASELINES_CACHE = REPO / "build" / "heldout-baselines.json"
+RUNS = REPO / "docs" / "models-heldout.json"
+CROP = 1024
+"""Held-out images larger than this are scored on their central CROP × CROP."""
+EM_NOISE_SIGMA = 25.0
+"""Gaussian noise (grey values of the 8-bit slices) synthesised on the clean EM slices."""
+
+
+@dataclass
+class HeldOutSet:
+    """One row group of SPLITS.md's held-out table."""
+
+    name: str
+    family: str
+    """fluorescence or em: the models scored on it."""
+    kind: str
+    """held-out fields / rows of a training source, or a held-out source."""
+    pairs: list[Pair]
+
+
+def _centre(a: np.ndarray) -> np.ndarray:
+    y0, x0 = (max(0, (s - CROP) // 2) for s in a.shape)
+    return a[y0 : y0 + CROP, x0 : x0 + CROP]
+
+
+def _pair(name: str, noisy: np.ndarray, clean: np.ndarray) -> Pair:
+    return Pair(name, _centre(noisy), _centre(data.align_target(noisy, clean)))
+
+
+def heldout_sets() -> Iterator[HeldOutSet]:
+    """SPLITS.md's held-out images, set by set."""
+    _train, _targets, w2s = data.load_w2s8()
+    yield HeldOutSet("W2S fields 036-045", "fluorescence", "held-out fields", w2s)
+    for name in ("actin_60x", "mito_20x"):
+        _t, _tt, held = data.load_actin_pairs() if name == "actin_60x" else data.load_mito_pairs()
+        pairs = [Pair(f"GigaDB {name} {p.name}", _centre(p.noisy), _centre(p.target)) for p in held]
+        yield HeldOutSet(f"GigaDB {name} rows 1536-2047", "fluorescence", "held-out rows", pairs)
+    _n, _none, nuclei = data.load_nuclei()
+    yield HeldOutSet("nucleus tracking rows 768-1023", "fluorescence", "held-out rows",
+                     [Pair(f"nuclei {p.name}", p.noisy, p.target) for p in nuclei])  # fmt: skip
+    low = data._png("pairs/gigadb_membrane_lowsnr.png")
+    high = data._png("pairs/gigadb_membrane_highsnr.png")
+    yield HeldOutSet("GigaDB membrane", "fluorescence", "held-out source",
+                     [_pair("GigaDB membrane", low, high)])  # fmt: skip
+    noisy, clean = data._png("fmd/fmd_R_1_noisy_raw.png"), data._png("fmd/fmd_R_1_clean_avg50.png")
+    yield HeldOutSet("FMD R_1", "fluorescence", "held-out source", [_pair("FMD R_1", noisy, clean)])
+    em = []
+    for seed, rel in enumerate(("em/isbi2012_train_5.png", "em/epfl_fibsem_testing0002.png")):
+        clean = data._png(rel, 0 if "epfl" in rel else None).astype(np.float32)
+        rng = np.random.default_rng(500 + seed)
+        noisy = np.clip(np.round(clean + rng.normal(0, EM_NOISE_SIGMA, clean.shape)), 0, 255)
+        em.append(Pair(Path(rel).stem, _centre(noisy.astype(np.uint8)), _centre(clean)))
+    yield HeldOutSet("EM slices + noise", "em", "held-out slices", em)
+
+
+def _key(pair: Pair) -> str:
+    digest = hashlib.sha256(np.ascontiguousarray(pair.noisy).tobytes()).hexdigest()[:16]
+    return f"{pair.name} {digest}"
+
+
+def baselines(pair: Pair, cache: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The baselines' scores on ``pair`` (from ``cache`` when there)."""
+    key = _key(pair)
+    if key in cache:
+        return cache[key]
+    assert pair.target is not None
+    noisy, target = pair.noisy.astype(np.float32), pair.target
+    oracle, sigma = gaussian_oracle(noisy, target)
+    blind, blind_sigma = gaussian_blind(noisy)
+    rows = {
+        "noisy input": score(noisy, target),
+        f"Gaussian, best sigma ({sigma:g} px)": score(oracle, target),
+        f"Gaussian, sigma without target ({blind_sigma:g} px)": score(blind, target),
+        "BM3D (generalised Anscombe)": score(bm3d_gat(noisy), target),
+        **{name: score(result, target) for name, result in pair.baselines.items()},
+    }
+    cache[key] = {name: {"psnr": s.psnr, "ssim": s.ssim} for name, s in rows.items()}
+    return cache[key]
+
+
+def model_scores(package: Path, pairs: list[Pair]) -> list[dict[str, float]]:
+    """The package run as ``zoo run`` runs it on each pair, scored."""
+    from zoo.inference import Predictor
+    from zoo.package import load_package
+    from zoo.tiling import predict_tiled
+
+    predictor = Predictor(load_package(package), weight_format="onnx")
+    out = []
+    for pair in pairs:
+        assert pair.target is not None
+        result = predict_tiled(predictor, pair.noisy.astype(np.float32)[np.newaxis])[0]
+        s = score(result, pair.target)
+        out.append({"psnr": s.psnr, "ssim": s.ssim})
+    return out
+
+
+EM = ("SEM", "TEM", "FIB-SEM", "cryo-EM")
+FLUORESCENCE = ("widefield", "confocal", "spinning-disk", "light-sheet", "two-photon", "TIRF",
+                "SIM", "STED")  # fmt: skip
+
+
+def family_of(package: Path) -> str | None:
+    """em, fluorescence, or None (a modality SPLITS.md holds no images of, e.g. brightfield)."""
+    from zoo.package import load_package
+
+    card = load_package(package).card
+    modality = str(card.domain.modality) if card is not None else ""
+    return "em" if modality in EM else "fluorescence" if modality in FLUORESCENCE else None
+
+
+def score_models(models: dict[str, Path]) -> dict[str, Any]:
+    """Every model of ``models`` (id@version → package) on its family's held-out sets."""
+    cache = json.loads(BASELINES_CACHE.read_text()) if BASELINES_CACHE.exists() else {}
+    sets = list(heldout_sets())
+    report: dict[str, Any] = {"sets": {}, "models": {}}
+    for hs in sets:
+        report["sets"][hs.name] = {
+            "family": hs.family,
+            "kind": hs.kind,
+            "images": {p.name: baselines(p, cache) for p in hs.pairs},
+        }
+        BASELINES_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        BASELINES_CACHE.write_text(json.dumps(cache, indent=1))
+    for ref, package in models.items():
+        family = family_of(package)
+        start = time.perf_counter()
+        report["models"][ref] = {
+            hs.name: dict(
+                zip([p.name for p in hs.pairs], model_scores(package, hs.pairs), strict=True)
+            )
+            for hs in sets
+            if hs.family == family
+        }
+        print(f"{ref}: {time.perf_counter() - start:.0f} s", flush=True)
+    return report
+
+
+def published(index: Path = REPO / "index.json") -> dict[str, Path]:
+    """The newest version of every model of the embedded registry that is not yanked."""
+    from packaging.version import Version
+
+    models = json.loads(index.read_text())["models"]
+    out = {}
+    for model_id, entry in sorted(models.items()):
+        live = {v: e for v, e in entry["versions"].items() if not e.get("yanked")}
+        if live:
+            version = max(live, key=Version)
+            out[f"{model_id}@{version}"] = REPO / live[version]["location"]
+    return out
+
+
+def main(only: list[str] | None = None) -> Path:
+    """Score the published models (or ``only`` these ids) into docs/models-heldout.json."""
+    models = {k: v for k, v in published().items() if not only or k.split("@")[0] in only}
+    report = score_models(models)
+    if RUNS.exists() and only:
+        old = json.loads(RUNS.read_text())
+        old["sets"].update(report["sets"])
+        old["models"] = {k: v for k, v in old["models"].items() if k.split("@")[0] not in only}
+        old["models"].update(report["models"])
+        report = old
+    RUNS.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+    return RUNS

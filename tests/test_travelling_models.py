@@ -1,0 +1,95 @@
+"""The zoo's models that travel: care-widefield-w2s on W2S fields it never saw (fields
+036-045, SPLITS.md), as uint8, uint16 and any affine change of the same pixels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from tests.conftest import REPO
+from zoo.imageio import read_array
+from zoo_bench.splits import gaussian_oracle, score
+from zoo_bench.training.data import load_w2s8
+
+MODEL = "care-widefield-w2s"
+
+
+@pytest.fixture(scope="module")
+def heldout() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The 30 held-out W2S images: name → (noisy uint8, clean target)."""
+    _train, _targets, held = load_w2s8()
+    return {p.name: (p.noisy, p.target) for p in held}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {"registry": REPO, "cache": tmp_path_factory.mktemp("cache")}
+
+
+def _run(image: np.ndarray, tmp: Path, name: str, env: dict[str, Path]) -> np.ndarray:
+    from zoo.runner import run
+
+    tifffile.imwrite(tmp / f"{name}.tif", image)
+    result = run(MODEL, tmp / f"{name}.tif", tmp / f"{name}-out.tif",
+                 registry=str(env["registry"]), cache=env["cache"])  # fmt: skip
+    assert result.report.verdict in ("match", "caution"), result.report.verdict
+    return read_array(result.output)
+
+
+def test_uint8_uint16_and_an_affine_change_give_the_same_result(
+    heldout: dict[str, tuple[np.ndarray, np.ndarray]], tmp_path: Path, env: dict[str, Path]
+) -> None:
+    """The same pixels as uint8, as uint16 × 257 and as a · x + b (the noise is not
+    re-simulated) give the same result after the inverse affine map (≤ 0.1 dB)."""
+    noisy, clean = heldout["W2S 040_1"]
+    as8 = _run(noisy, tmp_path, "u8", env)
+    as16 = _run(noisy.astype(np.uint16) * 257, tmp_path, "u16", env) / 257
+    a, b = 0.37, 812.0
+    affine = (_run(noisy.astype(np.float32) * a + b, tmp_path, "aff", env) - b) / a
+    reference = score(as8, clean).psnr
+    for other in (as16, affine):
+        assert abs(score(other, clean).psnr - reference) <= 0.1
+    assert abs(float(as8.mean()) - float(noisy.mean())) < 0.05 * float(np.ptp(noisy))
+
+
+@pytest.mark.parametrize("name", ["W2S 036_1", "W2S 042_0", "W2S 045_2"])
+def test_it_beats_the_best_sigma_gaussian_on_a_heldout_field(
+    heldout: dict[str, tuple[np.ndarray, np.ndarray]],
+    tmp_path: Path,
+    env: dict[str, Path],
+    name: str,
+) -> None:
+    noisy, clean = heldout[name]
+    gauss, _sigma = gaussian_oracle(noisy.astype(np.float32), clean)
+    assert score(_run(noisy, tmp_path, "x", env), clean).psnr > score(gauss, clean).psnr
+
+
+def test_check_says_match_or_caution_on_every_heldout_field(
+    heldout: dict[str, tuple[np.ndarray, np.ndarray]], env: dict[str, Path]
+) -> None:
+    from zoo.domain import check_image
+    from zoo.imageio import Image
+    from zoo.runner import open_model
+
+    package = open_model(MODEL, registry=str(env["registry"]), cache=env["cache"]).package
+    verdicts = {}
+    for name, (noisy, _clean) in heldout.items():
+        for dtype, image in (("uint8", noisy), ("uint16", noisy.astype(np.uint16) * 257)):
+            verdicts[name, dtype] = check_image(package, Image(image, "yx", {})).verdict
+    assert set(verdicts.values()) <= {"match", "caution"}, verdicts
+
+
+def test_match_ranks_the_travelling_model_first_for_a_16_bit_widefield_frame(
+    heldout: dict[str, tuple[np.ndarray, np.ndarray]], env: dict[str, Path]
+) -> None:
+    from zoo.imageio import Image
+    from zoo.match import rank_models
+    from zoo.registry import Registry
+
+    noisy, _clean = heldout["W2S 043_0"]
+    image = Image(noisy.astype(np.uint16) * 257, "yx", {})
+    ranked = rank_models(image, Registry(env["registry"], cache=env["cache"]))
+    assert ranked[0].id == MODEL, [(m.id, m.verdict, m.score) for m in ranked]
