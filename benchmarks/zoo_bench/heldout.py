@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,30 +54,63 @@ def _pair(name: str, noisy: np.ndarray, clean: np.ndarray) -> Pair:
     return Pair(name, _centre(noisy), _centre(data.align_target(noisy, clean)))
 
 
-def heldout_sets() -> Iterator[HeldOutSet]:
-    """SPLITS.md's held-out images, set by set."""
+def _w2s() -> HeldOutSet:
     _train, _targets, w2s = data.load_w2s8()
-    yield HeldOutSet("W2S fields 036-045", "fluorescence", "held-out fields", w2s)
-    for name in ("actin_60x", "mito_20x"):
-        _t, _tt, held = data.load_actin_pairs() if name == "actin_60x" else data.load_mito_pairs()
-        pairs = [Pair(f"GigaDB {name} {p.name}", _centre(p.noisy), _centre(p.target)) for p in held]
-        yield HeldOutSet(f"GigaDB {name} rows 1536-2047", "fluorescence", "held-out rows", pairs)
-    _n, _none, nuclei = data.load_nuclei()
-    yield HeldOutSet("nucleus tracking rows 768-1023", "fluorescence", "held-out rows",
-                     [Pair(f"nuclei {p.name}", p.noisy, p.target) for p in nuclei])  # fmt: skip
+    return HeldOutSet("W2S fields 036-045", "fluorescence", "held-out fields", w2s)
+
+
+def _gigadb_rows(name: str) -> HeldOutSet:
+    load = data.load_actin_pairs if name == "actin_60x" else data.load_mito_pairs
+    pairs = [Pair(f"GigaDB {name} {p.name}", _centre(p.noisy), _centre(p.target))
+             for p in load()[2]]  # fmt: skip
+    return HeldOutSet(f"GigaDB {name} rows 1536-2047", "fluorescence", "held-out rows", pairs)
+
+
+def _nuclei() -> HeldOutSet:
+    pairs = [Pair(f"nuclei {p.name}", p.noisy, p.target) for p in data.load_nuclei()[2]]
+    return HeldOutSet("nucleus tracking rows 768-1023", "fluorescence", "held-out rows", pairs)
+
+
+def _membrane() -> HeldOutSet:
     low = data._png("pairs/gigadb_membrane_lowsnr.png")
     high = data._png("pairs/gigadb_membrane_highsnr.png")
-    yield HeldOutSet("GigaDB membrane", "fluorescence", "held-out source",
-                     [_pair("GigaDB membrane", low, high)])  # fmt: skip
+    pairs = [_pair("GigaDB membrane", low, high)]
+    return HeldOutSet("GigaDB membrane", "fluorescence", "held-out source", pairs)
+
+
+def _fmd() -> HeldOutSet:
     noisy, clean = data._png("fmd/fmd_R_1_noisy_raw.png"), data._png("fmd/fmd_R_1_clean_avg50.png")
-    yield HeldOutSet("FMD R_1", "fluorescence", "held-out source", [_pair("FMD R_1", noisy, clean)])
+    return HeldOutSet(
+        "FMD R_1", "fluorescence", "held-out source", [_pair("FMD R_1", noisy, clean)]
+    )
+
+
+def _em() -> HeldOutSet:
     em = []
     for seed, rel in enumerate(("em/isbi2012_train_5.png", "em/epfl_fibsem_testing0002.png")):
         clean = data._png(rel, 0 if "epfl" in rel else None).astype(np.float32)
         rng = np.random.default_rng(500 + seed)
         noisy = np.clip(np.round(clean + rng.normal(0, EM_NOISE_SIGMA, clean.shape)), 0, 255)
         em.append(Pair(Path(rel).stem, _centre(noisy.astype(np.uint8)), _centre(clean)))
-    yield HeldOutSet("EM slices + noise", "em", "held-out slices", em)
+    return HeldOutSet("EM slices + noise", "em", "held-out slices", em)
+
+
+SETS = {
+    "W2S fields 036-045": _w2s,
+    "GigaDB actin_60x rows 1536-2047": lambda: _gigadb_rows("actin_60x"),
+    "GigaDB mito_20x rows 1536-2047": lambda: _gigadb_rows("mito_20x"),
+    "nucleus tracking rows 768-1023": _nuclei,
+    "GigaDB membrane": _membrane,
+    "FMD R_1": _fmd,
+    "EM slices + noise": _em,
+}
+"""SPLITS.md's held-out sets by name, each loaded when asked for."""
+
+
+def heldout_sets(names: Iterable[str] | None = None) -> Iterator[HeldOutSet]:
+    """SPLITS.md's held-out images, set by set (``names``: only these)."""
+    for name in SETS if names is None else names:
+        yield SETS[name]()
 
 
 def _key(pair: Pair) -> str:

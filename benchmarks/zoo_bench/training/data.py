@@ -253,7 +253,11 @@ def load_fluorescence(
 
 LEFT_OUT_HELDOUT = {
     "W2S": lambda: load_w2s8()[2],
-    "GigaDB": lambda: load_actin_pairs()[2] + load_mito_pairs()[2],
+    "GigaDB": lambda: [
+        Pair(f"GigaDB {name} {p.name}", p.noisy, p.target)
+        for name, load in (("actin_60x", load_actin_pairs), ("mito_20x", load_mito_pairs))
+        for p in load()[2]
+    ],
     "nucleus tracking": lambda: load_nuclei()[2],
 }
 """The held-out images of a source a leave-one-source-out run is scored on."""
