@@ -126,12 +126,13 @@ def _domain_list() -> str:
         "care-actin-widefield": "GigaDB BPAE actin low/high SNR",
         "care-flim-two-photon": "two-photon FLIM mouse kidney, single frame / 5-frame average",
         "care-mito-widefield": "GigaDB BPAE mitochondria low/high SNR",
+        "care-widefield-w2s": "W2S held-out fields 036-045, 1 frame / 400-frame average",
     }
     return "; ".join(f"{names[m]}, `{m}`" for _l, m, _f, _s in DOMAINS if m in MODELS)
 
 
 def _other_list() -> str:
-    parts = ["W2S and FMD widefield"]
+    parts = ["FMD widefield" if "care-widefield-w2s" in MODELS else "W2S and FMD widefield"]
     gigadb = ["membrane"] + [
         name for name, model in (("actin", "care-actin-widefield"), ("mito", "care-mito-widefield"))
         if model not in MODELS
