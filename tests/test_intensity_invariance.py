@@ -11,6 +11,7 @@ from scipy import ndimage
 
 pytest.importorskip("torch")
 
+from tests.train.test_loop import TINY as LOOP_TINY
 from zoo.package import load_package
 from zoo.processing import STATS_PIXELS, bind_processing, parse_processing, stats_view
 from zoo.runner import run
@@ -18,17 +19,7 @@ from zoo.train import TrainConfig, train
 from zoo.train.evaluate import psnr
 from zoo_bench.fixtures import card_dict
 
-TINY = {
-    "steps": 30,
-    "batch_size": 8,
-    "patch_size": 32,
-    "filters": 8,
-    "val_every": 10,
-    "val_patches": 16,
-    "learning_rate": 3e-3,
-    "threads": 1,
-    "normalisation": "percentile",
-}
+TINY = {**LOOP_TINY, "steps": 30, "normalisation": "percentile"}
 
 
 def scene(seed: int, shape: tuple[int, int] = (300, 260)) -> tuple[np.ndarray, np.ndarray]:
