@@ -80,11 +80,10 @@ def _block(
         counts = (block_info or {})[0]["num-chunks"][:-2]
         first = int(np.ravel_multi_index(tuple(where[:-2]), tuple(counts)))
     out = np.zeros(block.shape, np.float32).reshape(-1, *block.shape[-2:])
+    steps = descr.inputs[0].preprocessing
+    fixed = None if bound else bind_processing(steps, predictor.input_axes, None)
     for n, plane in enumerate(planes):
-        if bound:
-            pre = bound[first + n]
-        else:
-            pre = bind_processing(descr.inputs[0].preprocessing, predictor.input_axes, None)
+        pre = bound[first + n] if bound else fixed
         restore = input_units(predictor, pre)
         x = np.pad(plane, pads, mode="reflect") if any(p[1] for p in pads) else plane
         y = post(predictor.network(pre(x[tuple(window)])))

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.package import Package, load_package
 from zoo_bench.splits import bm3d_gat, gaussian_blind, gaussian_oracle, score
 from zoo_bench.training import data
 from zoo_bench.training.data import Pair
@@ -138,13 +139,12 @@ def baselines(pair: Pair, cache: dict[str, Any]) -> dict[str, dict[str, float]]:
     return cache[key]
 
 
-def model_scores(package: Path, pairs: list[Pair]) -> list[dict[str, float]]:
+def model_scores(package: Package, pairs: list[Pair]) -> list[dict[str, float]]:
     """The package run as ``zoo run`` runs it on each pair, scored."""
     from zoo.inference import Predictor
-    from zoo.package import load_package
     from zoo.tiling import predict_tiled
 
-    predictor = Predictor(load_package(package), weight_format="onnx")
+    predictor = Predictor(package, weight_format="onnx")
     out = []
     for pair in pairs:
         assert pair.target is not None
@@ -159,11 +159,9 @@ FLUORESCENCE = ("widefield", "confocal", "spinning-disk", "light-sheet", "two-ph
                 "SIM", "STED")  # fmt: skip
 
 
-def family_of(package: Path) -> str | None:
+def family_of(package: Package) -> str | None:
     """em, fluorescence, or None (a modality SPLITS.md holds no images of, e.g. brightfield)."""
-    from zoo.package import load_package
-
-    card = load_package(package).card
+    card = package.card
     modality = str(card.domain.modality) if card is not None else ""
     return "em" if modality in EM else "fluorescence" if modality in FLUORESCENCE else None
 
@@ -181,7 +179,8 @@ def score_models(models: dict[str, Path]) -> dict[str, Any]:
         }
         BASELINES_CACHE.parent.mkdir(parents=True, exist_ok=True)
         BASELINES_CACHE.write_text(json.dumps(cache, indent=1))
-    for ref, package in models.items():
+    for ref, path in models.items():
+        package = load_package(path)
         family = family_of(package)
         start = time.perf_counter()
         report["models"][ref] = {
