@@ -25,6 +25,7 @@ __all__ = [
     "PlaneConsistency",
     "Provenance",
     "TilingRecord",
+    "TrialRecord",
     "WeightsTestRecord",
 ]
 
@@ -107,6 +108,22 @@ class DaskRecord(_Record):
     scheduler: str
 
 
+class TrialRecord(_Record):
+    """The no-reference trial before the run (``--trial``; :class:`~zoo.trial.Trial`)."""
+
+    estimator: str
+    model_mse: float
+    gaussian_mse: float
+    gaussian_sigma: float
+    noise_variance: float
+    model_wins: bool
+    """True when the model's estimated error is below the best Gaussian filter's."""
+    gain_db: float | None
+    pixels: int
+    windows: int
+    seconds: float
+
+
 class Provenance(_Record):
     """What produced a ``zoo run`` output; the JSON sidecar and the output's metadata."""
 
@@ -129,6 +146,7 @@ class Provenance(_Record):
     output: OutputRecord
     consistency: ConsistencyRecord | None = None
     dask: DaskRecord | None = None
+    trial: TrialRecord | None = None
 
     @field_serializer("check")
     def _check_as_written(self, report: DomainReport) -> dict[str, Any]:
@@ -137,7 +155,7 @@ class Provenance(_Record):
     def to_dict(self) -> dict[str, Any]:
         """The sidecar's JSON data: every field in order, the optional ones when set."""
         data = self.model_dump()
-        for key in ("consistency", "dask"):
+        for key in ("consistency", "dask", "trial"):
             if data[key] is None:
                 del data[key]
         if data["input"]["channel"] is None:

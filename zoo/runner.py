@@ -48,9 +48,11 @@ from zoo.provenance import (
     PlaneConsistency,
     Provenance,
     TilingRecord,
+    TrialRecord,
     WeightsTestRecord,
 )
 from zoo.tiling import Tiling, auto_tiling, default_tiling, predict_tiled
+from zoo.trial import Trial, run_trial
 
 __all__ = [
     "ModelLike",
@@ -61,6 +63,8 @@ __all__ = [
     "refuse",
     "run",
     "run_dask",
+    "trial",
+    "trial_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -196,6 +200,7 @@ def run(
     channel: int | None = None,
     dtype: str = "float32",
     with_consistency: bool = False,
+    with_trial: bool = False,
     progress: Callable[[int, int], None] | None = None,
     registry: str | None = None,
     cache: Path | None = None,
@@ -207,7 +212,9 @@ def run(
     the input; "input": the input's dtype, rounded and clipped to its range.
     ``tile`` None: windows of as many pixels as :data:`~zoo.memory.MEMORY_BUDGET` allows
     for this image (:func:`~zoo.tiling.auto_tiling`), in the grid that computes the fewest
-    pixels (:attr:`~zoo.tiling.Tiling.area`); else square windows of at most ``tile``."""
+    pixels (:attr:`~zoo.tiling.Tiling.area`); else square windows of at most ``tile``.
+    ``with_trial``: run the no-reference trial (:mod:`zoo.trial`) before the run and record
+    it in the provenance; it informs, it does not refuse."""
     output_dtype(dtype, np.float32)  # an unknown rule is refused before anything is read
     ref = open_model(model, registry=registry, cache=cache)
     out, in_path = Path(output), Path(image)
@@ -220,6 +227,7 @@ def run(
     predictor, weight_tests = trusted_predictor(
         ref.package, weight_format=weight_format, device=device
     )
+    found = trial_of(predictor, img) if with_trial else None
     if tile is None:
         tiling = auto_tiling(predictor, img.data.size * 4)
     else:
@@ -237,9 +245,45 @@ def run(
         ref, in_path, raw.data, raw.axes, report, predictor, weight_tests, tiling, force,
         output=OutputRecord(axes=out_axes, shape=list(data.shape), dtype=str(data.dtype)),
         consistency=consistency, channel=channel,
+        trial=None if found is None else TrialRecord.model_validate(found.to_dict()),
     )  # fmt: skip
     _write_outputs(out, sidecar, data, out_axes, img.pixel_size, provenance, consistency_map)
     return RunResult(out, sidecar, report, provenance, None if consistency is None else cmap)
+
+
+def trial(
+    model: ModelLike,
+    image: str | os.PathLike[str],
+    *,
+    axes: str | None = None,
+    pixel_size: float | tuple[float, ...] | None = None,
+    channel: int | None = None,
+    weight_format: str | None = None,
+    registry: str | None = None,
+    cache: Path | None = None,
+) -> Trial:
+    """The no-reference trial (:mod:`zoo.trial`) of one image file for one model."""
+    ref = open_model(model, registry=registry, cache=cache)
+    data = read_image(image, axes=axes, pixel_size=pixel_size, channel=channel)
+    return trial_of(Predictor(ref.package, weight_format=weight_format), data)
+
+
+def trial_of(predictor: Predictor, image: Image) -> Trial:
+    """The trial on ``image``'s 2D plane (YX; the middle one along z, the first along any
+    other axis; its one channel)."""
+    index = tuple(
+        slice(None) if a in "yx" else image.data.shape[i] // 2 if a == "z" else 0
+        for i, a in enumerate(image.axes)
+    )
+    if "c" in image.axes and image.data.shape[image.axes.index("c")] > 1:
+        raise IncompatibleImageError(
+            f"the trial takes one channel; the image has "
+            f"{image.data.shape[image.axes.index('c')]} (pick one with --channel N)"
+        )
+    plane = np.asarray(image.data[index])
+    if image.axes.index("y") > image.axes.index("x"):
+        plane = plane.T
+    return run_trial(predictor, plane)
 
 
 def _write_outputs(
@@ -336,6 +380,7 @@ def _provenance(
     consistency: ConsistencyRecord | None = None,
     dask: DaskRecord | None = None,
     channel: int | None = None,
+    trial: TrialRecord | None = None,
 ) -> Provenance:
     return Provenance(
         zoo_version=__version__,
@@ -361,6 +406,7 @@ def _provenance(
         output=output,
         consistency=consistency,
         dask=dask,
+        trial=trial,
     )
 
 

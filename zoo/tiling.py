@@ -247,10 +247,13 @@ def predict_tiled(
     tiling: Tiling | None = None,
     progress: Callable[[int, int], None] | None = None,
     out: np.ndarray | None = None,
+    stats_from: np.ndarray | None = None,
 ) -> np.ndarray:
     """Denoise one sample laid out as the input axes without batch, e.g. (C, Y, X).
 
     ``out`` (float32, the output's shape) receives the result when given, saving a copy.
+    ``stats_from``: the sample (same layout) whose statistics the processing uses, when
+    ``image`` is only a region of it (default: ``image`` itself).
     ``tiling`` None: :func:`auto_tiling` for this image.
 
     The network runs on overlapping tiles whose halo is discarded; pre- and
@@ -264,7 +267,8 @@ def predict_tiled(
     tiling = tiling or auto_tiling(predictor, image.size * 4)
     inp, outp = package.descr.inputs[0], package.descr.outputs[0]
     x = image[np.newaxis]
-    pre = bind_processing(inp.preprocessing, predictor.input_axes, x)
+    whole = x if stats_from is None else stats_from[np.newaxis]
+    pre = bind_processing(inp.preprocessing, predictor.input_axes, whole)
     post_whole = any(s.id in STAT_OPS for s in outp.postprocessing)
     post = None if post_whole else bind_processing(outp.postprocessing, predictor.output_axes, None)
     restore = input_units(predictor, pre)
