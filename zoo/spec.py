@@ -28,9 +28,12 @@ from zoo.errors import SpecError
 
 __all__ = [
     "CARD_FORMAT_VERSION",
+    "Adaptation",
+    "AdaptedImage",
     "Detector",
     "Fingerprint",
     "ImagingDomain",
+    "Lineage",
     "Method",
     "MethodName",
     "Metric",
@@ -352,6 +355,47 @@ class Validation(_Node):
     """Numbers measured on held-out data."""
 
 
+class AdaptedImage(_Node):
+    """One of the user's images a model was adapted to: identified, never named by path."""
+
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    """sha256 of the image's pixels (its array's bytes, C order, with dtype and shape)."""
+    shape: list[Annotated[int, Field(ge=1)]]
+    """Its shape (YX)."""
+    fingerprint: Fingerprint | None = None
+    """Its statistics (zoo/fingerprint.py)."""
+
+
+class Adaptation(_Node):
+    """How a model was adapted from a parent to the user's own images (``zoo adapt``)."""
+
+    loss: str
+    """Self-supervised loss of the fine-tuning, e.g. "n2v2" (blind-spot masking)."""
+    steps: Annotated[int, Field(ge=0)]
+    """Optimiser steps run (the budget in steps: ``--steps`` reproduces the run)."""
+    seconds: Annotated[float, Field(ge=0)]
+    """Wall-clock time of the fine-tuning."""
+    seed: int
+    """Seed of every random choice (patches, masks)."""
+    best_step: Annotated[int, Field(ge=0)]
+    """The step whose weights were kept (0: the parent's own weights were best)."""
+    selection: str
+    """How the kept weights were chosen, e.g. the held-out region's SURE estimate."""
+
+
+class Lineage(_Node):
+    """Where a model comes from: its parent package and what was done to it."""
+
+    parent: str
+    """The parent's ``id@version``."""
+    parent_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$|^$")]
+    """sha256 of the parent package's zip ("" for a package folder)."""
+    adaptation: Adaptation
+    """The fine-tuning."""
+    images: Annotated[list[AdaptedImage], Field(min_length=1)]
+    """The user's images it was adapted to."""
+
+
 class ZooCard(_Node):
     """The denoiser card, stored under ``config.zoo`` of a bioimage.io model rdf.yaml."""
 
@@ -381,6 +425,8 @@ class ZooCard(_Node):
     (e.g. by the image's own percentiles, bioimage.io ``scale_range``), and zoo maps it back
     into the input's units with the inverse of that map, taken from the same image. Other
     bioimage.io tools give the normalised output, as for CSBDeep's CARE exports."""
+    lineage: Lineage | None = None
+    """A model adapted from another (``zoo adapt``): the parent and the adaptation."""
 
     def to_yaml_dict(self) -> dict[str, Any]:
         """The card as plain JSON-compatible data, without unset defaults' noise."""

@@ -25,6 +25,7 @@ with the truth on SPLITS.md's held-out pairs and the cost.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,17 @@ from zoo.errors import ImageError
 if TYPE_CHECKING:
     from zoo.inference import Predictor
 
-__all__ = ["TRIAL_SIGMAS", "Trial", "gaussian_centre_weight", "run_trial"]
+__all__ = [
+    "TRIAL_SIGMAS",
+    "Sums",
+    "Trial",
+    "gaussian_centre_weight",
+    "gaussian_terms",
+    "model_terms",
+    "noise_level",
+    "noise_variance",
+    "run_trial",
+]
 
 TRIAL_SIGMAS = tuple(float(s) for s in np.round(np.geomspace(0.25, 8.0, 26), 3))
 """Sigmas (pixels) of the Gaussian filters the model is compared with."""
@@ -130,30 +141,21 @@ def run_trial(
     """
     start = time.perf_counter()
     y = _checked(predictor, image)
-    slope, offset = noise if noise is not None else _noise_level(y)
+    slope, offset = noise if noise is not None else noise_level(y)
     rng = np.random.default_rng(seed)
-    model = _Sums()
-    gauss = [_Sums() for _ in TRIAL_SIGMAS]
+    model = Sums()
+    gauss = [Sums() for _ in TRIAL_SIGMAS]
     windows = _windows(y.shape, tile, tiles)
     for inner, outer in windows:
         region = y[outer]
-        level = ndimage.gaussian_filter(region, _LEVEL_SIGMA, mode="reflect")
-        var = np.maximum(slope * level + offset, 0.0)
         crop = tuple(
             slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, outer, strict=True)
         )
-        v, r = var[crop], region[crop]
+        var = noise_variance(region, slope, offset)
         f = _model(predictor, y, outer)
-        out = f(region)
-        step = _PROBE_STEP * float(np.sqrt(max(np.mean(var), 1e-12)))
-        div = np.zeros(v.shape)
-        for _ in range(probes):
-            probe = rng.standard_normal(region.shape)
-            div += (probe * (f(region + step * probe) - out) / step)[crop]
-        model.add(out[crop], r, v, v * div / probes)
-        for k, sigma in enumerate(TRIAL_SIGMAS):
-            g = ndimage.gaussian_filter(region, sigma, mode="reflect")[crop]
-            gauss[k].add(g, r, v, v * gaussian_centre_weight(sigma))
+        model.add(*model_terms(f, region, var, crop, probes=probes, rng=rng))
+        for sums, terms in zip(gauss, gaussian_terms(region, var, crop), strict=True):
+            sums.add(*terms)
     scores = [g.risk() for g in gauss]
     best = int(np.argmin(scores))
     return Trial(
@@ -167,7 +169,52 @@ def run_trial(
     )
 
 
-class _Sums:
+def noise_variance(region: np.ndarray, slope: float, offset: float) -> np.ndarray:
+    """Each pixel's noise variance: the noise-level function at a smoothed copy's value."""
+    level = ndimage.gaussian_filter(region, _LEVEL_SIGMA, mode="reflect")
+    return np.maximum(slope * level + offset, 0.0)
+
+
+Terms = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def model_terms(
+    f: Callable[[np.ndarray], np.ndarray],
+    region: np.ndarray,
+    var: np.ndarray,
+    crop: tuple[slice, ...],
+    *,
+    probes: int,
+    rng: np.random.Generator,
+) -> Terms:
+    """(result, noisy, variance, variance × divergence) on ``crop`` of ``region`` for a
+    denoiser ``f`` (input units in, input units out), the divergence by Monte Carlo."""
+    out = f(region)
+    step = _PROBE_STEP * float(np.sqrt(max(np.mean(var), 1e-12)))
+    div = np.zeros(out[crop].shape)
+    for _ in range(probes):
+        probe = rng.standard_normal(region.shape)
+        div += (probe * (f(region + step * probe) - out) / step)[crop]
+    v = var[crop]
+    return out[crop], region[crop], v, v * div / probes
+
+
+def gaussian_terms(region: np.ndarray, var: np.ndarray, crop: tuple[slice, ...]) -> list[Terms]:
+    """:func:`model_terms` of the Gaussian filter at each of :data:`TRIAL_SIGMAS` (exact
+    divergence: the kernel's centre weight)."""
+    v, r = var[crop], region[crop]
+    return [
+        (
+            ndimage.gaussian_filter(region, s, mode="reflect")[crop],
+            r,
+            v,
+            v * gaussian_centre_weight(s),
+        )
+        for s in TRIAL_SIGMAS
+    ]
+
+
+class Sums:
     """What SURE of ``a · f + b`` needs, summed over the trial's pixels."""
 
     def __init__(self) -> None:
@@ -201,7 +248,7 @@ def _checked(predictor: Predictor, image: np.ndarray) -> np.ndarray:
     if a.ndim != 2 or min(a.shape) < 32:
         raise ImageError(f"the trial takes one 2D image (YX) of at least 32 × 32, got {a.shape}")
     axes = predictor.input_axes
-    if "z" in axes or axes.count("c") and _channels(predictor) != 1:
+    if "z" in axes or (axes.count("c") and _channels(predictor) != 1):
         raise ImageError(
             f"the trial runs models of one single-channel 2D image; this one takes {axes!r} "
             f"with {_channels(predictor)} channel(s)"
@@ -216,14 +263,17 @@ def _channels(predictor: Predictor) -> int:
     return 1
 
 
-def _noise_level(y: np.ndarray) -> tuple[float, float]:
+def noise_level(y: np.ndarray) -> tuple[float, float]:
+    """(slope, offset) of the image's noise-level function (:mod:`zoo.fingerprint`)."""
     from zoo.fingerprint import image_statistics
 
     stats = image_statistics(y)
     return stats["poisson_slope"].value, stats["poisson_offset"].value
 
 
-def _windows(shape: tuple[int, ...], tile: int, tiles: int) -> list[tuple[tuple[slice, slice], tuple[slice, slice]]]:
+def _windows(
+    shape: tuple[int, ...], tile: int, tiles: int
+) -> list[tuple[tuple[slice, slice], tuple[slice, slice]]]:
     """Up to ``tiles`` windows (inner, with margin) on an even grid over the image."""
     per_axis = max(1, int(np.sqrt(tiles)))
     out = []
@@ -244,7 +294,7 @@ def _centres(n: int, tile: int, count: int) -> list[int]:
     """Centres of ``count`` windows along an axis of ``n``, evenly spread (fewer when the
     axis is too short for them not to overlap)."""
     count = max(1, min(count, n // tile))
-    return [int(round((k + 0.5) * n / count)) for k in range(count)]
+    return [round((k + 0.5) * n / count) for k in range(count)]
 
 
 def _model(predictor: Predictor, whole: np.ndarray, outer: tuple[slice, slice]) -> Any:

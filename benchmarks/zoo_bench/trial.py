@@ -42,7 +42,9 @@ def jinvariant_loss(predictor: Predictor, image: np.ndarray) -> float:
         mask = np.zeros(y.shape, bool)
         mask[phase[0] :: GRID, phase[1] :: GRID] = True
         masked = np.where(mask, neighbours, y).astype(np.float32)
-        out = predict_tiled(predictor, masked[np.newaxis], stats_from=y[np.newaxis].astype(np.float32))[0]
+        out = predict_tiled(
+            predictor, masked[np.newaxis], stats_from=y[np.newaxis].astype(np.float32)
+        )[0]
         errors.append((out[mask] - y[mask]) ** 2)
     return float(np.mean(np.concatenate(errors)))
 

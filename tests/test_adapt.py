@@ -1,0 +1,183 @@
+"""``zoo adapt``: a model fine-tuned on the user's own images, without clean targets, into a
+normal package that records its lineage."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from typer.testing import CliRunner
+
+from tests.test_intensity_invariance import TINY, scene
+from zoo.adapt import AdaptConfig, adapt, default_id, default_minutes, image_sha256, package_adapted
+from zoo.cli import app
+from zoo.errors import ImageError
+from zoo.package import load_package
+from zoo.registry import Registry
+from zoo.runner import open_model, run
+from zoo.train import TrainConfig, train
+from zoo_bench.fixtures import card_dict
+
+FAST = AdaptConfig(steps=12, val_every=6, batch_size=4, threads=1)
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny CARE parent (per-image percentiles), packaged as zoo train's output is."""
+    from zoo.export.builder import build_package
+    from zoo.spec import ZooCard
+
+    pairs = [scene(s) for s in range(2)]
+    result = train(
+        [n for n, _ in pairs], [c for _, c in pairs], config=TrainConfig(method="care", **TINY)
+    )
+    out = tmp_path_factory.mktemp("parent") / "parent.zip"
+    card = card_dict(method={"name": "care", "framework": result.framework})
+    build_package(result.imported_model(), ZooCard.model_validate(card), pairs[0][0], out,
+                  name="tiny-parent", description="test parent", authors=["zoo tests"],
+                  license="MIT", version="1.2.0")  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def user_image() -> np.ndarray:
+    return scene(11, (192, 160))[0]
+
+
+@pytest.fixture(scope="module")
+def adapted_zip(
+    parent: Path, user_image: np.ndarray, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    adapted = adapt(open_model(parent), [user_image], FAST)
+    out = tmp_path_factory.mktemp("adapted") / "adapted.zip"
+    return package_adapted(adapted, out).path
+
+
+def test_the_default_budget_scales_with_the_pixels() -> None:
+    assert default_minutes(512 * 512) == 10
+    assert default_minutes(1024 * 1024) == 20
+    assert default_minutes(2048 * 2048) == 40 and default_minutes(8192 * 8192) == 40
+
+
+def test_the_card_records_the_lineage_and_never_the_paths(
+    adapted_zip: Path, parent: Path, user_image: np.ndarray
+) -> None:
+    from zoo.hashes import sha256_file
+
+    card = load_package(adapted_zip).card
+    assert card is not None and card.lineage is not None
+    lineage = card.lineage
+    assert lineage.parent == "tiny-parent@1.2.0"
+    assert lineage.parent_sha256 == sha256_file(parent)
+    assert lineage.adaptation.loss == "n2v2"  # a CARE parent: N2V2's blind spot
+    assert lineage.adaptation.steps == 12 and lineage.adaptation.seed == 0
+    assert 0 <= lineage.adaptation.best_step <= 12
+    [image] = lineage.images
+    assert image.sha256 == image_sha256(user_image) and image.shape == [192, 160]
+    assert image.fingerprint is not None and card.fingerprint is not None
+    assert (
+        card.method.name == "n2v2" and card.method.hyperparameters["parent"] == "tiny-parent@1.2.0"
+    )
+    assert [m.method for m in card.validation.metrics][:2] == ["model", "parent tiny-parent@1.2.0"]
+    with zipfile.ZipFile(adapted_zip) as z:
+        rdf = z.read("rdf.yaml").decode()
+    assert "tmp" not in rdf and "scene" not in rdf  # no path of the user's files
+
+
+def test_the_default_id_is_the_parent_and_the_images_hash(
+    adapted_zip: Path, user_image: np.ndarray
+) -> None:
+    card = load_package(adapted_zip).card
+    assert card is not None and card.lineage is not None
+    expected = default_id("tiny-parent", card.lineage.images)
+    assert load_package(adapted_zip).name == expected
+    assert expected.startswith("tiny-parent-adapted-") and len(expected.rsplit("-", 1)[1]) == 8
+
+
+def test_it_is_never_estimated_worse_than_the_parent(parent: Path, user_image: np.ndarray) -> None:
+    adapted = adapt(open_model(parent), [user_image], FAST)
+    assert adapted.heldout["adapted"] <= adapted.heldout["parent"]
+    assert adapted.history[0]["step"] == 0 and adapted.history[-1]["step"] == 12
+
+
+def test_zoo_validate_and_bioimageio_test_model_pass(adapted_zip: Path) -> None:
+    from bioimageio.core import test_model
+
+    from zoo.validation import validate_package
+
+    assert validate_package(adapted_zip).ok
+    summary = test_model(adapted_zip)
+    assert summary.status == "passed", summary.format()
+
+
+def test_adaptation_is_seeded_and_reproducible(parent: Path, user_image: np.ndarray) -> None:
+    ref = open_model(parent)
+    a, b = (adapt(ref, [user_image], FAST).module.state_dict() for _ in range(2))
+    c = adapt(ref, [user_image], AdaptConfig(**{**FAST.__dict__, "seed": 1})).module.state_dict()
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    assert any(not np.array_equal(a[k].numpy(), c[k].numpy()) for k in a)
+
+
+def test_publish_fetch_by_id_and_run(
+    adapted_zip: Path, user_image: np.ndarray, tmp_path: Path
+) -> None:
+    registry = Registry(tmp_path / "registry", cache=tmp_path / "cache")
+    registry.publish(adapted_zip)
+    name = load_package(adapted_zip).name
+    fetched = registry.load(name)
+    assert fetched.card is not None and fetched.card.lineage is not None
+    np.save(tmp_path / "image.npy", user_image)
+    result = run(name, tmp_path / "image.npy", tmp_path / "out.tif",
+                 registry=str(tmp_path / "registry"), cache=tmp_path / "cache")  # fmt: skip
+    assert result.report.verdict in ("match", "caution")  # its domain is the user's image
+    assert result.provenance.model.id == name
+
+
+def test_an_interrupt_leaves_no_file(parent: Path, user_image: np.ndarray, tmp_path: Path) -> None:
+    def stop(step: int, *_: object) -> None:
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        adapt(open_model(parent), [user_image], FAST, progress=stop)
+    adapted = adapt(open_model(parent), [user_image], FAST)
+
+    def stop_export(message: str) -> None:
+        if "ONNX" in message:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        package_adapted(adapted, tmp_path / "a.zip", progress=stop_export)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_images_it_cannot_use_are_refused_with_the_reason(parent: Path) -> None:
+    ref = open_model(parent)
+    with pytest.raises(ImageError, match="2D"):
+        adapt(ref, [np.zeros((3, 200, 200))], FAST)
+    with pytest.raises(ImageError, match="at least 128 rows"):
+        adapt(ref, [np.zeros((100, 200))], FAST)
+
+
+def test_the_command_writes_the_package_and_refuses_to_overwrite(
+    parent: Path, user_image: np.ndarray, tmp_path: Path
+) -> None:
+    np.save(tmp_path / "mine.npy", user_image)
+    out = tmp_path / "mine.zip"
+    args = ["adapt", str(parent), str(tmp_path / "mine.npy"), "-o", str(out), "--steps", "4",
+            "--threads", "1", "--id", "my-adapted", "--version", "0.2.0"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "held-out rows" in result.output and str(out) in result.output
+    pkg = load_package(out)
+    assert pkg.name == "my-adapted" and str(pkg.descr.version) == "0.2.0"
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    data = json.loads(pkg.card.model_dump_json()) if pkg.card else {}
+    assert data["lineage"]["adaptation"]["steps"] == 4
