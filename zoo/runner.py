@@ -60,6 +60,7 @@ __all__ = [
     "RunResult",
     "check",
     "open_model",
+    "plane_of",
     "refuse",
     "run",
     "run_dask",
@@ -269,8 +270,13 @@ def trial(
 
 
 def trial_of(predictor: Predictor, image: Image) -> Trial:
-    """The trial on ``image``'s 2D plane (YX; the middle one along z, the first along any
-    other axis; its one channel)."""
+    """The trial on ``image``'s 2D plane (:func:`plane_of`)."""
+    return run_trial(predictor, plane_of(image))
+
+
+def plane_of(image: Image) -> np.ndarray:
+    """``image``'s 2D plane (YX): the middle one along z, the first along any other axis,
+    its one channel."""
     index = tuple(
         slice(None) if a in "yx" else image.data.shape[i] // 2 if a == "z" else 0
         for i, a in enumerate(image.axes)
@@ -281,9 +287,7 @@ def trial_of(predictor: Predictor, image: Image) -> Trial:
             f"{image.data.shape[image.axes.index('c')]} (pick one with --channel N)"
         )
     plane = np.asarray(image.data[index])
-    if image.axes.index("y") > image.axes.index("x"):
-        plane = plane.T
-    return run_trial(predictor, plane)
+    return plane.T if image.axes.index("y") > image.axes.index("x") else plane
 
 
 def _write_outputs(
@@ -341,11 +345,23 @@ def _check_or_refuse(
     model: ModelRef, image: Image, in_path: Path, *, modality: str | None, force: bool
 ) -> DomainReport:
     report = check_image(model.package, image, modality=modality)
-    refuse(report, model, in_path, force=force)
+    hint = ""
+    if report.verdict == "mismatch" and not force and not _incompatible(report):
+        from zoo.nextstep import next_step
+
+        step = next_step(f"{model.id}@{model.version}", in_path, plane_of(image))
+        hint = "\n" + "\n".join(step.lines())
+    refuse(report, model, in_path, force=force, hint=hint)
     return report
 
 
-def refuse(report: DomainReport, model: ModelRef, in_path: Path, *, force: bool) -> None:
+def _incompatible(report: DomainReport) -> bool:
+    return any(c.kind == "compatibility" for c in report.failed())
+
+
+def refuse(
+    report: DomainReport, model: ModelRef, in_path: Path, *, force: bool, hint: str = ""
+) -> None:
     """The runner's rule on a check (``zoo run`` and ``zoo report`` alike): raise
     :class:`IncompatibleImageError` when the model cannot take the image (channels,
     dimensionality, size), whatever ``force``; :class:`DomainMismatchError` on any other
@@ -361,7 +377,7 @@ def refuse(report: DomainReport, model: ModelRef, in_path: Path, *, force: bool)
         reasons = "; ".join(f"{c.name}: {c.message}" for c in report.failed())
         raise DomainMismatchError(
             f"{what} ({reasons}); nothing was written. Use --force to run anyway (the "
-            "mismatch is recorded in the provenance)."
+            f"mismatch is recorded in the provenance).{hint}"
         )
 
 

@@ -49,6 +49,23 @@ def _pixel(values: list[float] | None) -> tuple[float, ...] | None:
     return tuple(values) if values else None
 
 
+def _next_step(
+    model: str,
+    image: Path,
+    found: Any,
+    axes: str | None,
+    pixel_size: list[float] | None,
+    channel: int | None,
+) -> Any:
+    """The next step (:mod:`zoo.nextstep`) for an image file no model fits."""
+    from zoo.imageio import read_image
+    from zoo.nextstep import next_step
+    from zoo.runner import plane_of
+
+    img = read_image(image, axes=axes, pixel_size=_pixel(pixel_size), channel=channel)
+    return next_step(model, image, plane_of(img), found)
+
+
 def _print_report(report: Any) -> None:
     from rich.table import Table
 
@@ -103,18 +120,28 @@ def check(
     report = run_check(
         ref, image, axes=axes, pixel_size=_pixel(pixel_size), modality=modality, channel=channel
     )
+    incompatible = any(c.kind == "compatibility" for c in report.failed())
     found = None
-    if trial and not any(c.kind == "compatibility" for c in report.failed()):
+    if trial and not incompatible:
         found = run_trial(ref, image, axes=axes, pixel_size=_pixel(pixel_size), channel=channel)
-    if as_json and found is None:
+    step = None
+    if report.verdict == "mismatch" and not incompatible:
+        step = _next_step(f"{ref.id}@{ref.version}", image, found, axes, pixel_size, channel)
+    if as_json and found is None and step is None:
         out.print(report.to_json(), markup=False)
     elif as_json:
-        data = json.loads(report.to_json()) | {"trial": found.to_dict()}
+        data = json.loads(report.to_json())
+        if found is not None:
+            data["trial"] = found.to_dict()
+        if step is not None:
+            data["next_step"] = step.to_dict()
         out.print(json.dumps(data, indent=2), markup=False)
     else:
         _print_report(report)
         if found is not None:
             out.print(f"trial: {found.summary()}", markup=False)
+        for line in step.lines() if step is not None else []:
+            out.print(line, markup=False)
     raise typer.Exit(VERDICT_EXIT[report.verdict])
 
 
@@ -293,6 +320,13 @@ def match(
         )
     out.print(table)
     out.print(f"score: {SCORE_MEANING}", markup=False)
+    best = next((m for m in ranking if m.verdict != "error"), None)
+    if best is not None and best.verdict == "mismatch":
+        from zoo.nextstep import next_step
+        from zoo.runner import plane_of
+
+        for line in next_step(f"{best.id}@{best.version}", image, plane_of(img)).lines():
+            out.print(line, markup=False)
 
 
 @app.command()

@@ -1,0 +1,95 @@
+"""What to do when no model fits an image: adapt the closest one, or use a classic filter.
+
+``zoo match``, ``zoo check`` and ``zoo run`` end with this when the verdict is ``mismatch``:
+the ``zoo adapt`` command for the closest model with its default time budget, and the
+Gaussian filter to try, its sigma chosen without a target (the lowest J-invariant loss,
+Noise2Self, on the image's central 256² pixels: a fraction of a second). Its estimated gain
+over the raw image is given only when the trial ran (``--trial``): the plain check stays
+cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from zoo.trial import Trial
+
+__all__ = ["NextStep", "next_step"]
+
+_CROP = 256
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """The way forward for an image no model fits."""
+
+    model: str
+    """The closest model, ``id@version``."""
+    image: str
+    """The image file, as the user named it."""
+    minutes: float
+    """``zoo adapt``'s default budget for this image (2 cores)."""
+    sigma: float
+    """The Gaussian filter's sigma (pixels), chosen without a target."""
+    gain_db: float | None = None
+    """The filter's estimated gain over the raw image (dB), from the trial; None without it."""
+
+    @property
+    def adapt_command(self) -> str:
+        return f"zoo adapt {self.model} {self.image} -o {Path(self.image).stem}.adapted.zip"
+
+    def lines(self) -> list[str]:
+        """For a person, one suggestion a line."""
+        gain = (
+            "" if self.gain_db is None else f", estimated {self.gain_db:+.1f} dB over the raw image"
+        )
+        return [
+            "next step: fit the closest model to this image (no clean image needed, about "
+            f"{self.minutes:.0f} min on 2 cores):",
+            f"  {self.adapt_command}",
+            f"or a classic filter: Gaussian, sigma {self.sigma:g} px (chosen without a "
+            f"target{gain}; e.g. Fiji: Process > Filters > Gaussian Blur)",
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "adapt_command": self.adapt_command,
+            "adapt_minutes": round(self.minutes, 1),
+            "filter": {
+                "name": "gaussian",
+                "sigma_px": self.sigma,
+                "estimated_gain_db": self.gain_db,
+            },
+        }
+
+
+def next_step(
+    model: str, image: str | Path, plane: np.ndarray, trial: Trial | None = None
+) -> NextStep:
+    """The next step for ``plane`` (the image's 2D plane) of file ``image``, ``model`` being
+    the closest (``id@version``); ``trial`` (of that model on the image) gives the filter."""
+    from zoo.adapt import default_minutes
+
+    if trial is not None:
+        sigma = trial.gaussian_sigma
+        gain = (
+            float(10 * np.log10(trial.noise_variance / trial.gaussian_mse))
+            if trial.gaussian_mse > 0 and trial.noise_variance > 0
+            else None
+        )
+    else:
+        sigma, gain = _blind_sigma(plane), None
+    return NextStep(model, str(image), default_minutes(plane.size), sigma, gain)
+
+
+def _blind_sigma(plane: np.ndarray) -> float:
+    from zoo.train.evaluate import GAUSSIAN_SIGMAS, best_donut_loss
+
+    y0, x0 = (max(0, (n - _CROP) // 2) for n in plane.shape)
+    crop = np.asarray(plane[y0 : y0 + _CROP, x0 : x0 + _CROP], dtype=np.float64)
+    return best_donut_loss(crop, sigmas=[s for s in GAUSSIAN_SIGMAS if s <= 8])[1]
