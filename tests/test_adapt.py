@@ -27,8 +27,7 @@ from zoo_bench.fixtures import card_dict
 FAST = AdaptConfig(steps=12, val_every=6, batch_size=4, threads=1)
 
 
-@pytest.fixture(scope="module")
-def parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def make_parent(folder: Path) -> Path:
     """A tiny CARE parent (per-image percentiles), packaged as zoo train's output is."""
     from zoo.export.builder import build_package
     from zoo.spec import ZooCard
@@ -37,12 +36,23 @@ def parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = train(
         [n for n, _ in pairs], [c for _, c in pairs], config=TrainConfig(method="care", **TINY)
     )
-    out = tmp_path_factory.mktemp("parent") / "parent.zip"
+    out = folder / "parent.zip"
     card = card_dict(method={"name": "care", "framework": result.framework})
     build_package(result.imported_model(), ZooCard.model_validate(card), pairs[0][0], out,
                   name="tiny-parent", description="test parent", authors=["zoo tests"],
                   license="MIT", version="1.2.0")  # fmt: skip
     return out
+
+
+def make_adapted(parent: Path, image: np.ndarray, folder: Path) -> Path:
+    """``parent`` adapted to ``image`` in a few steps, packaged."""
+    adapted = adapt(open_model(parent), [image], FAST)
+    return package_adapted(adapted, folder / "adapted.zip").path
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_parent(tmp_path_factory.mktemp("parent"))
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +64,7 @@ def user_image() -> np.ndarray:
 def adapted_zip(
     parent: Path, user_image: np.ndarray, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    adapted = adapt(open_model(parent), [user_image], FAST)
-    out = tmp_path_factory.mktemp("adapted") / "adapted.zip"
-    return package_adapted(adapted, out).path
+    return make_adapted(parent, user_image, tmp_path_factory.mktemp("adapted"))
 
 
 def test_the_default_budget_scales_with_the_pixels() -> None:

@@ -139,3 +139,34 @@ def test_browse_filter_open_and_download(
         _until(lambda: target.is_file() and not list(downloads.glob("*.crdownload")), "download")
         digest = hashlib.sha256(target.read_bytes()).hexdigest()
         assert digest == registry.resolve("nuclei@0.1.0")[2].sha256 == sha256(packages["nuclei"])
+
+
+def test_an_adapted_model_shows_its_lineage(
+    site: Site, browser: tuple[Any, Path], tmp_path: Path
+) -> None:
+    """The page of a model made by zoo adapt names its parent (a link to the parent's page),
+    the adaptation and the images by sha256, never by path."""
+    pytest.importorskip("torch")
+    from selenium.webdriver.common.by import By
+
+    from tests.test_adapt import make_adapted, make_parent
+    from tests.test_intensity_invariance import scene
+    from zoo.package import load_package
+
+    parent = make_parent(tmp_path)
+    adapted = make_adapted(parent, scene(11, (192, 160))[0], tmp_path)
+    registry = site.app.state.registry
+    registry.publish(parent)
+    registry.publish(adapted)
+    name = load_package(adapted).name
+    driver, _downloads = browser
+    with served("server", site, tmp_path) as url:
+        driver.get(f"{url}/model/{name}/")
+        lineage = _until(lambda: driver.find_elements(By.ID, "lineage"), "the lineage")[0]
+        assert "n2v2" in lineage.text and "192×160" in lineage.text
+        link = driver.find_element(By.ID, "lineage-parent")
+        assert link.text == "tiny-parent@1.2.0"
+        link.click()
+        _until(lambda: driver.current_url == f"{url}/model/tiny-parent/", "the parent's page")
+        assert driver.find_element(By.ID, "model-id").text.startswith("tiny-parent 1.2.0")
+        assert not driver.find_elements(By.ID, "lineage")

@@ -249,6 +249,7 @@ class Pages:
             info=info,
             sections=sections,
             fingerprint=fingerprint,
+            lineage=card.lineage if card is not None else None,
             plots=plots,
             versions=ordered,
             cover=cover_path(entry, info),
