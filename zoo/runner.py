@@ -52,7 +52,7 @@ from zoo.provenance import (
     WeightsTestRecord,
 )
 from zoo.tiling import Tiling, auto_tiling, default_tiling, predict_tiled
-from zoo.trial import Trial, run_trial
+from zoo.trial import plane_of, trial_of
 
 __all__ = [
     "ModelLike",
@@ -60,12 +60,9 @@ __all__ = [
     "RunResult",
     "check",
     "open_model",
-    "plane_of",
     "refuse",
     "run",
     "run_dask",
-    "trial",
-    "trial_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -250,44 +247,6 @@ def run(
     )  # fmt: skip
     _write_outputs(out, sidecar, data, out_axes, img.pixel_size, provenance, consistency_map)
     return RunResult(out, sidecar, report, provenance, None if consistency is None else cmap)
-
-
-def trial(
-    model: ModelLike,
-    image: str | os.PathLike[str],
-    *,
-    axes: str | None = None,
-    pixel_size: float | tuple[float, ...] | None = None,
-    channel: int | None = None,
-    weight_format: str | None = None,
-    registry: str | None = None,
-    cache: Path | None = None,
-) -> Trial:
-    """The no-reference trial (:mod:`zoo.trial`) of one image file for one model."""
-    ref = open_model(model, registry=registry, cache=cache)
-    data = read_image(image, axes=axes, pixel_size=pixel_size, channel=channel)
-    return trial_of(Predictor(ref.package, weight_format=weight_format), data)
-
-
-def trial_of(predictor: Predictor, image: Image) -> Trial:
-    """The trial on ``image``'s 2D plane (:func:`plane_of`)."""
-    return run_trial(predictor, plane_of(image))
-
-
-def plane_of(image: Image) -> np.ndarray:
-    """``image``'s 2D plane (YX): the middle one along z, the first along any other axis,
-    its one channel."""
-    index = tuple(
-        slice(None) if a in "yx" else image.data.shape[i] // 2 if a == "z" else 0
-        for i, a in enumerate(image.axes)
-    )
-    if "c" in image.axes and image.data.shape[image.axes.index("c")] > 1:
-        raise IncompatibleImageError(
-            f"the trial takes one channel; the image has "
-            f"{image.data.shape[image.axes.index('c')]} (pick one with --channel N)"
-        )
-    plane = np.asarray(image.data[index])
-    return plane.T if image.axes.index("y") > image.axes.index("x") else plane
 
 
 def _write_outputs(

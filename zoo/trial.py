@@ -24,6 +24,7 @@ with the truth on SPLITS.md's held-out pairs and the cost.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -35,6 +36,9 @@ from scipy import ndimage
 from zoo.errors import ImageError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from zoo.imageio import Image
     from zoo.inference import Predictor
 
 __all__ = [
@@ -46,7 +50,10 @@ __all__ = [
     "model_terms",
     "noise_level",
     "noise_variance",
+    "plane_of",
     "run_trial",
+    "trial_file",
+    "trial_of",
 ]
 
 TRIAL_SIGMAS = tuple(float(s) for s in np.round(np.geomspace(0.25, 8.0, 26), 3))
@@ -167,6 +174,50 @@ def run_trial(
         windows=len(windows),
         seconds=time.perf_counter() - start,
     )
+
+
+def trial_file(
+    model: Any,
+    image: str | os.PathLike[str],
+    *,
+    axes: str | None = None,
+    pixel_size: float | tuple[float, ...] | None = None,
+    channel: int | None = None,
+    weight_format: str | None = None,
+    registry: str | None = None,
+    cache: Path | None = None,
+) -> Trial:
+    """The no-reference trial (:mod:`zoo.trial`) of one image file for one model."""
+    from zoo.imageio import read_image
+    from zoo.inference import Predictor
+    from zoo.runner import open_model
+
+    ref = open_model(model, registry=registry, cache=cache)
+    data = read_image(image, axes=axes, pixel_size=pixel_size, channel=channel)
+    return trial_of(Predictor(ref.package, weight_format=weight_format), data)
+
+
+def trial_of(predictor: Predictor, image: Image) -> Trial:
+    """The trial on ``image``'s 2D plane (:func:`plane_of`)."""
+    return run_trial(predictor, plane_of(image))
+
+
+def plane_of(image: Image) -> np.ndarray:
+    """``image``'s 2D plane (YX): the middle one along z, the first along any other axis,
+    its one channel."""
+    index = tuple(
+        slice(None) if a in "yx" else image.data.shape[i] // 2 if a == "z" else 0
+        for i, a in enumerate(image.axes)
+    )
+    if "c" in image.axes and image.data.shape[image.axes.index("c")] > 1:
+        from zoo.errors import IncompatibleImageError
+
+        raise IncompatibleImageError(
+            f"the trial takes one channel; the image has "
+            f"{image.data.shape[image.axes.index('c')]} (pick one with --channel N)"
+        )
+    plane = np.asarray(image.data[index])
+    return plane.T if image.axes.index("y") > image.axes.index("x") else plane
 
 
 def noise_variance(region: np.ndarray, slope: float, offset: float) -> np.ndarray:

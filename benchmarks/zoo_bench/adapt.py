@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.adapt import AdaptConfig, _Network, adapt, default_minutes
+from zoo.adapt import AdaptConfig, Network, adapt, default_minutes
 from zoo.imageio import Image
 from zoo.match import rank_models
 from zoo.registry import Registry
@@ -57,7 +57,7 @@ def run(sets: tuple[str, ...] = SETS) -> Path:
             adapted = adapt(ref, [noisy], AdaptConfig(steps=steps))
             import torch
 
-            out = _Network(ref, adapted.module, torch).function(noisy.astype(np.float64))(
+            out = Network(ref, adapted.module, torch).function(noisy.astype(np.float64))(
                 noisy.astype(np.float64)
             )
             b = base[_key(pair)]

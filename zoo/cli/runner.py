@@ -60,7 +60,7 @@ def _next_step(
     """The next step (:mod:`zoo.nextstep`) for an image file no model fits."""
     from zoo.imageio import read_image
     from zoo.nextstep import next_step
-    from zoo.runner import plane_of
+    from zoo.trial import plane_of
 
     img = read_image(image, axes=axes, pixel_size=_pixel(pixel_size), channel=channel)
     return next_step(model, image, plane_of(img), found)
@@ -114,7 +114,7 @@ def check(
 
     from zoo.runner import check as run_check
     from zoo.runner import open_model
-    from zoo.runner import trial as run_trial
+    from zoo.trial import trial_file as run_trial
 
     ref = open_model(model, registry=registry, cache=cache)
     report = run_check(
@@ -323,7 +323,7 @@ def match(
     best = next((m for m in ranking if m.verdict != "error"), None)
     if best is not None and best.verdict == "mismatch":
         from zoo.nextstep import next_step
-        from zoo.runner import plane_of
+        from zoo.trial import plane_of
 
         for line in next_step(f"{best.id}@{best.version}", image, plane_of(img)).lines():
             out.print(line, markup=False)

@@ -1,0 +1,117 @@
+"""``zoo adapt``'s settings, its result, and how the user's images are identified."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from zoo.errors import SpecError
+
+if TYPE_CHECKING:
+    from zoo.runner import ModelRef
+    from zoo.spec import AdaptedImage
+
+__all__ = [
+    "MAX_MINUTES",
+    "MINUTES_512",
+    "SELECTION",
+    "AdaptConfig",
+    "Adapted",
+    "Loss",
+    "Progress",
+    "default_id",
+    "default_minutes",
+    "image_sha256",
+]
+
+Loss = Literal["n2v", "n2v2", "structn2v"]
+Progress = Callable[[int, int, float, float | None], None]
+"""Called after every step with (step, steps, training loss, last held-out estimate or None)."""
+
+MINUTES_512 = 10.0
+"""Default budget for one 512 × 512 image on 2 cores."""
+MAX_MINUTES = 40.0
+"""The default budget's ceiling (a 2048² image, or several 1024² ones)."""
+SELECTION = "lowest SURE estimate of the error on the held-out rows (zoo.trial)"
+
+
+def default_minutes(pixels: int) -> float:
+    """The default budget in minutes for images of ``pixels`` pixels in all: 10 for 512²,
+    × √(pixels / 512²), at most :data:`MAX_MINUTES` (2048² and beyond get 40)."""
+    return float(min(MAX_MINUTES, MINUTES_512 * np.sqrt(max(pixels, 1) / 512**2)))
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """Settings of one adaptation (recorded in the card's method hyper-parameters)."""
+
+    steps: int | None = None
+    """Optimiser steps; None: as many as ``minutes`` allow."""
+    minutes: float | None = None
+    """Wall-clock budget when ``steps`` is None; None: :func:`default_minutes`."""
+    loss: Loss | None = None
+    """Blind-spot variant; None: the parent's own (n2v, n2v2, structn2v), n2v2 otherwise."""
+    batch_size: int = 16
+    patch_size: int = 64
+    learning_rate: float = 1e-4
+    """Adam's initial rate (cosine decay to 1 % of it): lower than training from scratch."""
+    masked_fraction: float = 0.015
+    val_fraction: float = 0.1
+    """Bottom fraction of each image's rows held out for the stopping rule."""
+    val_every: int = 100
+    seed: int = 0
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and self.steps < 0:
+            raise SpecError(f"steps must be >= 0, got {self.steps}")
+        if self.minutes is not None and self.minutes <= 0:
+            raise SpecError(f"minutes must be > 0, got {self.minutes}")
+        if self.loss not in (None, "n2v", "n2v2", "structn2v"):
+            raise SpecError(f"loss must be n2v, n2v2 or structn2v, got {self.loss!r}")
+        if not 0 < self.val_fraction < 0.5:
+            raise SpecError(f"val_fraction must be in (0, 0.5), got {self.val_fraction}")
+        for name in ("batch_size", "patch_size", "val_every", "threads"):
+            if getattr(self, name) < 1:
+                raise SpecError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class Adapted:
+    """The fine-tuned network and everything its card records."""
+
+    parent: ModelRef
+    module: Any
+    architecture: Path
+    callable: str
+    kwargs: dict[str, Any]
+    config: AdaptConfig
+    loss: str
+    steps: int
+    best_step: int
+    seconds: float
+    images: list[AdaptedImage]
+    example: np.ndarray
+    history: list[dict[str, float]] = field(default_factory=list)
+    """One entry per evaluation: step, train_loss, heldout (SURE estimate, input units²)."""
+    heldout: dict[str, float] = field(default_factory=dict)
+    """Estimated error on the held-out rows: parent, adapted, gaussian (best sigma)."""
+
+
+def image_sha256(image: np.ndarray) -> str:
+    """sha256 of an image's pixels: dtype, shape and C-order bytes."""
+    a = np.ascontiguousarray(image)
+    digest = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def default_id(parent_id: str, images: Sequence[AdaptedImage]) -> str:
+    """``<parent>-adapted-<first 8 hex of the images' hash>`` (the hash of their sha256s)."""
+    joined = "".join(i.sha256 for i in images)
+    return f"{parent_id}-adapted-{hashlib.sha256(joined.encode()).hexdigest()[:8]}"

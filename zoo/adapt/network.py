@@ -1,0 +1,187 @@
+"""The parent's network as zoo adapt trains and judges it: with the package's own
+processing, the blind-spot loss that suits it, and the held-out rows' SURE estimate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zoo.adapt.config import AdaptConfig
+from zoo.errors import ImageError, PackageError, SpecError
+
+if TYPE_CHECKING:
+    from zoo.runner import ModelRef
+
+__all__ = ["HeldOut", "Network", "checked_images", "loss_of", "parent_module"]
+
+
+class Network:
+    """The parent's network with its processing, on one image: normalise, run, map back."""
+
+    def __init__(self, parent: ModelRef, module: Any, torch: Any) -> None:
+        from zoo.inference import tensor_axes
+        from zoo.processing import STAT_OPS
+        from zoo.tiling import _step_of
+
+        package = parent.package
+        self.inp, self.outp = package.descr.inputs[0], package.descr.outputs[0]
+        self.axes = tensor_axes(self.inp)
+        if self.axes != "bcyx":
+            raise PackageError(
+                f"zoo adapt fine-tunes models of single 2D images (axes bcyx); "
+                f"{parent.id} takes {self.axes!r}"
+            )
+        if any(s.id in STAT_OPS for s in self.outp.postprocessing):
+            raise PackageError(
+                f"{parent.id}'s postprocessing needs statistics of the whole output; zoo "
+                "adapt fine-tunes networks whose output is in their input's normalised units"
+            )
+        self.module, self.torch = module, torch
+        self.step = _step_of(package)
+        self.input_units = package.card is not None and package.card.output_units == "input"
+
+    def bind(self, image: np.ndarray) -> Any:
+        from zoo.processing import bind_processing
+
+        return bind_processing(self.inp.preprocessing, self.axes, image[None, None])
+
+    def normalised(self, image: np.ndarray) -> np.ndarray:
+        """``image`` in the network's units (its own statistics)."""
+        return self.bind(image)(image[None, None].astype(np.float32))[0, 0]
+
+    def function(self, whole: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """The network as ``zoo run`` runs it on regions of ``whole``, in input units."""
+        from zoo.processing import bind_processing
+
+        pre = self.bind(whole)
+        post = bind_processing(self.outp.postprocessing, self.axes, None)
+        restore = pre.inverse(1) if self.input_units else None
+
+        def f(region: np.ndarray) -> np.ndarray:
+            h, w = region.shape
+            ph, pw = (-h) % self.step, (-w) % self.step
+            x = np.pad(region, ((0, ph), (0, pw)), mode="reflect")[None, None]
+            with self.torch.inference_mode():
+                t = self.torch.from_numpy(np.ascontiguousarray(pre(x.astype(np.float32))))
+                y = post(self.module(t).numpy())
+            if restore is not None:
+                y = restore(y)
+            return y[0, 0, :h, :w].astype(np.float64)
+
+        return f
+
+
+def parent_module(parent: ModelRef, torch: Any) -> tuple[Any, Path, str, dict[str, Any]]:
+    """The parent's network (train mode), its architecture file, class and kwargs."""
+    import io
+
+    from zoo.archs import known_architecture, load_architecture_file
+    from zoo.engines.base import read_bytes
+
+    weights = getattr(parent.package.descr.weights, "pytorch_state_dict", None)
+    if weights is None:
+        raise PackageError(
+            f"{parent.id} has no pytorch_state_dict weights: zoo adapt fine-tunes those "
+            "(in zoo's copy of the architecture)"
+        )
+    path, cls_name = known_architecture(weights.architecture)
+    kwargs = dict(weights.architecture.kwargs)
+    module = load_architecture_file(path, cls_name)(**kwargs)
+    state = torch.load(io.BytesIO(read_bytes(weights)), map_location="cpu", weights_only=True)
+    module.load_state_dict(state)
+    return module, path, cls_name, kwargs
+
+
+def loss_of(parent: ModelRef, config: AdaptConfig) -> tuple[str, Any]:
+    """The blind-spot variant and its masking."""
+    from zoo.train.masking import Masking
+
+    card = parent.package.card
+    method = str(card.method.name) if card is not None else ""
+    loss = config.loss or (method if method in ("n2v", "n2v2", "structn2v") else "n2v2")
+    hyper = card.method.hyperparameters if card is not None else {}
+    axis = hyper.get("struct_axis") if loss == "structn2v" else None
+    if loss == "structn2v" and axis not in ("x", "y"):
+        raise SpecError(
+            "structn2v needs the noise's axis; the parent's card has no struct_axis "
+            "hyper-parameter: choose --loss n2v or n2v2"
+        )
+    masking = Masking(
+        fraction=config.masked_fraction,
+        strategy="uniform" if loss == "n2v" else "median",
+        struct_axis=axis,  # type: ignore[arg-type]
+        struct_span=int(hyper.get("struct_span", 5) or 5),  # type: ignore[arg-type]
+    )
+    return loss, masking
+
+
+def checked_images(images: Sequence[np.ndarray], config: AdaptConfig) -> list[np.ndarray]:
+    out = []
+    for i, image in enumerate(images):
+        a = np.asarray(image)
+        if a.ndim != 2:
+            raise ImageError(
+                f"image {i} has shape {a.shape}: zoo adapt takes 2D (YX) images; pass the "
+                "planes or channels as separate images"
+            )
+        need = config.patch_size + max(config.patch_size, 32)
+        if a.shape[0] < need or a.shape[1] < config.patch_size:
+            raise ImageError(
+                f"image {i} is {a.shape[0]}×{a.shape[1]}: adaptation needs at least "
+                f"{need} rows (training patches of {config.patch_size} and held-out rows) and "
+                f"{config.patch_size} columns"
+            )
+        if a.dtype.kind not in "uif" or not np.all(np.isfinite(a)):
+            raise ImageError(f"image {i} is not finite real numbers ({a.dtype})")
+        out.append(a)
+    if not out:
+        raise ImageError("zoo adapt needs at least one image")
+    return out
+
+
+class HeldOut:
+    """The held-out rows of every image and the SURE estimate of a network's error there."""
+
+    def __init__(self, images: list[np.ndarray], config: AdaptConfig) -> None:
+        from zoo.trial import noise_level
+
+        self.fraction = config.val_fraction
+        self.parts = []
+        for image in images:
+            y = image.astype(np.float64)
+            cut = y.shape[0] - self.rows(y)
+            margin = min(16, cut)
+            slope, offset = noise_level(y)
+            self.parts.append((y, slice(cut - margin, None), slice(margin, None), slope, offset))
+        self.seed = config.seed
+
+    def rows(self, image: np.ndarray) -> int:
+        """How many bottom rows of ``image`` are held out (at least 32)."""
+        return max(32, round(image.shape[0] * self.fraction))
+
+    def estimate(self, network: Network) -> float:
+        from zoo.trial import Sums, model_terms, noise_variance
+
+        sums, rng = Sums(), np.random.default_rng([self.seed, 2])
+        for y, rows, inner, slope, offset in self.parts:
+            region = y[rows]
+            var = noise_variance(region, slope, offset)
+            f = network.function(y)
+            sums.add(*model_terms(f, region, var, (inner, slice(None)), probes=2, rng=rng))
+        return sums.risk()
+
+    def gaussian(self) -> float:
+        from zoo.trial import TRIAL_SIGMAS, Sums, gaussian_terms, noise_variance
+
+        sums = [Sums() for _ in TRIAL_SIGMAS]
+        for y, rows, inner, slope, offset in self.parts:
+            region = y[rows]
+            var = noise_variance(region, slope, offset)
+            for s, terms in zip(
+                sums, gaussian_terms(region, var, (inner, slice(None))), strict=True
+            ):
+                s.add(*terms)
+        return min(s.risk() for s in sums)
