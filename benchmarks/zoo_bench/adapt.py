@@ -79,3 +79,130 @@ def run(sets: tuple[str, ...] = SETS) -> Path:
             REPORT.write_text(json.dumps(report, indent=1) + "\n")
             print(pair.name, json.dumps(row), flush=True)
     return REPORT
+
+
+def step_cost(steps: int = 12) -> dict[str, Any]:
+    """One fine-tuning step of care-widefield-w2s's UNet (depth 3, 32 filters, no batch norm;
+    16 patches of 64²) against this machine's arithmetic: FLOPs of forward + backward
+    (torch's FlopCounterMode) and the measured time, for the variants tried."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from zoo.adapt.network import parent_module
+
+    ref = open_model("care-widefield-w2s")
+    module, *_ = parent_module(ref, torch)
+    module.train()
+    optimiser = torch.optim.Adam(module.parameters(), lr=1e-5)
+
+    def one(x: Any) -> None:
+        loss = ((module(x) - x) ** 2).mean()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+    results: dict[str, Any] = {}
+    variants = {
+        "2 threads, batch 16": (2, 16, torch.contiguous_format),
+        "1 thread, batch 16": (1, 16, torch.contiguous_format),
+        "2 threads, batch 32": (2, 32, torch.contiguous_format),
+        "2 threads, batch 16, channels_last": (2, 16, torch.channels_last),
+    }
+    for name, (threads, batch, fmt) in variants.items():
+        torch.set_num_threads(threads)
+        module.to(memory_format=fmt)
+        x = torch.randn(batch, 1, 64, 64).to(memory_format=fmt)
+        with FlopCounterMode(display=False) as counter:
+            one(x)
+        flops = counter.get_total_flops()
+        one(x)  # warm-up
+        times = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            one(x)
+            times.append(time.perf_counter() - start)
+        per_patch = float(np.median(times)) / batch * 16
+        results[name] = {
+            "gflop_per_step": flops / 1e9,
+            "seconds_per_step": float(np.median(times)),
+            "seconds_per_16_patches": per_patch,
+            "gflop_per_second": flops / 1e9 / float(np.median(times)),
+        }
+    torch.set_num_threads(2)
+    return results
+
+
+DOC = REPO / "docs" / "adapt.md"
+STEP_COST = REPO / "docs" / "adapt-step.json"
+
+
+def write_doc() -> Path:
+    """The measured tables of docs/adapt.md, between its ``<!-- NAME:begin/end -->`` marks,
+    from docs/trial.json, docs/adapt.json and docs/adapt-step.json."""
+    text = DOC.read_text()
+    for name, table in (("trial", _trial_table()), ("adapt", _adapt_table()),
+                        ("step", _step_table())):  # fmt: skip
+        begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+        head, rest = text.split(begin)
+        _old, tail = rest.split(end)
+        text = f"{head}{begin}\n{table}\n{end}{tail}"
+    DOC.write_text(text)
+    return DOC
+
+
+def _trial_table() -> str:
+    pairs = json.loads((REPO / "docs" / "trial.json").read_text())["pairs"]
+    rows = [
+        "| model | true wins | found (SURE) | found (J-invariant) | true losses | "
+        "found (SURE) | found (J-invariant) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    groups = [*sorted({p["model"] for p in pairs}), "all"]
+    for model in groups:
+        mine = [p for p in pairs if model in ("all", p["model"])]
+        wins = [p for p in mine if p["true_gain_db"] > 0]
+        losses = [p for p in mine if p["true_gain_db"] <= 0]
+
+        def found(rows_: list[dict[str, Any]], est: str, win: bool) -> int:
+            return sum(p[est]["model_wins"] is win for p in rows_)
+
+        name = "**all**" if model == "all" else model
+        rows.append(
+            f"| {name} | {len(wins)} | {found(wins, 'sure', True)} | "
+            f"{found(wins, 'jinvariant', True)} | {len(losses)} | {found(losses, 'sure', False)} | "
+            f"{found(losses, 'jinvariant', False)} |"
+        )
+    seconds = [p["sure"]["seconds"] for p in pairs]
+    rows.append(f"\nTrial time per (model, image): median {np.median(seconds):.2f} s, "
+                f"at most {np.max(seconds):.2f} s (2 cores, ONNX Runtime).")  # fmt: skip
+    return "\n".join(rows)
+
+
+def _adapt_table() -> str:
+    if not REPORT.exists():
+        return "_Not run yet._"
+    pairs = json.loads(REPORT.read_text())["pairs"]
+    rows = ["| image | kind | parent (zoo match's first) | steps | time | parent | adapted | "
+            "Gaussian, best sigma | Gaussian, sigma without target |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for name, r in pairs.items():
+        rows.append(
+            f"| {name} | {r['kind']} | {r['parent']} ({r['match verdict']}) | {r['steps']} | "
+            f"{r['seconds'] / 60:.1f} min | {r['parent psnr']:.2f} | **{r['adapted']:.2f}** | "
+            f"{r['gaussian best']:.2f} | {r['gaussian blind']:.2f} |"
+        )
+    return "\n".join(rows)
+
+
+def _step_table() -> str:
+    if not STEP_COST.exists():
+        return "_Not measured yet._"
+    cost = json.loads(STEP_COST.read_text())
+    rows = ["| variant | GFLOP a step | s a step | s per 16 patches | GFLOP/s |",
+            "|---|---:|---:|---:|---:|"]  # fmt: skip
+    for name, c in cost.items():
+        rows.append(
+            f"| {name} | {c['gflop_per_step']:.1f} | {c['seconds_per_step']:.3f} | "
+            f"{c['seconds_per_16_patches']:.3f} | {c['gflop_per_second']:.0f} |"
+        )
+    return "\n".join(rows)
