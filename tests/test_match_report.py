@@ -164,7 +164,8 @@ def test_report_tells_its_progress_and_runs_the_slow_baselines_on_a_crop(
                         progress=lambda *s: steps.append(s)).read_text()  # fmt: skip
     names = [s[0] for s in steps]
     assert names[:2] == ["checking the image", "denoising"] and "BM3D" in names
-    assert names[-2] == "consistency map" and steps[-1][1] == steps[-1][2]
+    assert names[-3:-1] == ["consistency map", "trial"] and steps[-1][1] == steps[-1][2]
+    assert "Trial: does the model beat a Gaussian filter here?" in page
     assert [s[1] for s in steps] == list(range(len(steps)))
     assert f"BM3D (central 256 × {SLOW_CROP} crop)" in page
     assert "gaussian σ=1 (central" not in page  # the fast ones see the whole plane

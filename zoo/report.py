@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -28,7 +29,6 @@ from zoo.domain import (
     SCORE_MEANING,
     Check,
     DomainReport,
-    check_image,
     format_expected,
     format_value,
 )
@@ -178,13 +178,13 @@ def write_report(
     from zoo.checks import representative_plane
     from zoo.errors import OutputExistsError
     from zoo.fingerprint import image_statistics
-    from zoo.runner import refuse
+    from zoo.runner import check_or_refuse
 
     out = Path(output)
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
     methods = baselines()
-    steps = ["checking the image", "denoising", *methods, "consistency map"]
+    steps = ["checking the image", "denoising", *methods, "consistency map", "trial"]
 
     def step(n: int) -> None:
         if progress:
@@ -192,8 +192,7 @@ def write_report(
 
     step(0)
     image = read_image(image_path, axes=axes, pixel_size=pixel_size, channel=channel)
-    report = check_image(model.package, image, modality=modality)
-    refuse(report, model, Path(image_path), force=force)
+    report = check_or_refuse(model, image, Path(image_path), modality=modality, force=force)
     plane = representative_plane(image).astype(np.float32)
     sigma = image_statistics(plane)["noise_sigma"].value
     step(1)
@@ -210,8 +209,10 @@ def write_report(
     panels = [("noisy input", _png(plane)), ("denoised", _png(denoised)),
               ("removed (noisy − denoised)", _png(plane - denoised, signed=True))]  # fmt: skip
     unavailable = _run_baselines(methods, plane, sigma, rows, panels, lambda n: step(2 + n))
-    step(len(steps) - 1)
+    step(len(steps) - 2)
     cons_html = _consistency_html(denoise, plane)
+    step(len(steps) - 1)
+    cons_html += _trial_html(predictor, plane)
     step(len(steps))
     page = _page(model, Path(image_path), report, panels, rows, unavailable, cons_html, sigma,
                  forced=force and report.verdict == "mismatch")  # fmt: skip
@@ -265,6 +266,22 @@ def _consistency_html(denoise: Callable[[np.ndarray], np.ndarray], plane: np.nda
         f"<p>Score {cons.score:.2f} (0: the model agrees with itself on two noisy views; "
         f"1: they differ as much as the noise). Noise σ {cons.noise_sigma:.3g}.</p>"
         f'<img src="{_png(cons.map, heat=True)}" alt="consistency map">'
+    )
+
+
+def _trial_html(predictor: Any, plane: np.ndarray) -> str:
+    """The no-reference trial (zoo.trial) as a section of the page."""
+    from zoo.trial import run_trial
+
+    try:
+        found = run_trial(predictor, plane)
+    except Exception as exc:  # the report still says everything else
+        return f"<h2>Trial</h2><p>Not computed: {html.escape(str(exc))}</p>"
+    return (
+        "<h2>Trial: does the model beat a Gaussian filter here?</h2>"
+        f"<p class='trial'>{html.escape(found.summary())}. Estimated error against the "
+        f"noise-free image (SURE, no clean image needed): model {found.model_mse:.4g}, "
+        f"Gaussian {found.gaussian_mse:.4g}; noise variance {found.noise_variance:.4g}.</p>"
     )
 
 

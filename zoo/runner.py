@@ -59,6 +59,7 @@ __all__ = [
     "ModelRef",
     "RunResult",
     "check",
+    "check_or_refuse",
     "open_model",
     "refuse",
     "run",
@@ -221,7 +222,7 @@ def run(
     raw = read_image(in_path, axes=axes, pixel_size=pixel_size)
     out_dtype = output_dtype(dtype, raw.data.dtype)
     img = raw if channel is None else select_channel(raw, channel, in_path.name)
-    report = _check_or_refuse(ref, img, in_path, modality=modality, force=force)
+    report = check_or_refuse(ref, img, in_path, modality=modality, force=force)
     predictor, weight_tests = trusted_predictor(
         ref.package, weight_format=weight_format, device=device
     )
@@ -300,9 +301,10 @@ def _free_outputs(in_path: Path, out: Path, extra: list[Path], overwrite: bool) 
     return sidecar
 
 
-def _check_or_refuse(
+def check_or_refuse(
     model: ModelRef, image: Image, in_path: Path, *, modality: str | None, force: bool
 ) -> DomainReport:
+    """The domain check, then :func:`refuse`'s rule; a refused mismatch says the next step."""
     report = check_image(model.package, image, modality=modality)
     hint = ""
     if report.verdict == "mismatch" and not force and not _incompatible(report):
@@ -424,7 +426,7 @@ def run_dask(
     img = img if channel is None else select_channel(img, channel, in_path.name)
     kept = [(a, n) for a, n in zip(axes, array.shape, strict=True) if a != "c" or channel is None]
     out_axes, out_shape = "".join(a for a, _ in kept), [n for _, n in kept]
-    report = _check_or_refuse(ref, img, in_path, modality=modality, force=force)
+    report = check_or_refuse(ref, img, in_path, modality=modality, force=force)
     report.notes.append("checked on a central crop of the middle plane (--dask)")
     predictor, weight_tests = trusted_predictor(ref.package, weight_format=weight_format)
     tiling = default_tiling(ref.package, tile=tile or DEFAULT_TILE)
