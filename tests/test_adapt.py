@@ -189,3 +189,20 @@ def test_the_command_writes_the_package_and_refuses_to_overwrite(
     assert again.exit_code == 2 and "--overwrite" in again.output
     data = json.loads(pkg.card.model_dump_json()) if pkg.card else {}
     assert data["lineage"]["adaptation"]["steps"] == 4
+
+
+def test_every_plane_of_a_stack_and_one_channel_of_rgb(parent: Path, tmp_path: Path) -> None:
+    import tifffile
+
+    from zoo.adapt import planes_of
+    from zoo.imageio import read_image
+
+    stack = np.stack([scene(s, (160, 144))[0] for s in (20, 21)])
+    tifffile.imwrite(tmp_path / "stack.tif", stack, metadata={"axes": "ZYX"})
+    assert [p.shape for p in planes_of(read_image(tmp_path / "stack.tif"))] == [(160, 144)] * 2
+    rgb = np.stack([scene(s, (160, 144))[0] for s in (22, 23, 24)], axis=-1)
+    np.save(tmp_path / "rgb.npy", rgb)
+    with pytest.raises(ImageError, match="--channel N"):
+        planes_of(read_image(tmp_path / "rgb.npy", axes="yxc"))
+    [green] = planes_of(read_image(tmp_path / "rgb.npy", axes="yxc", channel=1))
+    np.testing.assert_array_equal(green, rgb[..., 1])

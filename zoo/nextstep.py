@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from zoo.domain import DomainReport
+    from zoo.imageio import Image
     from zoo.trial import Trial
 
-__all__ = ["NextStep", "next_step"]
+__all__ = ["NextStep", "next_step", "refusal_hint"]
 
 _CROP = 256
 
@@ -38,10 +40,13 @@ class NextStep:
     """The Gaussian filter's sigma (pixels), chosen without a target."""
     gain_db: float | None = None
     """The filter's estimated gain over the raw image (dB), from the trial; None without it."""
+    channel: int | None = None
+    """The one channel of the image the user picked (``--channel``)."""
 
     @property
     def adapt_command(self) -> str:
-        return f"zoo adapt {self.model} {self.image} -o {Path(self.image).stem}.adapted.zip"
+        pick = "" if self.channel is None else f" --channel {self.channel}"
+        return f"zoo adapt {self.model} {self.image}{pick} -o {Path(self.image).stem}.adapted.zip"
 
     def lines(self) -> list[str]:
         """For a person, one suggestion a line."""
@@ -69,10 +74,16 @@ class NextStep:
 
 
 def next_step(
-    model: str, image: str | Path, plane: np.ndarray, trial: Trial | None = None
+    model: str,
+    image: str | Path,
+    plane: np.ndarray,
+    trial: Trial | None = None,
+    *,
+    channel: int | None = None,
 ) -> NextStep:
-    """The next step for ``plane`` (the image's 2D plane) of file ``image``, ``model`` being
-    the closest (``id@version``); ``trial`` (of that model on the image) gives the filter."""
+    """The next step for ``plane`` (the image's 2D plane) of file ``image`` (its ``channel``),
+    ``model`` being the closest (``id@version``); ``trial`` (of that model on the image)
+    gives the filter."""
     from zoo.adapt import default_minutes
 
     if trial is not None:
@@ -84,7 +95,7 @@ def next_step(
         )
     else:
         sigma, gain = _blind_sigma(plane), None
-    return NextStep(model, str(image), default_minutes(plane.size), sigma, gain)
+    return NextStep(model, str(image), default_minutes(plane.size), sigma, gain, channel)
 
 
 def _blind_sigma(plane: np.ndarray) -> float:
@@ -93,3 +104,22 @@ def _blind_sigma(plane: np.ndarray) -> float:
     y0, x0 = (max(0, (n - _CROP) // 2) for n in plane.shape)
     crop = np.asarray(plane[y0 : y0 + _CROP, x0 : x0 + _CROP], dtype=np.float64)
     return best_donut_loss(crop, sigmas=[s for s in GAUSSIAN_SIGMAS if s <= 8])[1]
+
+
+def refusal_hint(
+    report: DomainReport,
+    model: str,
+    path: str | Path,
+    image: Image,
+    channel: int | None,
+    force: bool,
+) -> str:
+    """The lines a refused mismatch ends with ("" when the run is not refused for a mismatch
+    of the statistics: forced, or an image the model cannot take at all)."""
+    from zoo.trial import plane_of
+
+    incompatible = any(c.kind == "compatibility" for c in report.failed())
+    if report.verdict != "mismatch" or force or incompatible:
+        return ""
+    step = next_step(model, path, plane_of(image), channel=channel)
+    return "\n" + "\n".join(step.lines())

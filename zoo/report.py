@@ -192,7 +192,9 @@ def write_report(
 
     step(0)
     image = read_image(image_path, axes=axes, pixel_size=pixel_size, channel=channel)
-    report = check_or_refuse(model, image, Path(image_path), modality=modality, force=force)
+    report = check_or_refuse(
+        model, image, Path(image_path), modality=modality, force=force, channel=channel
+    )
     plane = representative_plane(image).astype(np.float32)
     sigma = image_statistics(plane)["noise_sigma"].value
     step(1)

@@ -52,7 +52,7 @@ from zoo.provenance import (
     WeightsTestRecord,
 )
 from zoo.tiling import Tiling, auto_tiling, default_tiling, predict_tiled
-from zoo.trial import plane_of, trial_of
+from zoo.trial import trial_of
 
 __all__ = [
     "ModelLike",
@@ -222,7 +222,7 @@ def run(
     raw = read_image(in_path, axes=axes, pixel_size=pixel_size)
     out_dtype = output_dtype(dtype, raw.data.dtype)
     img = raw if channel is None else select_channel(raw, channel, in_path.name)
-    report = check_or_refuse(ref, img, in_path, modality=modality, force=force)
+    report = check_or_refuse(ref, img, in_path, modality=modality, force=force, channel=channel)
     predictor, weight_tests = trusted_predictor(
         ref.package, weight_format=weight_format, device=device
     )
@@ -302,22 +302,21 @@ def _free_outputs(in_path: Path, out: Path, extra: list[Path], overwrite: bool) 
 
 
 def check_or_refuse(
-    model: ModelRef, image: Image, in_path: Path, *, modality: str | None, force: bool
+    model: ModelRef,
+    image: Image,
+    in_path: Path,
+    *,
+    modality: str | None,
+    force: bool,
+    channel: int | None = None,
 ) -> DomainReport:
     """The domain check, then :func:`refuse`'s rule; a refused mismatch says the next step."""
-    report = check_image(model.package, image, modality=modality)
-    hint = ""
-    if report.verdict == "mismatch" and not force and not _incompatible(report):
-        from zoo.nextstep import next_step
+    from zoo.nextstep import refusal_hint
 
-        step = next_step(f"{model.id}@{model.version}", in_path, plane_of(image))
-        hint = "\n" + "\n".join(step.lines())
+    report = check_image(model.package, image, modality=modality)
+    hint = refusal_hint(report, f"{model.id}@{model.version}", in_path, image, channel, force)
     refuse(report, model, in_path, force=force, hint=hint)
     return report
-
-
-def _incompatible(report: DomainReport) -> bool:
-    return any(c.kind == "compatibility" for c in report.failed())
 
 
 def refuse(
@@ -426,7 +425,7 @@ def run_dask(
     img = img if channel is None else select_channel(img, channel, in_path.name)
     kept = [(a, n) for a, n in zip(axes, array.shape, strict=True) if a != "c" or channel is None]
     out_axes, out_shape = "".join(a for a, _ in kept), [n for _, n in kept]
-    report = check_or_refuse(ref, img, in_path, modality=modality, force=force)
+    report = check_or_refuse(ref, img, in_path, modality=modality, force=force, channel=channel)
     report.notes.append("checked on a central crop of the middle plane (--dask)")
     predictor, weight_tests = trusted_predictor(ref.package, weight_format=weight_format)
     tiling = default_tiling(ref.package, tile=tile or DEFAULT_TILE)

@@ -38,6 +38,7 @@ from zoo.adapt.config import (
     default_id,
     default_minutes,
     image_sha256,
+    planes_of,
 )
 from zoo.adapt.loop import adapt
 from zoo.adapt.network import Network
@@ -54,4 +55,5 @@ __all__ = [
     "default_minutes",
     "image_sha256",
     "package_adapted",
+    "planes_of",
 ]

@@ -27,6 +27,7 @@ __all__ = [
     "default_id",
     "default_minutes",
     "image_sha256",
+    "planes_of",
 ]
 
 Loss = Literal["n2v", "n2v2", "structn2v"]
@@ -115,3 +116,21 @@ def default_id(parent_id: str, images: Sequence[AdaptedImage]) -> str:
     """``<parent>-adapted-<first 8 hex of the images' hash>`` (the hash of their sha256s)."""
     joined = "".join(i.sha256 for i in images)
     return f"{parent_id}-adapted-{hashlib.sha256(joined.encode()).hexdigest()[:8]}"
+
+
+def planes_of(image: Any) -> list[np.ndarray]:
+    """The 2D (YX) planes of an image read by :func:`zoo.imageio.read_image` (every z, t…
+    plane), or :class:`~zoo.errors.ImageError` when it still has several channels."""
+    from zoo.errors import ImageError
+
+    axes, data = image.axes, np.asarray(image.data)
+    if "c" in axes and data.shape[axes.index("c")] > 1:
+        raise ImageError(
+            f"the image has {data.shape[axes.index('c')]} channels: zoo adapt takes one "
+            "(pick it with --channel N)"
+        )
+    order = [i for i, a in enumerate(axes) if a not in "yx"] + [axes.index("y"), axes.index("x")]
+    planes = np.transpose(data, order).reshape(
+        -1, data.shape[axes.index("y")], data.shape[axes.index("x")]
+    )
+    return list(planes)

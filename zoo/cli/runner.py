@@ -63,7 +63,7 @@ def _next_step(
     from zoo.trial import plane_of
 
     img = read_image(image, axes=axes, pixel_size=_pixel(pixel_size), channel=channel)
-    return next_step(model, image, plane_of(img), found)
+    return next_step(model, image, plane_of(img), found, channel=channel)
 
 
 def _print_report(report: Any) -> None:
@@ -325,7 +325,8 @@ def match(
         from zoo.nextstep import next_step
         from zoo.trial import plane_of
 
-        for line in next_step(f"{best.id}@{best.version}", image, plane_of(img)).lines():
+        step = next_step(f"{best.id}@{best.version}", image, plane_of(img), channel=channel)
+        for line in step.lines():
             out.print(line, markup=False)
 
 

@@ -177,6 +177,9 @@ def adapt(
         typer.Option("--id", help="Id of the new model (default: PARENT-adapted-HASH8)."),
     ] = None,
     version: Annotated[str, typer.Option(help="Version of the new model.")] = "0.1.0",
+    channel: Annotated[
+        int | None, typer.Option(help="Use this one channel (from 0) of multi-channel images.")
+    ] = None,
     threads: Annotated[int, typer.Option(help="CPU threads for torch.")] = 2,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     registry: RegistryOpt = None,
@@ -184,22 +187,23 @@ def adapt(
 ) -> None:
     """Fine-tune a model on your own noisy images (no clean image needed) into a new package.
 
-    Rows at the bottom of each image are held out: the weights with the lowest estimated
-    error there (SURE) are kept, the parent's own included. The package records its lineage
-    (parent, adaptation, your images by sha256 and fingerprint, never their paths); Ctrl-C
-    leaves no file behind.
+    Every plane of a stack is an image; --channel N picks one channel of RGB or
+    multi-channel files. Rows at the bottom of each image are held out: the weights with the
+    lowest estimated error there (SURE) are kept, the parent's own included. The package
+    records its lineage (parent, adaptation, your images by sha256 and fingerprint, never
+    their paths); Ctrl-C leaves no file behind.
     """
-    from zoo.adapt import AdaptConfig, default_minutes
+    from zoo.adapt import AdaptConfig, default_minutes, planes_of
     from zoo.adapt import adapt as run_adapt
     from zoo.errors import OutputExistsError
-    from zoo.imageio import read_array
+    from zoo.imageio import read_image
     from zoo.runner import open_model
 
     if output.exists() and not overwrite:
         raise OutputExistsError(f"{output} exists; pass --overwrite to replace it")
     config = AdaptConfig(steps=steps, minutes=minutes, loss=loss, seed=seed, threads=threads)  # type: ignore[arg-type]
     parent = open_model(model, registry=registry, cache=cache)
-    arrays = [read_array(p) for p in images]
+    arrays = [a for p in images for a in planes_of(read_image(p, channel=channel))]
     budget = (
         f"{steps} steps" if steps is not None
         else f"{minutes or default_minutes(sum(a.size for a in arrays)):.0f} min"
