@@ -206,3 +206,29 @@ def test_every_plane_of_a_stack_and_one_channel_of_rgb(parent: Path, tmp_path: P
         planes_of(read_image(tmp_path / "rgb.npy", axes="yxc"))
     [green] = planes_of(read_image(tmp_path / "rgb.npy", axes="yxc", channel=1))
     np.testing.assert_array_equal(green, rgb[..., 1])
+
+
+def test_a_kill_during_the_fine_tuning_leaves_no_file(
+    parent: Path, user_image: np.ndarray, tmp_path: Path
+) -> None:
+    """A real SIGKILL of ``zoo adapt`` while it trains: the output folder stays empty."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    source = tmp_path / "in"
+    source.mkdir()
+    np.save(source / "mine.npy", user_image)
+    out = tmp_path / "out"
+    out.mkdir()
+    command = [sys.executable, "-m", "zoo", "adapt", str(parent), str(source / "mine.npy"),
+               "-o", str(out / "mine.zip"), "--steps", "100000", "--threads", "1"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    line = process.stderr.readline()  # "adapting … (100000 steps)": training has begun
+    assert "adapting" in line, line
+    time.sleep(3)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert list(out.iterdir()) == []

@@ -17,7 +17,7 @@ from tests.conftest import REPO
 
 ZOO = REPO / "zoo"
 
-NOT_RUNTIME = ("export", "train", "cli")
+NOT_RUNTIME = ("export", "train", "adapt", "cli")
 """Subpackages of zoo that are not its runtime: they may import zoo.export."""
 
 RUNTIME_EXCEPTIONS = {

@@ -21,9 +21,20 @@ if TYPE_CHECKING:
     from zoo.imageio import Image
     from zoo.trial import Trial
 
-__all__ = ["NextStep", "next_step", "refusal_hint"]
+__all__ = ["MAX_MINUTES", "MINUTES_512", "NextStep", "default_minutes", "next_step", "refusal_hint"]
 
 _CROP = 256
+
+MINUTES_512 = 10.0
+"""Default budget for one 512 × 512 image on 2 cores."""
+MAX_MINUTES = 40.0
+"""The default budget's ceiling (a 2048² image, or several 1024² ones)."""
+
+
+def default_minutes(pixels: int) -> float:
+    """The default budget in minutes for images of ``pixels`` pixels in all: 10 for 512²,
+    × √(pixels / 512²), at most :data:`MAX_MINUTES` (2048² and beyond get 40)."""
+    return float(min(MAX_MINUTES, MINUTES_512 * np.sqrt(max(pixels, 1) / 512**2)))
 
 
 @dataclass(frozen=True)
@@ -84,8 +95,6 @@ def next_step(
     """The next step for ``plane`` (the image's 2D plane) of file ``image`` (its ``channel``),
     ``model`` being the closest (``id@version``); ``trial`` (of that model on the image)
     gives the filter."""
-    from zoo.adapt import default_minutes
-
     if trial is not None:
         sigma = trial.gaussian_sigma
         gain = (
@@ -99,11 +108,21 @@ def next_step(
 
 
 def _blind_sigma(plane: np.ndarray) -> float:
-    from zoo.train.evaluate import GAUSSIAN_SIGMAS, best_donut_loss
+    """The sigma of the Gaussian with the lowest J-invariant loss (its centre weight removed,
+    Noise2Self) on the central 256² pixels."""
+    from scipy import ndimage
+
+    from zoo.trial import TRIAL_SIGMAS, gaussian_centre_weight
 
     y0, x0 = (max(0, (n - _CROP) // 2) for n in plane.shape)
-    crop = np.asarray(plane[y0 : y0 + _CROP, x0 : x0 + _CROP], dtype=np.float64)
-    return best_donut_loss(crop, sigmas=[s for s in GAUSSIAN_SIGMAS if s <= 8])[1]
+    y = np.asarray(plane[y0 : y0 + _CROP, x0 : x0 + _CROP], dtype=np.float64)
+
+    def loss(sigma: float) -> float:
+        centre = gaussian_centre_weight(sigma)
+        donut = (ndimage.gaussian_filter(y, sigma, mode="reflect") - centre * y) / (1 - centre)
+        return float(np.mean((donut - y) ** 2))
+
+    return min(TRIAL_SIGMAS, key=loss)
 
 
 def refusal_hint(

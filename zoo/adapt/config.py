@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from zoo.errors import SpecError
+from zoo.nextstep import MAX_MINUTES, MINUTES_512, default_minutes
 
 if TYPE_CHECKING:
     from zoo.runner import ModelRef
@@ -34,17 +35,7 @@ Loss = Literal["n2v", "n2v2", "structn2v"]
 Progress = Callable[[int, int, float, float | None], None]
 """Called after every step with (step, steps, training loss, last held-out estimate or None)."""
 
-MINUTES_512 = 10.0
-"""Default budget for one 512 × 512 image on 2 cores."""
-MAX_MINUTES = 40.0
-"""The default budget's ceiling (a 2048² image, or several 1024² ones)."""
 SELECTION = "lowest SURE estimate of the error on the held-out rows (zoo.trial)"
-
-
-def default_minutes(pixels: int) -> float:
-    """The default budget in minutes for images of ``pixels`` pixels in all: 10 for 512²,
-    × √(pixels / 512²), at most :data:`MAX_MINUTES` (2048² and beyond get 40)."""
-    return float(min(MAX_MINUTES, MINUTES_512 * np.sqrt(max(pixels, 1) / 512**2)))
 
 
 @dataclass(frozen=True)
