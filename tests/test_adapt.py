@@ -232,3 +232,17 @@ def test_a_kill_during_the_fine_tuning_leaves_no_file(
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert list(out.iterdir()) == []
+
+
+def test_several_images_make_one_domain(parent: Path, user_image: np.ndarray) -> None:
+    from zoo.adapt import adapted_card
+
+    other = scene(12, (176, 160))[0]
+    adapted = adapt(
+        open_model(parent), [user_image, other], AdaptConfig(**{**FAST.__dict__, "steps": 2})
+    )
+    card = adapted_card(adapted)
+    assert card.fingerprint is not None and card.fingerprint.n_images == 2
+    assert card.lineage is not None
+    assert [i.shape for i in card.lineage.images] == [[192, 160], [176, 160]]
+    assert card.training_data.n_images == 2

@@ -26,7 +26,6 @@ def adapted_card(adapted: Adapted) -> ZooCard:
     """The parent's card, made the adapted model's: its images as training data and domain
     fingerprint, the adaptation as method, the lineage, the held-out estimates."""
     from zoo import __version__
-    from zoo.fingerprint import fingerprint
     from zoo.spec import Adaptation, Lineage, Method, Metric, TrainingData, Validation
 
     parent = adapted.parent
@@ -72,8 +71,7 @@ def adapted_card(adapted: Adapted) -> ZooCard:
                 ],
                 metrics=metrics,
             ),
-            "fingerprint": fingerprint([np.asarray(adapted.example)])
-            if n == 1 else _fingerprint_of(adapted),
+            "fingerprint": adapted.fingerprint,
             "sources": None,
             "lineage": Lineage(
                 parent=ref,
@@ -86,32 +84,6 @@ def adapted_card(adapted: Adapted) -> ZooCard:
             ),
         }
     )  # fmt: skip
-
-
-def _fingerprint_of(adapted: Adapted) -> Any:
-    """The images' joint fingerprint from their own (the images are not kept)."""
-    from zoo.spec import Stat
-
-    prints = [i.fingerprint for i in adapted.images if i.fingerprint is not None]
-    first = prints[0]
-    stats = {
-        name: Stat(
-            value=float(np.median([p.stats[name].value for p in prints])),
-            low=min(p.stats[name].low for p in prints),
-            high=max(p.stats[name].high for p in prints),
-        )
-        for name in first.stats
-    }
-    return first.model_copy(
-        update={
-            "n_images": len(prints),
-            "value_range": (
-                min(p.value_range[0] for p in prints),
-                max(p.value_range[1] for p in prints),
-            ),
-            "stats": stats,
-        }
-    )
 
 
 def package_adapted(

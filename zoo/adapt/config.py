@@ -88,6 +88,8 @@ class Adapted:
     best_step: int
     seconds: float
     images: list[AdaptedImage]
+    fingerprint: Any
+    """The images' joint fingerprint (:class:`~zoo.spec.Fingerprint`): the model's domain."""
     example: np.ndarray
     history: list[dict[str, float]] = field(default_factory=list)
     """One entry per evaluation: step, train_loss, heldout (SURE estimate, input units²)."""

@@ -66,11 +66,12 @@ def adapt(
     finally:
         torch.set_num_threads(threads)
     logger.info("adapted %s: %d steps, best at %d", parent.id, run.step, run.best_step)
+    joint = records[0].fingerprint if len(imgs) == 1 else fingerprint(imgs)
     return Adapted(
         parent=parent, module=module, architecture=path, callable=cls_name, kwargs=kwargs,
         config=replace(config, steps=run.step), loss=loss_name, steps=run.step,
         best_step=run.best_step, seconds=time.perf_counter() - run.started, images=records,
-        example=imgs[0], history=run.history,
+        fingerprint=joint, example=imgs[0], history=run.history,
         heldout={"parent": run.parent_estimate, "adapted": run.best, "gaussian": gaussian},
     )  # fmt: skip
 
