@@ -1,5 +1,7 @@
 """``zoo train``: train an N2V / N2V2 / StructN2V / CARE denoiser for ``zoo package``."""
 
+import contextlib
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -133,9 +135,19 @@ def _train_with_progress(
     noisy: list["np.ndarray"], clean: list["np.ndarray"] | None, config: "TrainConfig"
 ) -> "TrainResult":
     """Run the training with a progress bar (step, loss, validation loss) on stderr."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from zoo.train import train as run_training
+
+    with _step_bar(f"training {config.method}", config.steps, "val", ".4f") as progress:
+        return run_training(noisy, clean, config=config, progress=progress)
+
+
+@contextlib.contextmanager
+def _step_bar(
+    what: str, steps: int | None, held: str, fmt: str
+) -> Iterator[Callable[[int, int, float, float | None], None]]:
+    """A progress bar on stderr (step, training loss, the ``held`` loss) and the callback
+    that moves it; a total of 0 from the callback leaves the total as it is."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (
         TextColumn("{task.description}"),
@@ -145,13 +157,13 @@ def _train_with_progress(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err.console, transient=True) as bar:
-        task = bar.add_task(f"training {config.method}", total=config.steps, loss="")
+        task = bar.add_task(what, total=steps, loss="")
 
-        def progress(step: int, total: int, loss: float, val: float | None) -> None:
-            shown = f"loss {loss:.4f}" + (f" val {val:.4f}" if val is not None else "")
-            bar.update(task, completed=step, loss=shown)
+        def progress(step: int, total: int, loss: float, other: float | None) -> None:
+            shown = f"loss {loss:.4f}" + (f" {held} {other:{fmt}}" if other is not None else "")
+            bar.update(task, completed=step, total=total or steps, loss=shown)
 
-        return run_training(noisy, clean, config=config, progress=progress)
+        yield progress
 
 
 @app.command()
@@ -224,22 +236,7 @@ def adapt(
 
 def _adapt_with_progress(parent: Any, arrays: list[Any], config: Any, run_adapt: Any) -> Any:
     """Run the adaptation with a progress bar (step, loss, held-out estimate) on stderr."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[loss]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err.console, transient=True) as bar:
-        task = bar.add_task("adapting", total=config.steps, loss="")
-
-        def progress(step: int, total: int, loss: float, heldout: float | None) -> None:
-            shown = f"loss {loss:.4f}" + (f" held-out {heldout:.4g}" if heldout is not None else "")
-            bar.update(task, completed=step, total=total or None, loss=shown)
-
+    with _step_bar("adapting", config.steps, "held-out", ".4g") as progress:
         return run_adapt(parent, arrays, config, progress=progress)
 
 
