@@ -49,23 +49,6 @@ def _pixel(values: list[float] | None) -> tuple[float, ...] | None:
     return tuple(values) if values else None
 
 
-def _next_step(
-    model: str,
-    image: Path,
-    found: Any,
-    axes: str | None,
-    pixel_size: list[float] | None,
-    channel: int | None,
-) -> Any:
-    """The next step (:mod:`zoo.nextstep`) for an image file no model fits."""
-    from zoo.imageio import read_image
-    from zoo.nextstep import next_step
-    from zoo.trial import plane_of
-
-    img = read_image(image, axes=axes, pixel_size=_pixel(pixel_size), channel=channel)
-    return next_step(model, image, plane_of(img), found, channel=channel)
-
-
 def _print_report(report: Any) -> None:
     from rich.table import Table
 
@@ -112,21 +95,22 @@ def check(
     """
     import json
 
-    from zoo.runner import check as run_check
+    from zoo.domain import check_image
+    from zoo.imageio import read_image
+    from zoo.inference import Predictor
+    from zoo.nextstep import next_step
     from zoo.runner import open_model
-    from zoo.trial import trial_file as run_trial
+    from zoo.trial import plane_of, trial_of
 
     ref = open_model(model, registry=registry, cache=cache)
-    report = run_check(
-        ref, image, axes=axes, pixel_size=_pixel(pixel_size), modality=modality, channel=channel
-    )
+    img = read_image(image, axes=axes, pixel_size=_pixel(pixel_size), channel=channel)
+    report = check_image(ref.package, img, modality=modality)
     incompatible = any(c.kind == "compatibility" for c in report.failed())
-    found = None
-    if trial and not incompatible:
-        found = run_trial(ref, image, axes=axes, pixel_size=_pixel(pixel_size), channel=channel)
+    found = trial_of(Predictor(ref.package), img) if trial and not incompatible else None
     step = None
     if report.verdict == "mismatch" and not incompatible:
-        step = _next_step(f"{ref.id}@{ref.version}", image, found, axes, pixel_size, channel)
+        ref_name = f"{ref.id}@{ref.version}"
+        step = next_step(ref_name, image, plane_of(img), found, channel=channel)
     if as_json and found is None and step is None:
         out.print(report.to_json(), markup=False)
     elif as_json:
