@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -126,10 +127,13 @@ def test_zoo_validate_and_bioimageio_test_model_pass(adapted_zip: Path) -> None:
 
 def test_adaptation_is_seeded_and_reproducible(parent: Path, user_image: np.ndarray) -> None:
     ref = open_model(parent)
-    a, b = (adapt(ref, [user_image], FAST).module.state_dict() for _ in range(2))
-    c = adapt(ref, [user_image], AdaptConfig(**{**FAST.__dict__, "seed": 1})).module.state_dict()
+    first, second = (adapt(ref, [user_image], FAST) for _ in range(2))
+    other = adapt(ref, [user_image], AdaptConfig(**{**FAST.__dict__, "seed": 1}))
+    a, b = first.module.state_dict(), second.module.state_dict()
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
-    assert any(not np.array_equal(a[k].numpy(), c[k].numpy()) for k in a)
+    assert first.history[1:] == second.history[1:]  # (step 0 has no training loss: NaN)
+    losses = [[h["train_loss"] for h in r.history[1:]] for r in (first, other)]
+    assert losses[0] != losses[1]  # the seed picks the patches and the masks
 
 
 def test_publish_fetch_by_id_and_run(
@@ -246,3 +250,68 @@ def test_several_images_make_one_domain(parent: Path, user_image: np.ndarray) ->
     assert card.lineage is not None
     assert [i.shape for i in card.lineage.images] == [[192, 160], [176, 160]]
     assert card.training_data.n_images == 2
+
+
+def _estimates(risks_and_blocks: list[tuple[float, list[float]]]) -> Any:
+    """A stand-in for the held-out estimate: the given estimates in turn (step 0 first)."""
+    from zoo.adapt.network import Estimate
+
+    queue = [Estimate(r, np.asarray(b, dtype=float)) for r, b in risks_and_blocks]
+    return lambda self, network: queue.pop(0) if len(queue) > 1 else queue[0]
+
+
+def test_a_checkpoint_replaces_the_parent_only_when_clearly_better(
+    parent: Path, user_image: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lower but within the noise of the paired estimate (step 6): the parent stays; lower
+    by many standard errors (step 12): kept."""
+    from zoo.adapt.network import HeldOut
+
+    rng = np.random.default_rng(0)
+    base = 10 + rng.normal(0, 1, 16)
+    noisy = base - 0.3 + rng.normal(0, 2, 16)  # 0.3 lower on average, SE about 0.5
+    clear = base - 1.0 + rng.normal(0, 0.05, 16)
+    monkeypatch.setattr(HeldOut, "estimate", _estimates(
+        [(10.0, list(base)), (9.7, list(noisy)), (9.0, list(clear))]))  # fmt: skip
+    adapted = adapt(open_model(parent), [user_image], FAST)
+    assert adapted.best_step == 12 and adapted.heldout["adapted"] == 9.0
+    assert [h["step"] for h in adapted.history] == [0, 6, 12]
+    gain, se = adapted.history[1]["gain"], adapted.history[1]["gain_se"]
+    assert gain == pytest.approx(0.3) and gain < 2 * se
+
+    monkeypatch.setattr(HeldOut, "estimate", _estimates(
+        [(10.0, list(base)), (9.7, list(noisy))]))  # fmt: skip
+    kept = adapt(open_model(parent), [user_image], FAST)
+    assert kept.best_step == 0 and kept.heldout["adapted"] == kept.heldout["parent"] == 10.0
+
+
+def test_the_run_stops_when_the_held_out_estimate_stops_falling(
+    parent: Path, user_image: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No new low for ``patience`` evaluations: the run ends there and the card says so."""
+    from zoo.adapt import adapted_card
+    from zoo.adapt.network import HeldOut
+
+    blocks = list(np.linspace(9, 11, 16))
+    monkeypatch.setattr(HeldOut, "estimate", _estimates(
+        [(10.0, blocks), (10.5, blocks), (10.2, blocks)]))  # fmt: skip
+    config = AdaptConfig(**{**FAST.__dict__, "steps": 100, "val_every": 5, "patience": 3})
+    adapted = adapt(open_model(parent), [user_image], config)
+    assert adapted.stopped_at == 15 and adapted.steps == 100 and adapted.best_step == 0
+    assert [h["step"] for h in adapted.history] == [0, 5, 10, 15]
+    card = adapted_card(adapted)
+    assert card.lineage is not None
+    assert card.lineage.adaptation.stopped_at == 15 and card.lineage.adaptation.steps == 100
+
+
+def test_a_time_budget_is_reproduced_by_its_recorded_steps(
+    parent: Path, user_image: np.ndarray
+) -> None:
+    ref = open_model(parent)
+    timed = adapt(ref, [user_image], AdaptConfig(**{**FAST.__dict__, "steps": None,
+                                                     "minutes": 0.04}))  # fmt: skip
+    assert timed.steps > 10
+    again = adapt(ref, [user_image], AdaptConfig(**{**FAST.__dict__, "steps": timed.steps}))
+    assert again.stopped_at == timed.stopped_at and again.best_step == timed.best_step
+    a, b = timed.module.state_dict(), again.module.state_dict()
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)

@@ -126,3 +126,17 @@ def test_run_trial_records_the_trial_in_the_provenance(w2s_field: Path, tmp_path
     provenance = Provenance.from_file(Path(f"{out}.json"))
     assert provenance.trial is not None and provenance.trial.model_wins
     assert provenance.trial.gain_db is not None and provenance.trial.gain_db > 0
+
+
+def test_the_per_pixel_terms_average_to_the_estimate() -> None:
+    """:func:`pixel_risk` at :meth:`Sums.fit`'s map is the estimate pixel by pixel (the
+    adaptation's paired standard error rests on it)."""
+    from zoo.trial import Sums, pixel_risk
+
+    rng = np.random.default_rng(3)
+    y = rng.normal(5, 1, (40, 50))
+    terms = (0.8 * y + rng.normal(0, 0.1, y.shape), y, np.full(y.shape, 1.0),
+             np.full(y.shape, 0.2))  # fmt: skip
+    sums = Sums()
+    sums.add(*terms)
+    assert float(pixel_risk(terms, *sums.fit()).mean()) == pytest.approx(sums.risk())

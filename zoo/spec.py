@@ -366,7 +366,8 @@ class Adaptation(_Node):
     loss: str
     """Self-supervised loss of the fine-tuning, e.g. "n2v2" (blind-spot masking)."""
     steps: Annotated[int, Field(ge=0)]
-    """Optimiser steps run (the budget in steps: ``--steps`` reproduces the run)."""
+    """Planned optimiser steps (the budget in steps: ``--steps`` with the seed reproduces
+    the run, the stopping rule included)."""
     seconds: Annotated[float, Field(ge=0)]
     """Wall-clock time of the fine-tuning."""
     seed: int
@@ -375,6 +376,9 @@ class Adaptation(_Node):
     """The step whose weights were kept (0: the parent's own weights were best)."""
     selection: str
     """How the kept weights were chosen, e.g. the held-out region's SURE estimate."""
+    stopped_at: Annotated[int, Field(ge=0)] | None = None
+    """The step at which the stopping rule ended the run (the held-out estimate had not
+    reached a new low for a while); None: every planned step ran."""
 
 
 class Lineage(_Node):

@@ -50,6 +50,7 @@ __all__ = [
     "model_terms",
     "noise_level",
     "noise_variance",
+    "pixel_risk",
     "plane_of",
     "run_trial",
     "trial_file",
@@ -281,17 +282,27 @@ class Sums:
         self.vd += float(vd.sum())
         self.n += f.size
 
-    def risk(self) -> float:
-        """SURE per pixel of the best affine map ``a · f + b`` of the result (SPLITS.md scores
-        a result after such a fit), ``a`` minimising the estimate itself."""
+    def fit(self) -> tuple[float, float]:
+        """(a, b) of the best affine map ``a · f + b`` of the result (SPLITS.md scores a result
+        after such a fit), ``a`` minimising the estimate itself."""
         n = self.n
         mf, my = self.f / n, self.y / n
         var_f = self.ff / n - mf * mf
         cov = self.fy / n - mf * my - self.vd / n
         a = cov / var_f if var_f > 0 else 0.0
-        b = my - a * mf
+        return a, my - a * mf
+
+    def risk(self) -> float:
+        """SURE per pixel of the result after :meth:`fit`'s affine map."""
+        n, (a, b) = self.n, self.fit()
         sse = a * a * self.ff + 2 * a * b * self.f + n * b * b - 2 * a * self.fy - 2 * b * self.y
         return float((sse + self.yy - self.v + 2 * a * self.vd) / n)
+
+
+def pixel_risk(terms: Terms, a: float, b: float) -> np.ndarray:
+    """Each pixel's SURE term for ``a · f + b``: their mean is :meth:`Sums.risk` at its fit."""
+    f, y, v, vd = terms
+    return (a * f + b - y) ** 2 - v + 2 * a * vd
 
 
 def _checked(predictor: Predictor, image: np.ndarray) -> np.ndarray:

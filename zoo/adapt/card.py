@@ -79,6 +79,7 @@ def adapted_card(adapted: Adapted) -> ZooCard:
                 adaptation=Adaptation(
                     loss=adapted.loss, steps=adapted.steps, seconds=round(adapted.seconds, 1),
                     seed=adapted.config.seed, best_step=adapted.best_step, selection=SELECTION,
+                    stopped_at=adapted.stopped_at,
                 ),
                 images=adapted.images,
             ),

@@ -35,7 +35,11 @@ Loss = Literal["n2v", "n2v2", "structn2v"]
 Progress = Callable[[int, int, float, float | None], None]
 """Called after every step with (step, steps, training loss, last held-out estimate or None)."""
 
-SELECTION = "lowest SURE estimate of the error on the held-out rows (zoo.trial)"
+SELECTION = (
+    "lowest SURE estimate of the error on the held-out rows (zoo.trial) among the "
+    "checkpoints estimated better than the parent by more than 2 standard errors; the "
+    "parent otherwise"
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class AdaptConfig:
     val_fraction: float = 0.1
     """Bottom fraction of each image's rows held out for the stopping rule."""
     val_every: int = 100
+    patience: int = 10
+    """Evaluations without a new lowest held-out estimate after which the run stops."""
     seed: int = 0
     threads: int = 2
 
@@ -68,7 +74,7 @@ class AdaptConfig:
             raise SpecError(f"loss must be n2v, n2v2 or structn2v, got {self.loss!r}")
         if not 0 < self.val_fraction < 0.5:
             raise SpecError(f"val_fraction must be in (0, 0.5), got {self.val_fraction}")
-        for name in ("batch_size", "patch_size", "val_every", "threads"):
+        for name in ("batch_size", "patch_size", "val_every", "patience", "threads"):
             if getattr(self, name) < 1:
                 raise SpecError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -85,12 +91,15 @@ class Adapted:
     config: AdaptConfig
     loss: str
     steps: int
+    """The planned steps (the budget in steps: ``--steps`` with the seed reproduces the run)."""
     best_step: int
     seconds: float
     images: list[AdaptedImage]
     fingerprint: Any
     """The images' joint fingerprint (:class:`~zoo.spec.Fingerprint`): the model's domain."""
     example: np.ndarray
+    stopped_at: int | None = None
+    """The step at which the stopping rule ended the run; None: it ran every planned step."""
     history: list[dict[str, float]] = field(default_factory=list)
     """One entry per evaluation: step, train_loss, heldout (SURE estimate, input units²)."""
     heldout: dict[str, float] = field(default_factory=dict)

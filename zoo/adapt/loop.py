@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo.adapt.config import AdaptConfig, Adapted, Progress, default_minutes, image_sha256
-from zoo.adapt.network import HeldOut, Network, checked_images, loss_of, parent_module
+from zoo.adapt.network import Estimate, HeldOut, Network, checked_images, loss_of, parent_module
 from zoo.errors import require
 
 if TYPE_CHECKING:
@@ -24,7 +24,9 @@ __all__ = ["adapt"]
 logger = logging.getLogger(__name__)
 
 _MEASURE = 10
-"""A time budget becomes a step count after this many steps (their measured speed)."""
+"""A time budget becomes a step count after this many steps (their measured speed); the
+learning rate is constant until then and decays after, for a time budget and ``steps`` alike,
+so that the recorded step count reproduces a time-budget run."""
 _EVAL_OVERHEAD = 1.1
 """Held-out evaluations take about this share of a time budget on top of the steps."""
 
@@ -65,14 +67,16 @@ def adapt(
         gaussian = run.held.gaussian()
     finally:
         torch.set_num_threads(threads)
-    logger.info("adapted %s: %d steps, best at %d", parent.id, run.step, run.best_step)
+    logger.info("adapted %s: %d steps, kept %d", parent.id, run.step, run.best_step)
     joint = records[0].fingerprint if len(imgs) == 1 else fingerprint(imgs)
     return Adapted(
         parent=parent, module=module, architecture=path, callable=cls_name, kwargs=kwargs,
-        config=replace(config, steps=run.step), loss=loss_name, steps=run.step,
-        best_step=run.best_step, seconds=time.perf_counter() - run.started, images=records,
+        config=replace(config, steps=run.planned), loss=loss_name, steps=run.planned,
+        stopped_at=run.step if run.step < run.planned else None, best_step=run.best_step,
+        seconds=time.perf_counter() - run.started, images=records,
         fingerprint=joint, example=imgs[0], history=run.history,
-        heldout={"parent": run.parent_estimate, "adapted": run.best, "gaussian": gaussian},
+        heldout={"parent": run.parent_estimate.risk, "adapted": run.best.risk,
+                 "gaussian": gaussian},
     )  # fmt: skip
 
 
@@ -88,12 +92,15 @@ class _Run:
     torch: Any
     optimiser: Any
     started: float
-    best: float
+    best: Estimate
     best_state: dict[str, Any]
-    parent_estimate: float
+    parent_estimate: Estimate
     rng: np.random.Generator
     best_step: int = 0
     step: int = 0
+    planned: int = 0
+    lowest: tuple[float, int] = (float("inf"), 0)
+    """The lowest held-out estimate so far and its step (the patience counts from it)."""
     history: list[dict[str, float]] = field(default_factory=list)
 
     @classmethod
@@ -122,23 +129,29 @@ class _Run:
         return cls(
             network, held, sampler, masking, config, torch, optimiser, start, estimate,
             copy.deepcopy(module.state_dict()), estimate, np.random.default_rng(config.seed),
-            history=[{"step": 0, "train_loss": float("nan"), "heldout": estimate}],
+            history=[{"step": 0, "train_loss": float("nan"), "heldout": estimate.risk}],
+            lowest=(estimate.risk, 0),
         )  # fmt: skip
 
     def loop(self, imgs: list[np.ndarray], progress: Progress | None) -> None:
-        """Train until the step count (given, or planned from the time budget) is reached."""
+        """Train until the step count (given, or planned from the time budget) is reached,
+        or until the held-out estimate has not reached a new low for ``patience``
+        evaluations."""
         config = self.config
         budget = 60 * (config.minutes or default_minutes(sum(a.size for a in imgs)))
         steps = config.steps
-        schedule = None if steps is None else self._cosine(steps)
+        schedule = None
         running: list[float] = []
-        last: float | None = self.best
+        last: float | None = self.best.risk
+        self.planned = steps or 0
         first = time.perf_counter()
         while steps is None or self.step < steps:
-            if steps is None and self.step == _MEASURE:  # the step count from the speed
-                per_step = (time.perf_counter() - first) / _MEASURE
-                left = budget - (time.perf_counter() - self.started)
-                steps = self.step + max(1, int(left / (per_step * _EVAL_OVERHEAD)))
+            if self.step == _MEASURE:  # the step count from the speed; the same decay for both
+                if steps is None:
+                    per_step = (time.perf_counter() - first) / _MEASURE
+                    left = budget - (time.perf_counter() - self.started)
+                    steps = self.step + max(1, int(left / (per_step * _EVAL_OVERHEAD)))
+                    self.planned = steps
                 schedule = self._cosine(steps - self.step)
             loss = self._train_step()
             if schedule is not None:
@@ -149,6 +162,8 @@ class _Run:
                 running = []
             if progress is not None:
                 progress(self.step, steps or 0, loss, last)
+            if self.step - self.lowest[1] >= config.patience * config.val_every:
+                break
 
     def _cosine(self, length: int) -> Any:
         return self.torch.optim.lr_scheduler.CosineAnnealingLR(
@@ -175,12 +190,18 @@ class _Run:
         return float(loss.detach())
 
     def _evaluate(self, train_loss: float) -> float:
-        """The held-out estimate now; the weights kept when it is the lowest so far."""
+        """The held-out estimate now; the weights kept when it is the lowest so far among
+        those clearly lower than the parent's (by :data:`~zoo.adapt.network.Z` standard
+        errors)."""
         module = self.network.module
         module.eval()
         estimate = self.held.estimate(self.network)
-        self.history.append({"step": self.step, "train_loss": train_loss, "heldout": estimate})
-        if estimate < self.best:
+        gain, se = estimate.gain_over(self.parent_estimate)
+        self.history.append({"step": self.step, "train_loss": train_loss,
+                             "heldout": estimate.risk, "gain": gain, "gain_se": se})  # fmt: skip
+        if estimate.risk < self.lowest[0]:
+            self.lowest = (estimate.risk, self.step)
+        if estimate.risk < self.best.risk and estimate.clearly_better_than(self.parent_estimate):
             self.best, self.best_step = estimate, self.step
             self.best_state = copy.deepcopy(module.state_dict())
-        return estimate
+        return estimate.risk

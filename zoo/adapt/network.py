@@ -4,6 +4,7 @@ processing, the blind-spot loss that suits it, and the held-out rows' SURE estim
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ from zoo.errors import ImageError, PackageError, SpecError
 if TYPE_CHECKING:
     from zoo.runner import ModelRef
 
-__all__ = ["HeldOut", "Network", "checked_images", "loss_of", "parent_module"]
+__all__ = ["Estimate", "HeldOut", "Network", "checked_images", "loss_of", "parent_module"]
 
 
 class Network:
@@ -162,16 +163,18 @@ class HeldOut:
         """How many bottom rows of ``image`` are held out (at least 32)."""
         return max(32, round(image.shape[0] * self.fraction))
 
-    def estimate(self, network: Network) -> float:
+    def estimate(self, network: Network) -> Estimate:
+        """SURE of ``network``'s error on the held-out rows (the same probes every time)."""
         from zoo.trial import Sums, model_terms, noise_variance
 
-        sums, rng = Sums(), np.random.default_rng([self.seed, 2])
+        sums, rng, parts = Sums(), np.random.default_rng([self.seed, 2]), []
         for y, rows, inner, slope, offset in self.parts:
             region = y[rows]
             var = noise_variance(region, slope, offset)
             f = network.function(y)
-            sums.add(*model_terms(f, region, var, (inner, slice(None)), probes=2, rng=rng))
-        return sums.risk()
+            parts.append(model_terms(f, region, var, (inner, slice(None)), probes=2, rng=rng))
+            sums.add(*parts[-1])
+        return Estimate.of(sums, parts)
 
     def gaussian(self) -> float:
         from zoo.trial import TRIAL_SIGMAS, Sums, gaussian_terms, noise_variance
@@ -185,3 +188,42 @@ class HeldOut:
             ):
                 s.add(*terms)
         return min(s.risk() for s in sums)
+
+
+BLOCK = 32
+"""Columns per block of the held-out rows: the unit of :class:`Estimate`'s standard error."""
+Z = 2.0
+"""A checkpoint replaces the parent only when estimated better by this many standard errors."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The held-out SURE estimate of one network, whole and per block of :data:`BLOCK`
+    columns (each at the whole estimate's affine map)."""
+
+    risk: float
+    blocks: np.ndarray
+
+    @classmethod
+    def of(cls, sums: Any, parts: list[Any]) -> Estimate:
+        from zoo.trial import pixel_risk
+
+        a, b = sums.fit()
+        blocks = []
+        for terms in parts:
+            r = pixel_risk(terms, a, b)
+            for c in range(0, r.shape[1] - BLOCK // 2, BLOCK):
+                blocks.append(float(r[:, c : c + BLOCK].mean()))
+        return cls(sums.risk(), np.asarray(blocks))
+
+    def gain_over(self, other: Estimate) -> tuple[float, float]:
+        """(estimated error of ``other`` minus this one's, its standard error), the
+        difference taken block by block (the same pixels and probes: a paired estimate)."""
+        d = other.blocks - self.blocks
+        se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("inf")
+        return other.risk - self.risk, se
+
+    def clearly_better_than(self, other: Estimate) -> bool:
+        """Lower than ``other`` by more than :data:`Z` standard errors."""
+        gain, se = self.gain_over(other)
+        return gain > Z * se

@@ -201,7 +201,9 @@ def adapt(
 
     Every plane of a stack is an image; --channel N picks one channel of RGB or
     multi-channel files. Rows at the bottom of each image are held out: the weights with the
-    lowest estimated error there (SURE) are kept, the parent's own included. The package
+    lowest estimated error there (SURE) are kept when clearly better than the parent's (by
+    two standard errors), the parent's otherwise; the run stops when that estimate stops
+    falling. The package
     records its lineage (parent, adaptation, your images by sha256 and fingerprint, never
     their paths); Ctrl-C leaves no file behind.
     """
@@ -227,11 +229,20 @@ def adapt(
     out.print(
         "estimated error on the held-out rows (SURE, lower is better): "
         f"adapted {h['adapted']:.4g}, parent {h['parent']:.4g}, best Gaussian "
-        f"{h['gaussian']:.4g}; {adapted.steps} steps in {adapted.seconds:.0f} s, kept step "
-        f"{adapted.best_step}",
+        f"{h['gaussian']:.4g}; {_ran(adapted)} in {adapted.seconds:.0f} s, kept step "
+        f"{adapted.best_step}{' (the parent)' if adapted.best_step == 0 else ''}",
         markup=False,
     )
     out.print(str(built.path), markup=False)
+
+
+def _ran(adapted: Any) -> str:
+    if adapted.stopped_at is None:
+        return f"{adapted.steps} steps"
+    return (
+        f"{adapted.stopped_at} of {adapted.steps} steps (stopped: no new low of the held-out "
+        f"estimate for {adapted.config.patience} evaluations)"
+    )
 
 
 def _adapt_with_progress(parent: Any, arrays: list[Any], config: Any, run_adapt: Any) -> Any:
