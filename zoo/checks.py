@@ -23,7 +23,10 @@ __all__ = [
     "Check",
     "check_compatibility",
     "check_metadata",
+    "check_polarity",
     "check_statistics",
+    "image_polarity",
+    "model_modalities",
     "plane_statistics",
     "representative_plane",
 ]
@@ -198,18 +201,7 @@ def check_metadata(package: Package, image: Image, modality: str | None) -> list
     domain = card.domain
     checks = []
     if modality:
-        known = [domain.modality.value]
-        known += [
-            src.modality.value for src in card.sources or [] if src.modality.value not in known
-        ]
-        trained = " or ".join(known)
-        same = modality.lower() in {k.lower() for k in known}
-        msg = (
-            "Same modality."
-            if same
-            else f"The model was trained on {trained} images, not {modality}."
-        )
-        checks.append(_meta("modality", same, modality, trained, msg))
+        checks.append(_modality(package, modality))
     checks += _pixel_size(domain, image)
     checks += _microscope(domain, image)
     dtype = str(image.data.dtype)
@@ -225,6 +217,65 @@ def check_metadata(package: Package, image: Image, modality: str | None) -> list
         msg += " The model normalises each image by its own statistics: the bit depth is moot."
     checks.append(_meta("dtype", same_dtype, dtype, domain.dtype, msg))
     return checks
+
+
+def model_modalities(package: Package) -> list[str]:
+    """The modalities of the card's training data (its domain's and every source's)."""
+    card = package.card
+    if card is None:
+        return []
+    known = [card.domain.modality.value]
+    return known + [s.modality.value for s in card.sources or [] if s.modality.value not in known]
+
+
+def _modality(package: Package, modality: str) -> Check:
+    """Same modality: ok; another of the same family: warn; another family: fail."""
+    from zoo.families import FAMILY_NAMES, family_of
+
+    known = model_modalities(package)
+    trained = " or ".join(known)
+    if modality.lower() in {k.lower() for k in known}:
+        return _meta("modality", True, modality, trained, "Same modality.")
+    mine = family_of(modality)
+    theirs = {f for f in map(family_of, known) if f is not None}
+    if mine is not None and theirs and mine not in theirs:
+        names = " or ".join(FAMILY_NAMES[f] for f in sorted(theirs))
+        return Check(
+            name="modality", kind="metadata", status="fail", measured=modality,
+            expected=trained, distance=2.0,
+            message=f"The image is {FAMILY_NAMES[mine]} ({modality}); the model was trained "
+            f"on {names} ({trained}): another kind of image altogether.",
+        )  # fmt: skip
+    return _meta("modality", False, modality, trained,
+                 f"The model was trained on {trained} images, not {modality}.")  # fmt: skip
+
+
+def check_polarity(package: Package, value: float | None) -> list[Check]:
+    """The image's contrast polarity (:func:`zoo.families.polarity`) against the family of
+    the model's training data, for an image whose modality is unknown: warns when it reads
+    as another family (bright on dark for an electron-microscopy model, dark on bright for a
+    fluorescence one)."""
+    from zoo.families import BRIGHT_ON_DARK, DARK_ON_BRIGHT, family_of, polarity_family
+
+    theirs = {f for f in map(family_of, model_modalities(package)) if f is not None}
+    if value is None or not theirs:
+        return []
+    fits = bool(theirs & set(polarity_family(value)))
+    dark = theirs.isdisjoint({"light"})
+    expected = [None, BRIGHT_ON_DARK] if dark else [DARK_ON_BRIGHT, None]
+    if fits:
+        msg = "Contrast as in the training data's kind of image."
+    elif dark:
+        msg = ("Bright structures on a dark background, as in fluorescence; the model was "
+               "trained on dark structures on a bright background (electron or transmitted "
+               "light). Give the modality (--modality) if you know it.")  # fmt: skip
+    else:
+        msg = ("Dark structures on a bright background, as in electron or transmitted-light "
+               "micrographs; the model was trained on fluorescence (bright on dark). Give the "
+               "modality (--modality) if you know it.")  # fmt: skip
+    return [Check(name="polarity", kind="statistics", status="ok" if fits else "warn",
+                  measured=round(value, 4), expected=expected, message=msg,
+                  distance=0.0 if fits else 1.0)]  # fmt: skip
 
 
 def _per_sample(package: Package) -> bool:
@@ -290,6 +341,22 @@ def plane_statistics(image: Image) -> dict[str, Stat]:
     from zoo.fingerprint import image_statistics
 
     return image_statistics(representative_plane(image), max_tiles=CHECK_TILES)
+
+
+def image_polarity(image: Image, statistics: Mapping[str, Any] | None = None) -> float | None:
+    """The contrast polarity of the image's representative plane (``statistics["polarity"]``
+    when given, as the domain benchmark passes it); None when it cannot be measured."""
+    from zoo.errors import ImageError
+    from zoo.families import polarity
+
+    if statistics is not None and "polarity" in statistics:
+        value = statistics["polarity"]
+        return float(getattr(value, "value", value))
+    try:
+        plane = representative_plane(image)
+        return polarity(plane) if plane.ndim == 2 and min(plane.shape) >= 32 else None
+    except ImageError:
+        return None
 
 
 def check_statistics(

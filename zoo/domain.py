@@ -25,7 +25,9 @@ from zoo.checks import (
     Check,
     check_compatibility,
     check_metadata,
+    check_polarity,
     check_statistics,
+    image_polarity,
     plane_statistics,
     representative_plane,
 )
@@ -147,7 +149,10 @@ def check_image(
     if any(c.status == "fail" for c in checks):
         reference = "not compared (incompatible image)"
     else:
-        checks += check_metadata(package, image, modality or getattr(image, "modality", None))
+        known = modality or getattr(image, "modality", None)
+        checks += check_metadata(package, image, known)
+        if not known:
+            checks += check_polarity(package, image_polarity(image, statistics))
         fp, reference = model_fingerprint(package)
         stats = check_statistics(package, image, fp, thresholds, statistics)
         closest = _closest_source(package, image, thresholds, statistics)

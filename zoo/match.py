@@ -1,9 +1,11 @@
 """Rank a registry's models for one image: the domain check of every model, best first.
 
 Each model id's newest unyanked version is fetched (verified, cached) and checked against
-the image; nothing is run. Models are ordered by verdict (match, caution, mismatch) and then
-by score, and each comes with the reasons: the checks that did not pass. A model that cannot
-be loaded is listed last with its error instead of stopping the ranking.
+the image; nothing is run. Models of the image's modality family come first (light
+microscopy, electron microscopy, transmitted light: from the image's modality when known, its
+contrast polarity otherwise, :mod:`zoo.families`), then by verdict (match, caution, mismatch)
+and score; each comes with the reasons: the checks that did not pass. A model that cannot be
+loaded is listed last with its error instead of stopping the ranking.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoo.checks import model_modalities
 from zoo.domain import check_image
 from zoo.errors import ZooError
+from zoo.families import Family, family_of, polarity_family
 from zoo.imageio import Image
 from zoo.registry import Registry
 
-__all__ = ["Match", "rank_models"]
+__all__ = ["Match", "image_families", "rank_models"]
 
 _RANK = {"match": 0, "caution": 1, "mismatch": 2, "error": 3}
 
@@ -33,7 +37,9 @@ class Match:
     reasons: list[str] = field(default_factory=list)
     """One line per check that warned or failed: name, measured, expected."""
     summary: dict[str, Any] = field(default_factory=dict)
-    """Modality, method, noise type and structures from the index."""
+    """Modality, method, noise type and structures from the index; the modality family."""
+    other_family: bool = False
+    """The model's training data is of another modality family than the image."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +56,7 @@ def rank_models(
     image: Image, registry: Registry, *, modality: str | None = None, top: int | None = None
 ) -> list[Match]:
     """Every model of ``registry`` checked against ``image``, best first."""
+    mine = image_families(image, modality)
     results = []
     for model_id, model in sorted(registry.index().models.items()):
         version = model.newest()
@@ -73,9 +80,26 @@ def rank_models(
             for c in report.checks
             if c.status in ("warn", "fail")
         ]
-        results.append(Match(model_id, version, report.verdict, report.score, reasons, summary))
-    results.sort(key=lambda m: (_RANK[m.verdict], m.score, m.id))
+        theirs = {f for f in map(family_of, model_modalities(package)) if f is not None}
+        summary["family"] = " or ".join(sorted(theirs)) or None
+        other = bool(mine and theirs and theirs.isdisjoint(mine))
+        results.append(
+            Match(model_id, version, report.verdict, report.score, reasons, summary, other)
+        )
+    results.sort(key=lambda m: (m.other_family, _RANK[m.verdict], m.score, m.id))
     return results[:top] if top else results
+
+
+def image_families(image: Image, modality: str | None = None) -> tuple[Family, ...]:
+    """The families ``image`` can belong to: its modality's (``modality``, else its
+    metadata's) when known, else those its contrast polarity allows; () when unknown."""
+    from zoo.checks import image_polarity
+
+    known = family_of(modality or image.modality)
+    if known is not None:
+        return (known,)
+    value = image_polarity(image)
+    return () if value is None else polarity_family(value)
 
 
 def _short(value: Any) -> str:
