@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 Status = Literal["ok", "warn", "fail", "skip"]
-Kind = Literal["compatibility", "metadata", "statistics"]
+Kind = Literal["compatibility", "metadata", "statistics", "trial"]
 
 SENTENCES = {
     "structure_scale": "Structures are {rel} than in the training images (different pixel size "

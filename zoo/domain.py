@@ -15,7 +15,7 @@ import io
 import json
 import math
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +32,9 @@ from zoo.checks import (
     representative_plane,
 )
 from zoo.imageio import Image
+
+if TYPE_CHECKING:
+    from zoo.trial import Trial
 from zoo.package import Package
 from zoo.spec import Fingerprint, Stat
 from zoo.thresholds import (
@@ -173,6 +176,26 @@ def check_image(
     return DomainReport(
         verdict=verdict, score=score, checks=checks, reference=reference, notes=notes
     )
+
+
+def with_trial(report: DomainReport, trial: Trial) -> DomainReport:
+    """``report`` with the no-reference trial (:mod:`zoo.trial`) as its last stage: a check
+    that fails when the model is estimated not to beat the best Gaussian filter on the image
+    (verdict ``mismatch``), passes otherwise."""
+    gain = trial.gain_db
+    size = "" if gain is None else f" ({gain:+.1f} dB)"
+    check = Check(
+        name="trial", kind="trial", status="ok" if trial.model_wins else "fail",
+        measured=None if gain is None else round(gain, 2), expected=[0.0, None],
+        message=(f"Estimated to beat a Gaussian filter on this image{size}."
+                 if trial.model_wins else
+                 f"Estimated not to beat a Gaussian filter (sigma {trial.gaussian_sigma:g} px) "
+                 f"on this image{size}: a plain filter would do better."),
+        distance=0.0 if trial.model_wins else 2.0,
+    )  # fmt: skip
+    checks = [*report.checks, check]
+    verdict, score = summarise(checks)
+    return report.model_copy(update={"checks": checks, "verdict": verdict, "score": score})
 
 
 def _closest_source(

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from zoo import __version__
-from zoo.domain import DomainReport, check_image
+from zoo.domain import DomainReport, check_image, with_trial
 from zoo.errors import (
     DomainMismatchError,
     ImageError,
@@ -52,7 +52,7 @@ from zoo.provenance import (
     WeightsTestRecord,
 )
 from zoo.tiling import Tiling, auto_tiling, default_tiling, predict_tiled
-from zoo.trial import trial_of
+from zoo.trial import Trial, trial_of
 
 __all__ = [
     "ModelLike",
@@ -212,8 +212,10 @@ def run(
     ``tile`` None: windows of as many pixels as :data:`~zoo.memory.MEMORY_BUDGET` allows
     for this image (:func:`~zoo.tiling.auto_tiling`), in the grid that computes the fewest
     pixels (:attr:`~zoo.tiling.Tiling.area`); else square windows of at most ``tile``.
-    ``with_trial``: run the no-reference trial (:mod:`zoo.trial`) before the run and record
-    it in the provenance; it informs, it does not refuse."""
+    ``with_trial``: run the no-reference trial (:mod:`zoo.trial`) before the run as the
+    check's last stage (:func:`~zoo.domain.with_trial`: a model estimated not to beat a
+    Gaussian filter on the image is a mismatch, refused unless ``force``) and record it in
+    the provenance."""
     output_dtype(dtype, np.float32)  # an unknown rule is refused before anything is read
     ref = open_model(model, registry=registry, cache=cache)
     out, in_path = Path(output), Path(image)
@@ -222,11 +224,21 @@ def run(
     raw = read_image(in_path, axes=axes, pixel_size=pixel_size)
     out_dtype = output_dtype(dtype, raw.data.dtype)
     img = raw if channel is None else select_channel(raw, channel, in_path.name)
-    report = check_or_refuse(ref, img, in_path, modality=modality, force=force, channel=channel)
-    predictor, weight_tests = trusted_predictor(
+    staged: dict[str, Any] = {}  # the trial's predictor and result, when it ran
+
+    def trial() -> Trial:
+        staged["predictor"] = trusted_predictor(
+            ref.package, weight_format=weight_format, device=device
+        )
+        staged["trial"] = trial_of(staged["predictor"][0], img)
+        return staged["trial"]
+
+    report = check_or_refuse(ref, img, in_path, modality=modality, force=force,
+                             channel=channel, trial=trial if with_trial else None)  # fmt: skip
+    predictor, weight_tests = staged.get("predictor") or trusted_predictor(
         ref.package, weight_format=weight_format, device=device
     )
-    found = trial_of(predictor, img) if with_trial else None
+    found: Trial | None = staged.get("trial")
     if tile is None:
         tiling = auto_tiling(predictor, img.data.size * 4)
     else:
@@ -309,11 +321,15 @@ def check_or_refuse(
     modality: str | None,
     force: bool,
     channel: int | None = None,
+    trial: Callable[[], Trial] | None = None,
 ) -> DomainReport:
-    """The domain check, then :func:`refuse`'s rule; a refused mismatch says the next step."""
+    """The domain check (with ``trial``'s result as its last stage when given and the image
+    is compatible), then :func:`refuse`'s rule; a refused mismatch says the next step."""
     from zoo.nextstep import refusal_hint
 
     report = check_image(model.package, image, modality=modality)
+    if trial is not None and not any(c.kind == "compatibility" for c in report.failed()):
+        report = with_trial(report, trial())
     hint = refusal_hint(report, f"{model.id}@{model.version}", in_path, image, channel, force)
     refuse(report, model, in_path, force=force, hint=hint)
     return report
