@@ -343,9 +343,16 @@ def plane_statistics(image: Image) -> dict[str, Stat]:
     return image_statistics(representative_plane(image), max_tiles=CHECK_TILES)
 
 
+POLARITY_MIN = 256
+"""Smallest side the contrast polarity is measured on: on fields of 128² it strays (nucleus
+tracking fields from −0.3 to +3, docs/domain-check.md), so smaller images are not judged by
+it."""
+
+
 def image_polarity(image: Image, statistics: Mapping[str, Any] | None = None) -> float | None:
     """The contrast polarity of the image's representative plane (``statistics["polarity"]``
-    when given, as the domain benchmark passes it); None when it cannot be measured."""
+    when given); None when it cannot be measured or the plane is smaller than
+    :data:`POLARITY_MIN` on a side."""
     from zoo.errors import ImageError
     from zoo.families import polarity
 
@@ -354,7 +361,7 @@ def image_polarity(image: Image, statistics: Mapping[str, Any] | None = None) ->
         return float(getattr(value, "value", value))
     try:
         plane = representative_plane(image)
-        return polarity(plane) if plane.ndim == 2 and min(plane.shape) >= 32 else None
+        return polarity(plane) if plane.ndim == 2 and min(plane.shape) >= POLARITY_MIN else None
     except ImageError:
         return None
 
