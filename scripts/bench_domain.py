@@ -1,6 +1,7 @@
 """Domain-check benchmark: how often is a warning right? Measures and calibrates the check.
 
     python scripts/bench_domain.py [--quick] [--no-calibrate] [--write] [--json FILE]
+    python scripts/bench_domain.py --loso   (every published model, leave-one-source-out)
 
 Runs the zoo's own models on real images with a clean target and sets each pair's outcome
 against what ``zoo check`` says before inference (zoo_bench.domain; docs/domain-benchmark.md
@@ -24,7 +25,18 @@ def main() -> int:
     parser.add_argument("--write", action="store_true", help="write docs/ and zoo/calibration.json")
     parser.add_argument("--json", type=Path, help="write the numbers and every pair here")
     parser.add_argument("--models", nargs="+", help="only these models (no --write)")
+    parser.add_argument(
+        "--loso",
+        action="store_true",
+        help="every published model, thresholds calibrated leave-one-source-out: writes "
+        "docs/domain-loso.md and docs/domain-loso.json",
+    )
     args = parser.parse_args()
+    if args.loso:
+        from zoo_bench.domain.benchmark import run_loso
+
+        print(run_loso())
+        return 0
     if args.write and (args.quick or args.models):
         parser.error("--write needs the full benchmark (no --quick, no --models)")
     result, pairs, thresholds = run(

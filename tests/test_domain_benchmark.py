@@ -91,3 +91,27 @@ def test_calibrated_thresholds_apply_to_the_calibrated_models_only() -> None:
         assert thresholds_for(registry.load(calibrated)) == THRESHOLDS
     for other in ("care-actin-widefield", "care-mito-widefield", "n2v2-fibsem-em"):
         assert thresholds_for(registry.load(other)) == DEFAULT_THRESHOLDS, other
+
+
+@pytest.mark.slow
+def test_leave_one_source_out_never_calibrates_on_the_source_it_judges(
+    quick: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zoo_bench.domain import loso
+
+    seen = []
+    real = loso.calibrate
+
+    def spy(table: loso.Table, train: object, rounds: int = 2) -> object:
+        seen.append(list(train))  # type: ignore[call-overload]
+        return real(table, train, rounds)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loso, "calibrate", spy)
+    result = loso.run(quick, log=lambda _: None)
+    sources = [loso.source_of(p) for p in quick]
+    assert len(seen) == len(set(sources)) >= 2
+    for source, train in zip(sorted(set(sources)), seen, strict=True):
+        assert [s != source for s in sources] == train  # every other source, never its own
+    assert result["pooled"]["pairs"] == len(quick)
+    assert set(result["by_source"]) == set(sources)
+    assert "leave-one-source-out" in loso.render(result)

@@ -26,13 +26,8 @@ from typing import Any
 import numpy as np
 
 from zoo import __version__
-from zoo.domain import DomainReport, check_image, with_trial
-from zoo.errors import (
-    DomainMismatchError,
-    ImageError,
-    IncompatibleImageError,
-    OutputExistsError,
-)
+from zoo.domain import DomainReport, check_image
+from zoo.errors import ImageError, OutputExistsError
 from zoo.files import atomic_path
 from zoo.hashes import sha256_file, sha256_path
 from zoo.imageio import Image, output_dtype, read_image, select_channel, to_dtype, write_tiff
@@ -51,6 +46,7 @@ from zoo.provenance import (
     TrialRecord,
     WeightsTestRecord,
 )
+from zoo.refusal import check_or_refuse, refuse
 from zoo.tiling import Tiling, auto_tiling, default_tiling, predict_tiled
 from zoo.trial import Trial, trial_of
 
@@ -311,50 +307,6 @@ def _free_outputs(in_path: Path, out: Path, extra: list[Path], overwrite: bool) 
         if target.exists() and not overwrite:
             raise OutputExistsError(f"{target} exists; pass --overwrite to replace it")
     return sidecar
-
-
-def check_or_refuse(
-    model: ModelRef,
-    image: Image,
-    in_path: Path,
-    *,
-    modality: str | None,
-    force: bool,
-    channel: int | None = None,
-    trial: Callable[[], Trial] | None = None,
-) -> DomainReport:
-    """The domain check (with ``trial``'s result as its last stage when given and the image
-    is compatible), then :func:`refuse`'s rule; a refused mismatch says the next step."""
-    from zoo.nextstep import refusal_hint
-
-    report = check_image(model.package, image, modality=modality)
-    if trial is not None and not any(c.kind == "compatibility" for c in report.failed()):
-        report = with_trial(report, trial())
-    hint = refusal_hint(report, f"{model.id}@{model.version}", in_path, image, channel, force)
-    refuse(report, model, in_path, force=force, hint=hint)
-    return report
-
-
-def refuse(
-    report: DomainReport, model: ModelRef, in_path: Path, *, force: bool, hint: str = ""
-) -> None:
-    """The runner's rule on a check (``zoo run`` and ``zoo report`` alike): raise
-    :class:`IncompatibleImageError` when the model cannot take the image (channels,
-    dimensionality, size), whatever ``force``; :class:`DomainMismatchError` on any other
-    mismatch unless ``force``."""
-    what = f"{in_path} does not match {model.id}@{model.version}"
-    incompatible = [c for c in report.failed() if c.kind == "compatibility"]
-    if incompatible:
-        reasons = "; ".join(f"{c.name}: {c.message}" for c in incompatible)
-        raise IncompatibleImageError(
-            f"{what} and cannot run, not even with --force ({reasons}); nothing was written."
-        )
-    if report.verdict == "mismatch" and not force:
-        reasons = "; ".join(f"{c.name}: {c.message}" for c in report.failed())
-        raise DomainMismatchError(
-            f"{what} ({reasons}); nothing was written. Use --force to run anyway (the "
-            f"mismatch is recorded in the provenance).{hint}"
-        )
 
 
 def _provenance(

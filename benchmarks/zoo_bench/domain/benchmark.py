@@ -140,3 +140,17 @@ def write(result: dict[str, Any], pairs: list[Pair], thresholds: dict) -> list[P
     CALIBRATION.write_text(json.dumps(calibration, indent=1) + "\n")
     write_doc(result, pairs, thresholds)
     return [DOC, CALIBRATION]
+
+
+def run_loso(log: Callable[[str], None] = print) -> Path:
+    """Every published model on every case, calibrated leave-one-source-out
+    (:mod:`zoo_bench.domain.loso`); writes docs/domain-loso.md and .json."""
+    from zoo_bench.domain import loso
+    from zoo_bench.heldout import published
+
+    ids = sorted({name.split("@")[0] for name in published()})
+    loaded = load_models(ids)
+    cases = build_cases(ids)
+    log(f"{len(loaded)} models × {len(cases)} images")
+    pairs = measure(loaded, cases, best_classic(cases), log=log)
+    return loso.write(loso.run(pairs, log=log))

@@ -5,7 +5,7 @@ into a calibration and a held-out half by source field."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,17 +96,17 @@ def _crops(a: np.ndarray, side: int) -> list[tuple[str, np.ndarray]]:
     ]
 
 
-def domain_bases() -> list[Base]:
+def domain_bases(models: Sequence[str] = MODELS) -> list[Base]:
     """Held-out fields of the zoo-trained domains that have a clean target, cut into
     FIELD × FIELD fields: the held-out rows :mod:`zoo_bench.training.data` keeps out of
     training (its loaders are used, so the two cannot drift apart) of each domain whose model
-    is in MODELS. Fields of empty background (the target's centre, which the pixel-size
+    is in ``models``. Fields of empty background (the target's centre, which the pixel-size
     variants zoom into, is flat) are left out."""
     from zoo_bench.training import data as train_data
 
     bases = []
     for label, model_id, loader, side in DOMAINS:
-        if model_id not in MODELS:
+        if model_id not in models:
             continue
         for pair in getattr(train_data, loader)()[2]:
             assert pair.target is not None
@@ -262,13 +262,14 @@ def _centre(a: np.ndarray, side: int, width: int | None = None) -> np.ndarray:
     return a[y0 : y0 + side, x0 : x0 + width]
 
 
-def other_cases() -> Iterator[Case]:
-    """Real pairs (and clean images with synthetic noise) of modalities no zoo model knows."""
+def other_cases(models: Sequence[str] = MODELS) -> Iterator[Case]:
+    """Real pairs (and clean images with synthetic noise) of modalities no model of
+    ``models`` was trained on."""
     from zoo.train.data import align_target
 
     # SPLITS.md: W2S fields 001-035 train; 042_1 and 044_0 are held out (and a domain of
     # their own when care-widefield-w2s takes part)
-    w2s = () if "care-widefield-w2s" in MODELS else ("042_1", "044_0")
+    w2s = () if "care-widefield-w2s" in models else ("042_1", "044_0")
     for key in w2s:
         noisy = _read(f"w2s/w2s_{key}_noisy_avg1.tif")
         clean = _read(f"w2s/w2s_{key}_clean_avg400.tif")
@@ -281,7 +282,7 @@ def other_cases() -> Iterator[Case]:
             align_target(noisy, clean, valid=valid),
             None,
         )
-    if "care-flim-two-photon" not in MODELS:  # else the kidney is a domain of its own
+    if "care-flim-two-photon" not in models:  # else the kidney is a domain of its own
         noisy = _read("pairs/flim2p_mousekidney2_intensity_ax1_noisy.tif")
         clean = align_target(noisy, _read("pairs/flim2p_mousekidney2_intensity_ax5_avg.tif"))
         for (label, n), (_l, t) in zip(_crops(noisy, FIELD), _crops(clean, FIELD), strict=True):
@@ -290,7 +291,7 @@ def other_cases() -> Iterator[Case]:
     yield Case("FMD R_1", "fmd", "other modality", noisy, align_target(noisy, clean), None)
     trained = {"actin_60x": "care-actin-widefield", "mito_20x": "care-mito-widefield"}
     for name in ("membrane", "actin_60x", "mito_20x"):
-        if trained.get(name) in MODELS:
+        if trained.get(name) in models:
             continue  # the training field of a zoo model: its held-out rows are a domain
         noisy = _centre(_read(f"pairs/gigadb_{name}_lowsnr.png"), 512)
         clean = _centre(_read(f"pairs/gigadb_{name}_highsnr.png"), 512)
@@ -326,10 +327,11 @@ def other_cases() -> Iterator[Case]:
         )
 
 
-def build_cases() -> list[Case]:
-    """Every case, split by source field: alternate fields go to the held-out half."""
+def build_cases(models: Sequence[str] = MODELS) -> list[Case]:
+    """Every case for ``models``, split by source field: alternate fields go to the
+    held-out half."""
     cases = []
-    for b, base in enumerate(domain_bases()):
+    for b, base in enumerate(domain_bases(models)):
         for v, (name, make) in enumerate(VARIANTS.items()):
             rng = np.random.default_rng(1000 * b + v)
             noisy, target = make(base, rng)
@@ -345,7 +347,7 @@ def build_cases() -> list[Case]:
                     group=f"{image}: {name}",
                 )
             )
-    cases += list(other_cases())
+    cases += list(other_cases(models))
     sources = list(dict.fromkeys(c.source for c in cases))
     for c in cases:
         c.split = "heldout" if sources.index(c.source) % 2 else "calibration"
