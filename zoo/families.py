@@ -77,18 +77,20 @@ def polarity(plane: np.ndarray) -> float:
     a = np.asarray(plane)
     h, w = a.shape
     y0, x0 = max(0, (h - _CROP) // 2), max(0, (w - _CROP) // 2)
-    crop = a[y0 : y0 + _CROP, x0 : x0 + _CROP].astype(np.float32)
-    crop = crop[: crop.shape[0] // 2 * 2, : crop.shape[1] // 2 * 2]
-    pooled = crop.reshape(crop.shape[0] // 2, 2, crop.shape[1] // 2, 2).mean(axis=(1, 3))
+    h2, w2 = (min(h, _CROP) // 2) * 2, (min(w, _CROP) // 2) * 2
+    crop = a[y0 : y0 + h2, x0 : x0 + w2].astype(np.float32)
+    pooled = (crop[0::2, 0::2] + crop[1::2, 0::2] + crop[0::2, 1::2] + crop[1::2, 1::2]) / 4
     small, large = (s / 2 for s in _SIGMAS)
     band = ndimage.gaussian_filter(pooled, small, truncate=3.0) - ndimage.gaussian_filter(
         pooled, large, truncate=3.0
     )
-    d = band.astype(np.float64) - float(band.mean())
-    var = float(np.mean(d * d))
+    d = band.ravel().astype(np.float64)
+    d -= d.mean()
+    square = d * d
+    var = float(square.mean())
     if var <= 1e-12 * max(float(np.abs(pooled).max()) ** 2, 1e-30):
         raise ImageError("the image has no structure (it is constant): no contrast polarity")
-    return float(np.mean(d**3) / var**1.5)
+    return float(np.dot(square, d) / d.size / var**1.5)
 
 
 def polarity_family(value: float) -> tuple[Family, ...]:
