@@ -13,6 +13,15 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from zoo.families import (
+    BRIGHT_ON_DARK,
+    DARK_ON_BRIGHT,
+    FAMILY_NAMES,
+    Family,
+    family_of,
+    polarity,
+    polarity_family,
+)
 from zoo.imageio import Image
 from zoo.package import Package
 from zoo.spec import Fingerprint, ImagingDomain, Stat
@@ -26,6 +35,7 @@ __all__ = [
     "check_polarity",
     "check_statistics",
     "image_polarity",
+    "model_families",
     "model_modalities",
     "plane_statistics",
     "representative_plane",
@@ -228,16 +238,18 @@ def model_modalities(package: Package) -> list[str]:
     return known + [s.modality.value for s in card.sources or [] if s.modality.value not in known]
 
 
+def model_families(package: Package) -> set[Family]:
+    """The modality families of the card's training data (none for synthetic or other)."""
+    return {f for f in map(family_of, model_modalities(package)) if f is not None}
+
+
 def _modality(package: Package, modality: str) -> Check:
     """Same modality: ok; another of the same family: warn; another family: fail."""
-    from zoo.families import FAMILY_NAMES, family_of
-
     known = model_modalities(package)
     trained = " or ".join(known)
     if modality.lower() in {k.lower() for k in known}:
         return _meta("modality", True, modality, trained, "Same modality.")
-    mine = family_of(modality)
-    theirs = {f for f in map(family_of, known) if f is not None}
+    mine, theirs = family_of(modality), model_families(package)
     if mine is not None and theirs and mine not in theirs:
         names = " or ".join(FAMILY_NAMES[f] for f in sorted(theirs))
         return Check(
@@ -255,9 +267,7 @@ def check_polarity(package: Package, value: float | None) -> list[Check]:
     the model's training data, for an image whose modality is unknown: warns when it reads
     as another family (bright on dark for an electron-microscopy model, dark on bright for a
     fluorescence one)."""
-    from zoo.families import BRIGHT_ON_DARK, DARK_ON_BRIGHT, family_of, polarity_family
-
-    theirs = {f for f in map(family_of, model_modalities(package)) if f is not None}
+    theirs = model_families(package)
     if value is None or not theirs:
         return []
     fits = bool(theirs & set(polarity_family(value)))
@@ -349,16 +359,11 @@ tracking fields from −0.3 to +3, docs/domain-check.md), so smaller images are 
 it."""
 
 
-def image_polarity(image: Image, statistics: Mapping[str, Any] | None = None) -> float | None:
-    """The contrast polarity of the image's representative plane (``statistics["polarity"]``
-    when given); None when it cannot be measured or the plane is smaller than
-    :data:`POLARITY_MIN` on a side."""
+def image_polarity(image: Image) -> float | None:
+    """The contrast polarity of the image's representative plane; None when it cannot be
+    measured or the plane is smaller than :data:`POLARITY_MIN` on a side."""
     from zoo.errors import ImageError
-    from zoo.families import polarity
 
-    if statistics is not None and "polarity" in statistics:
-        value = statistics["polarity"]
-        return float(getattr(value, "value", value))
     try:
         plane = representative_plane(image)
         return polarity(plane) if plane.ndim == 2 and min(plane.shape) >= POLARITY_MIN else None

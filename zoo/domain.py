@@ -155,7 +155,7 @@ def check_image(
         known = modality or getattr(image, "modality", None)
         checks += check_metadata(package, image, known)
         if not known:
-            checks += check_polarity(package, image_polarity(image, statistics))
+            checks += check_polarity(package, image_polarity(image))
         fp, reference = model_fingerprint(package)
         stats = check_statistics(package, image, fp, thresholds, statistics)
         closest = _closest_source(package, image, thresholds, statistics)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoo.checks import model_modalities
+from zoo.checks import model_families
 from zoo.domain import check_image
 from zoo.errors import ZooError
 from zoo.families import Family, family_of, polarity_family
@@ -80,7 +80,7 @@ def rank_models(
             for c in report.checks
             if c.status in ("warn", "fail")
         ]
-        theirs = {f for f in map(family_of, model_modalities(package)) if f is not None}
+        theirs = model_families(package)
         summary["family"] = " or ".join(sorted(theirs)) or None
         other = bool(mine and theirs and theirs.isdisjoint(mine))
         results.append(

@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from zoo.checks import model_modalities
+from zoo.checks import model_families
 from zoo.domain import check_image
-from zoo.families import family_of
 from zoo.imageio import Image
 from zoo.package import load_package
 from zoo_bench.heldout import heldout_sets, published
@@ -52,7 +51,7 @@ def measure() -> dict[str, Any]:
             for variant, pixels in variants:
                 image = Image(pixels, "yx")
                 for name, package in models.items():
-                    theirs = {f for f in map(family_of, model_modalities(package)) if f}
+                    theirs = model_families(package)
                     t0 = time.perf_counter()
                     blind = check_image(package, image)
                     seconds = time.perf_counter() - t0

@@ -23,9 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from zoo.checks import check_statistics, model_modalities
+from zoo.checks import check_statistics, model_families
 from zoo.domain import DEFAULT_THRESHOLDS, check_image, model_fingerprint
-from zoo.families import family_of
 from zoo_bench.domain.numbers import MAX_FALSE_WARNINGS, Choice, auroc, choices, recall_at, scaled
 from zoo_bench.domain.outcomes import Pair
 
@@ -220,7 +219,7 @@ def _families(pairs: list[Pair], status: np.ndarray) -> dict[str, Any]:
     """Pairs whose model is of another modality family than the image: how many warned."""
     cross = []
     for i, p in enumerate(pairs):
-        theirs = {f for f in map(family_of, model_modalities(p.package)) if f}
+        theirs = model_families(p.package)
         mine = "electron" if source_of(p) in EM_SOURCES else (
             "transmitted" if source_of(p) == "IHC (synthetic)" else "light")  # fmt: skip
         if theirs and mine not in theirs:
