@@ -148,9 +148,12 @@ def run_loso(log: Callable[[str], None] = print) -> Path:
     from zoo_bench.domain import loso
     from zoo_bench.heldout import published
 
+    t0 = time.perf_counter()
     ids = sorted({name.split("@")[0] for name in published()})
     loaded = load_models(ids)
     cases = build_cases(ids)
     log(f"{len(loaded)} models × {len(cases)} images")
     pairs = measure(loaded, cases, best_classic(cases), log=log)
-    return loso.write(loso.run(pairs, log=log))
+    result = loso.run(pairs, log=log)
+    result["seconds"] = time.perf_counter() - t0  # cases, outcomes and calibration
+    return loso.write(result)
