@@ -354,9 +354,8 @@ def plane_statistics(image: Image) -> dict[str, Stat]:
 
 
 POLARITY_MIN = 256
-"""Smallest side the contrast polarity is measured on: on fields of 128² it strays (nucleus
-tracking fields from −0.3 to +3, docs/domain-check.md), so smaller images are not judged by
-it."""
+"""Smallest side the contrast polarity is judged on: on smaller fields it strays too far
+(docs/domain-check.md)."""
 
 
 def image_polarity(image: Image) -> float | None:

@@ -6,10 +6,9 @@ image's *contrast polarity* still tells fluorescence (bright structures on a dar
 background: emitted light) from electron micrographs and transmitted light (dark structures
 on a bright background: absorbed or scattered electrons and light): the skewness of a
 band-pass copy of the image (difference of Gaussians, sigma 2 and 8 pixels), which additive
-noise leaves near its sign. Measured on every 2D image of ../shared/data (docs/domain-check.md):
-electron micrographs −0.20 to −0.08 (up to +0.09 with Poisson noise of 5 photons at the
-brightest), fluorescence +0.36 to +8 except dense frames of filaments or tissue (−0.37 to
-+0.08).
+noise leaves near its sign. Its values on the real images of ../shared/data, and where the
+rule fails (frames filled edge to edge with fluorescent structure), are in
+docs/domain-check.md.
 """
 
 from __future__ import annotations
@@ -70,8 +69,8 @@ def polarity(plane: np.ndarray) -> float:
     """Skewness of the band-pass copy of the central crop (at most 1024²) of a 2D image:
     positive for bright structures on a dark background, negative for dark on bright. The
     band is the difference of Gaussians of sigma 2 and 8 pixels, taken on the 2 × 2 mean of
-    the crop (sigma 1 and 4 there: 12 ms for a 2048² image). Raises
-    :class:`~zoo.errors.ImageError` for an image without structure."""
+    the crop (sigma 1 and 4 there), so its cost is bounded whatever the image's size.
+    Raises :class:`~zoo.errors.ImageError` for an image without structure."""
     from scipy import ndimage
 
     a = np.asarray(plane)
