@@ -69,6 +69,36 @@ def test_match_ranks_the_models_domain_first(
     assert ranking[0]["verdict"] == "match"
 
 
+def test_match_measures_the_image_once_for_all_models(
+    two_model_registry: Path, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zoo.checks
+    import zoo.fingerprint
+    from zoo.domain import check_image
+    from zoo.match import rank_models
+
+    image = read_image(shared_data / BACTERIA)
+    registry = Registry(two_model_registry, cache=tmp_path / "c")
+    calls = {"statistics": 0, "polarity": 0}
+
+    def counted(name: str, module: object, attr: str) -> None:
+        real = getattr(module, attr)
+
+        def wrapper(*args: object, **kwargs: object) -> object:
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, attr, wrapper)
+
+    counted("statistics", zoo.fingerprint, "image_statistics")
+    counted("polarity", zoo.checks, "polarity")
+    ranking = rank_models(image, registry)
+    assert len(ranking) == 2 and calls == {"statistics": 1, "polarity": 1}
+    for m in ranking:  # the same verdicts as each model's own check
+        report = check_image(registry.load(f"{m.id}@{m.version}"), image)
+        assert (m.verdict, m.score) == (report.verdict, pytest.approx(report.score))
+
+
 def test_match_top_and_table(two_model_registry: Path, own_input: Path, tmp_path: Path) -> None:
     args = ("--registry", two_model_registry, "--cache", tmp_path / "c")
     ranking = json.loads(zoo("match", own_input, *args, "--json", "--top", "1")[1])

@@ -96,6 +96,11 @@ class DomainReport(BaseModel):
         """The checks that failed."""
         return [c for c in self.checks if c.status == "fail"]
 
+    def incompatible(self) -> list[Check]:
+        """The failed compatibility checks: the model cannot take the image at all (not even
+        forced)."""
+        return [c for c in self.failed() if c.kind == "compatibility"]
+
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data (score rounded to 4 decimals)."""
         return {
@@ -139,12 +144,14 @@ def check_image(
     modality: str | None = None,
     thresholds: Thresholds | None = None,
     statistics: Mapping[str, Stat] | None = None,
+    polarity: float | None = None,
 ) -> DomainReport:
     """Check ``image`` against ``package``'s domain, before any inference.
 
     ``thresholds`` replaces :func:`thresholds_for` the package (statistics missing from it
-    are not checked); ``statistics`` are the image's :func:`plane_statistics` when already known
-    (the domain benchmark checks one image against many models).
+    are not checked); ``statistics`` and ``polarity`` are the image's
+    :func:`plane_statistics` and :func:`image_polarity` when already known (``zoo match`` and
+    the domain benchmark check one image against many models).
     """
     thresholds = thresholds_for(package) if thresholds is None else thresholds
     checks = check_compatibility(package, image)
@@ -155,7 +162,8 @@ def check_image(
         known = modality or getattr(image, "modality", None)
         checks += check_metadata(package, image, known)
         if not known:
-            checks += check_polarity(package, image_polarity(image))
+            value = image_polarity(image) if polarity is None else polarity
+            checks += check_polarity(package, value)
         fp, reference = model_fingerprint(package)
         stats = check_statistics(package, image, fp, thresholds, statistics)
         closest = _closest_source(package, image, thresholds, statistics)

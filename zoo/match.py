@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoo.checks import model_families
+from zoo.checks import image_polarity, model_families, plane_statistics
 from zoo.domain import check_image
-from zoo.errors import ZooError
+from zoo.errors import ImageError, ZooError
 from zoo.families import Family, family_of, polarity_family
 from zoo.imageio import Image
 from zoo.registry import Registry
@@ -56,7 +56,14 @@ def rank_models(
     image: Image, registry: Registry, *, modality: str | None = None, top: int | None = None
 ) -> list[Match]:
     """Every model of ``registry`` checked against ``image``, best first."""
-    mine = image_families(image, modality)
+    # Measured once for all models: the polarity (needed only without a modality) and the
+    # statistics.
+    polarity = None if (modality or image.modality) else image_polarity(image)
+    try:
+        stats = plane_statistics(image)
+    except ImageError:
+        stats = None  # each model's check says why
+    mine = image_families(image, modality, polarity=polarity)
     results = []
     for model_id, model in sorted(registry.index().models.items()):
         version = model.newest()
@@ -74,7 +81,7 @@ def rank_models(
         except ZooError as exc:
             results.append(Match(model_id, version, "error", float("inf"), [str(exc)], summary))
             continue
-        report = check_image(package, image, modality=modality)
+        report = check_image(package, image, modality=modality, statistics=stats, polarity=polarity)
         reasons = [
             f"{c.name} {c.status}: measured {_short(c.measured)}, expected {_short(c.expected)}"
             for c in report.checks
@@ -90,15 +97,16 @@ def rank_models(
     return results[:top] if top else results
 
 
-def image_families(image: Image, modality: str | None = None) -> tuple[Family, ...]:
+def image_families(
+    image: Image, modality: str | None = None, *, polarity: float | None = None
+) -> tuple[Family, ...]:
     """The families ``image`` can belong to: its modality's (``modality``, else its
-    metadata's) when known, else those its contrast polarity allows; () when unknown."""
-    from zoo.checks import image_polarity
-
+    metadata's) when known, else those its contrast polarity (``polarity`` when already
+    measured) allows; () when unknown."""
     known = family_of(modality or image.modality)
     if known is not None:
         return (known,)
-    value = image_polarity(image)
+    value = image_polarity(image) if polarity is None else polarity
     return () if value is None else polarity_family(value)
 
 

@@ -137,8 +137,7 @@ def refusal_hint(
     of the statistics: forced, or an image the model cannot take at all)."""
     from zoo.trial import plane_of
 
-    incompatible = any(c.kind == "compatibility" for c in report.failed())
-    if report.verdict != "mismatch" or force or incompatible:
+    if report.verdict != "mismatch" or force or report.incompatible():
         return ""
     step = next_step(model, path, plane_of(image), channel=channel)
     return "\n" + "\n".join(step.lines())

@@ -35,7 +35,7 @@ def check_or_refuse(
     from zoo.nextstep import refusal_hint
 
     report = check_image(model.package, image, modality=modality)
-    if trial is not None and not any(c.kind == "compatibility" for c in report.failed()):
+    if trial is not None and not report.incompatible():
         report = with_trial(report, trial())
     hint = refusal_hint(report, f"{model.id}@{model.version}", in_path, image, channel, force)
     refuse(report, model, in_path, force=force, hint=hint)
@@ -50,7 +50,7 @@ def refuse(
     dimensionality, size), whatever ``force``; :class:`DomainMismatchError` on any other
     mismatch unless ``force``."""
     what = f"{in_path} does not match {model.id}@{model.version}"
-    incompatible = [c for c in report.failed() if c.kind == "compatibility"]
+    incompatible = report.incompatible()
     if incompatible:
         reasons = "; ".join(f"{c.name}: {c.message}" for c in incompatible)
         raise IncompatibleImageError(

@@ -107,7 +107,7 @@ def check(
     ref = open_model(model, registry=registry, cache=cache)
     img = read_image(image, axes=axes, pixel_size=_pixel(pixel_size), channel=channel)
     report = check_image(ref.package, img, modality=modality)
-    incompatible = any(c.kind == "compatibility" for c in report.failed())
+    incompatible = bool(report.incompatible())
     found = trial_of(Predictor(ref.package), img) if trial and not incompatible else None
     if found is not None:
         report = with_trial(report, found)

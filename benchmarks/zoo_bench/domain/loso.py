@@ -70,7 +70,7 @@ class Table:
             for c in report.checks:
                 fixed_status[i] = max(fixed_status[i], _STATUS[c.status])
                 fixed_d2[i] += c.distance**2
-            if any(c.kind == "compatibility" and c.status == "fail" for c in report.checks):
+            if report.incompatible():
                 continue
             reference, _ = model_fingerprint(p.package)
             for (name, choice), (status, d2) in settings.items():
