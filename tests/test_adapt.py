@@ -115,6 +115,48 @@ def test_it_is_never_estimated_worse_than_the_parent(parent: Path, user_image: n
     assert adapted.history[0]["step"] == 0 and adapted.history[-1]["step"] == 12
 
 
+def correlated_image(axis: int, seed: int = 12) -> np.ndarray:
+    """A scene whose noise is correlated (0.5) between neighbours along ``axis`` (1: x)."""
+    _, clean = scene(seed, (192, 160))
+    white = np.random.default_rng(seed).normal(0, 8, (193, 161))
+    noise = white[1:, 1:] + (white[1:, :-1] if axis == 1 else white[:-1, 1:])
+    return np.clip(np.round(clean + noise / np.sqrt(2)), 0, 255).astype(np.uint8)
+
+
+def test_the_blind_spot_hides_the_axis_along_which_the_noise_is_correlated(
+    parent: Path, user_image: np.ndarray
+) -> None:
+    from zoo.adapt.network import correlated_axis, loss_of
+    from zoo.errors import SpecError
+    from zoo.fingerprint import fingerprint
+
+    ref = open_model(parent)
+    for axis, name in ((1, "x"), (0, "y")):
+        found = fingerprint([correlated_image(axis)])
+        assert correlated_axis(found) == name
+        loss, masking = loss_of(ref, FAST, found)
+        assert (loss, masking.struct_axis, masking.struct_span) == ("structn2v", name, 5)
+        assert loss_of(ref, AdaptConfig(loss="n2v2"), found)[0] == "n2v2"  # asked for
+    white = fingerprint([user_image])
+    assert correlated_axis(white) is None
+    loss, masking = loss_of(ref, FAST, white)
+    assert (loss, masking.struct_axis) == ("n2v2", None)
+    with pytest.raises(SpecError, match="struct_axis"):
+        loss_of(ref, AdaptConfig(loss="structn2v"), white)
+
+
+def test_a_structn2v_adaptation_says_so_in_its_card(parent: Path, tmp_path: Path) -> None:
+    from zoo.train.masking import struct_mask_rows
+
+    image = correlated_image(1)
+    zipped = package_adapted(adapt(open_model(parent), [image], FAST), tmp_path / "s.zip").path
+    card = load_package(zipped).card
+    assert card is not None and card.lineage is not None
+    assert card.method.name == "structn2v" and card.lineage.adaptation.loss == "structn2v"
+    assert card.method.hyperparameters["struct_axis"] == "x"
+    assert card.noise.structn2v_mask == struct_mask_rows("x", 5)
+
+
 def test_zoo_validate_and_bioimageio_test_model_pass(adapted_zip: Path) -> None:
     from bioimageio.core import test_model
 
@@ -187,6 +229,7 @@ def test_the_command_writes_the_package_and_refuses_to_overwrite(
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "held-out rows" in result.output and str(out) in result.output
+    assert "n2v2 loss" in result.output  # a CARE parent, noise not correlated
     pkg = load_package(out)
     assert pkg.name == "my-adapted" and str(pkg.descr.version) == "0.2.0"
     again = CliRunner().invoke(app, args)

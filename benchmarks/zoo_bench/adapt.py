@@ -64,7 +64,8 @@ def run(sets: tuple[str, ...] = SETS) -> Path:
 
             row: dict[str, Any] = {
                 "set": hs.name, "kind": hs.kind, "parent": f"{first.id}@{first.version}",
-                "match verdict": first.verdict, "steps": steps, "best step": adapted.best_step,
+                "match verdict": first.verdict, "loss": _loss(adapted), "steps": steps,
+                "best step": adapted.best_step,
                 "stopped at": adapted.stopped_at, "kept": _kept(adapted),
                 "seconds": time.perf_counter() - start,
                 "adapted": score(out, pair.target).psnr,
@@ -77,6 +78,12 @@ def run(sets: tuple[str, ...] = SETS) -> Path:
             REPORT.write_text(json.dumps(report, indent=1) + "\n")
             print(pair.name, json.dumps(row), flush=True)
     return REPORT
+
+
+def _loss(adapted: Any) -> str:
+    """The blind spot trained with: its name, and StructN2V's axis."""
+    axis = adapted.masking.struct_axis if adapted.masking is not None else None
+    return f"{adapted.loss} ({axis})" if axis else adapted.loss
 
 
 def _kept(adapted: Any) -> dict[str, float] | None:
@@ -214,13 +221,14 @@ def _adapt_table() -> str:
     if not REPORT.exists():
         return "_Not run yet._"
     pairs = json.loads(REPORT.read_text())["pairs"]
-    rows = ["| image | kind | parent (zoo match's first) | steps run / planned | kept step | "
-            "time | parent | adapted | Gaussian, best sigma | Gaussian, sigma without target |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    rows = ["| image | kind | parent (zoo match's first) | loss | steps run / planned | "
+            "kept step | time | parent | adapted | Gaussian, best sigma | "
+            "Gaussian, sigma without target |",
+            "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for name, r in pairs.items():
         ran = r.get("stopped at") or r["steps"]
         rows.append(
-            f"| {name} | {r['kind']} | {r['parent']} ({r['match verdict']}) | "
+            f"| {name} | {r['kind']} | {r['parent']} ({r['match verdict']}) | {r['loss']} | "
             f"{ran} / {r['steps']} | {r['best step']} | {r['seconds'] / 60:.1f} min | "
             f"{r['parent psnr']:.2f} | **{r['adapted']:.2f}** | {r['gaussian best']:.2f} | "
             f"{r['gaussian blind']:.2f} |"

@@ -27,6 +27,7 @@ def adapted_card(adapted: Adapted) -> ZooCard:
     fingerprint, the adaptation as method, the lineage, the held-out estimates."""
     from zoo import __version__
     from zoo.spec import Adaptation, Lineage, Method, Metric, TrainingData, Validation
+    from zoo.train.masking import struct_mask_rows
 
     parent = adapted.parent
     card = parent.package.card
@@ -44,6 +45,12 @@ def adapted_card(adapted: Adapted) -> ZooCard:
     where = f"held-out rows of the {n} adaptation image(s)"
     metrics = [Metric(name="sure_mse", value=v, dataset=where, method=m) for m, v in measured]
     hyper = {k: v for k, v in asdict(adapted.config).items() if v is not None and k != "threads"}
+    noise = card.noise
+    masking = adapted.masking
+    if masking is not None and masking.struct_axis:
+        hyper |= {"struct_axis": masking.struct_axis, "struct_span": masking.struct_span}
+        mask = struct_mask_rows(masking.struct_axis, masking.struct_span)
+        noise = noise.model_copy(update={"structn2v_mask": mask})
     shapes = [i.shape for i in adapted.images]
     return card.model_copy(
         update={
@@ -72,6 +79,7 @@ def adapted_card(adapted: Adapted) -> ZooCard:
                 metrics=metrics,
             ),
             "fingerprint": adapted.fingerprint,
+            "noise": noise,
             "sources": None,
             "lineage": Lineage(
                 parent=ref,

@@ -51,7 +51,9 @@ class AdaptConfig:
     minutes: float | None = None
     """Wall-clock budget when ``steps`` is None; None: :func:`default_minutes`."""
     loss: Loss | None = None
-    """Blind-spot variant; None: the parent's own (n2v, n2v2, structn2v), n2v2 otherwise."""
+    """Blind-spot variant; None: the parent's StructN2V, else StructN2V along the axis where
+    the images' noise is correlated, else the parent's N2V or N2V2, else N2V2
+    (:func:`zoo.adapt.network.loss_of`)."""
     batch_size: int = 16
     patch_size: int = 64
     learning_rate: float = 1e-4
@@ -98,6 +100,9 @@ class Adapted:
     fingerprint: Any
     """The images' joint fingerprint (:class:`~zoo.spec.Fingerprint`): the model's domain."""
     example: np.ndarray
+    masking: Any = None
+    """The blind spot trained with (:class:`zoo.train.masking.Masking`): StructN2V's axis and
+    span are recorded in the card."""
     stopped_at: int | None = None
     """The step at which the stopping rule ended the run; None: it ran every planned step."""
     history: list[dict[str, float]] = field(default_factory=list)

@@ -49,11 +49,12 @@ def adapt(
     torch = require("torch", "export")
     config = config or AdaptConfig()
     imgs = checked_images(images, config)
-    loss_name, masking = loss_of(parent, config)
     records = [
         AdaptedImage(sha256=image_sha256(a), shape=list(a.shape), fingerprint=fingerprint([a]))
         for a in imgs
     ]
+    joint = records[0].fingerprint if len(imgs) == 1 else fingerprint(imgs)
+    loss_name, masking = loss_of(parent, config, joint)
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
@@ -68,10 +69,10 @@ def adapt(
     finally:
         torch.set_num_threads(threads)
     logger.info("adapted %s: %d steps, kept %d", parent.id, run.step, run.best_step)
-    joint = records[0].fingerprint if len(imgs) == 1 else fingerprint(imgs)
     return Adapted(
         parent=parent, module=module, architecture=path, callable=cls_name, kwargs=kwargs,
-        config=replace(config, steps=run.planned), loss=loss_name, steps=run.planned,
+        config=replace(config, steps=run.planned), loss=loss_name, masking=masking,
+        steps=run.planned,
         stopped_at=run.step if run.step < run.planned else None, best_step=run.best_step,
         seconds=time.perf_counter() - run.started, images=records,
         fingerprint=joint, example=imgs[0], history=run.history,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -16,7 +16,16 @@ from zoo.errors import ImageError, PackageError, SpecError
 if TYPE_CHECKING:
     from zoo.runner import ModelRef
 
-__all__ = ["Estimate", "HeldOut", "Network", "checked_images", "loss_of", "parent_module"]
+__all__ = [
+    "CORRELATED",
+    "Estimate",
+    "HeldOut",
+    "Network",
+    "checked_images",
+    "correlated_axis",
+    "loss_of",
+    "parent_module",
+]
 
 
 class Network:
@@ -96,25 +105,49 @@ def parent_module(parent: ModelRef, torch: Any) -> tuple[Any, Path, str, dict[st
     return module, path, cls_name, kwargs
 
 
-def loss_of(parent: ModelRef, config: AdaptConfig) -> tuple[str, Any]:
-    """The blind-spot variant and its masking."""
+CORRELATED = 0.05
+"""Correlation of neighbouring pixels' noise (the fingerprint's ``noise_corr_x`` /
+``noise_corr_y``) from which the blind spot hides a line along that axis (StructN2V): with a
+one-pixel blind spot the network learns to predict correlated noise from the neighbours and
+keeps it. Independent noise measures near 0 (docs/adapt.md gives the held-out images')."""
+
+
+def correlated_axis(fingerprint: Any) -> Literal["x", "y"] | None:
+    """The axis along which the images' noise is correlated (:data:`CORRELATED`; the more
+    correlated one when both are), or None."""
+    stats = fingerprint.stats if fingerprint is not None else {}
+    corr = {a: stats[f"noise_corr_{a}"].value for a in "xy" if f"noise_corr_{a}" in stats}
+    axis = max(corr, key=lambda a: corr[a], default=None)
+    return axis if axis is not None and corr[axis] >= CORRELATED else None  # type: ignore[return-value]
+
+
+def loss_of(parent: ModelRef, config: AdaptConfig, fingerprint: Any = None) -> tuple[str, Any]:
+    """The blind-spot variant and its masking: ``config.loss`` when given; else the parent's
+    own StructN2V; else StructN2V along the axis where the images' noise (``fingerprint``)
+    is correlated; else the parent's N2V or N2V2 (N2V2 for other parents, CARE included)."""
     from zoo.train.masking import Masking
 
     card = parent.package.card
     method = str(card.method.name) if card is not None else ""
-    loss = config.loss or (method if method in ("n2v", "n2v2", "structn2v") else "n2v2")
     hyper = card.method.hyperparameters if card is not None else {}
-    axis = hyper.get("struct_axis") if loss == "structn2v" else None
+    own = method == "structn2v"
+    measured = correlated_axis(fingerprint)
+    loss = config.loss or (
+        "structn2v" if own or measured
+        else method if method in ("n2v", "n2v2") else "n2v2"
+    )  # fmt: skip
+    axis = (hyper.get("struct_axis") if own else measured) if loss == "structn2v" else None
     if loss == "structn2v" and axis not in ("x", "y"):
         raise SpecError(
-            "structn2v needs the noise's axis; the parent's card has no struct_axis "
-            "hyper-parameter: choose --loss n2v or n2v2"
+            "structn2v needs the noise's axis: the parent's card has no struct_axis "
+            f"hyper-parameter and the images' noise is not correlated (>= {CORRELATED}) "
+            "along x or y: choose --loss n2v or n2v2"
         )
     masking = Masking(
         fraction=config.masked_fraction,
         strategy="uniform" if loss == "n2v" else "median",
         struct_axis=axis,  # type: ignore[arg-type]
-        struct_span=int(hyper.get("struct_span", 5) or 5),  # type: ignore[arg-type]
+        struct_span=int((hyper.get("struct_span", 5) if own else 5) or 5),  # type: ignore[arg-type]
     )
     return loss, masking
 
