@@ -183,7 +183,7 @@ def test_real_bioimageio_export_publishes_with_a_card(
 ) -> None:
     card_path = tmp_path / "card.yaml"
     card_path.write_text(yaml.safe_dump(card_dict()))
-    from zoo.spec import load_card
+    from zoo.cardfile import load_card
 
     src = shared_data / "careamics" / "n2v_short_bioimageio_export.zip"
     result = registry.publish(src, card=load_card(card_path), model_id="careamics-tiny")

@@ -7,15 +7,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from zoo.domain import DomainReport, check_image, with_trial
 from zoo.errors import DomainMismatchError, IncompatibleImageError
 from zoo.imageio import Image
 
 if TYPE_CHECKING:
-    from zoo.runner import ModelRef
+    from zoo.package import Package
     from zoo.trial import Trial
+
+
+class ModelRef(Protocol):
+    """What the rule needs of a model (:class:`zoo.runner.ModelRef` has it)."""
+
+    package: Package
+    id: str
+    version: str
+
 
 __all__ = ["check_or_refuse", "refuse"]
 

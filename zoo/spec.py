@@ -42,8 +42,6 @@ __all__ = [
     "TrainingSource",
     "Validation",
     "ZooCard",
-    "card_template_text",
-    "load_card",
 ]
 
 CARD_FORMAT_VERSION = "0.1.0"
@@ -429,8 +427,3 @@ class ZooCard(_Node):
     def to_yaml_dict(self) -> dict[str, Any]:
         """The card as plain JSON-compatible data, without unset defaults' noise."""
         return self.model_dump(mode="json", exclude_none=True)
-
-
-# The card file (YAML) in and out lives in zoo.cardfile; imported here so that
-# ``from zoo.spec import load_card`` keeps working.
-from zoo.cardfile import card_template_text, load_card  # noqa: E402

@@ -24,7 +24,6 @@ with the truth on SPLITS.md's held-out pairs and the cost.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -36,8 +35,6 @@ from scipy import ndimage
 from zoo.errors import ImageError
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from zoo.imageio import Image
     from zoo.inference import Predictor
 
@@ -53,7 +50,6 @@ __all__ = [
     "pixel_risk",
     "plane_of",
     "run_trial",
-    "trial_file",
     "trial_of",
 ]
 
@@ -175,27 +171,6 @@ def run_trial(
         windows=len(windows),
         seconds=time.perf_counter() - start,
     )
-
-
-def trial_file(
-    model: Any,
-    image: str | os.PathLike[str],
-    *,
-    axes: str | None = None,
-    pixel_size: float | tuple[float, ...] | None = None,
-    channel: int | None = None,
-    weight_format: str | None = None,
-    registry: str | None = None,
-    cache: Path | None = None,
-) -> Trial:
-    """The no-reference trial (:mod:`zoo.trial`) of one image file for one model."""
-    from zoo.imageio import read_image
-    from zoo.inference import Predictor
-    from zoo.runner import open_model
-
-    ref = open_model(model, registry=registry, cache=cache)
-    data = read_image(image, axes=axes, pixel_size=pixel_size, channel=channel)
-    return trial_of(Predictor(ref.package, weight_format=weight_format), data)
 
 
 def trial_of(predictor: Predictor, image: Image) -> Trial:

@@ -11,9 +11,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from zoo.cardfile import load_card
 from zoo.cli import app
 from zoo.errors import SpecError
-from zoo.spec import load_card
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from zoo.cardfile import load_card
 from zoo.cli import app
 from zoo.errors import SpecError
 from zoo.export.builder import ImportedModel, build_package
-from zoo.spec import load_card
 
 REPO = Path(__file__).resolve().parents[2]
 CARD = REPO / "examples" / "n2v-ihc-careamics.card.yaml"

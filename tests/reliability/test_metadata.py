@@ -39,7 +39,7 @@ def _card_file(content: bytes):  # type: ignore[no-untyped-def]
     """Publish the package without a card, attaching ``content`` as --card FILE."""
 
     def build(world: World) -> Attempt:
-        from zoo.spec import load_card
+        from zoo.cardfile import load_card
 
         def drop(d: dict[str, Any]) -> None:
             del d["config"]["zoo"]
@@ -170,7 +170,7 @@ def test_catalogue(case: Case, world: World) -> None:
 
 
 def test_an_override_that_is_not_yaml_is_a_spec_error() -> None:
-    from zoo.spec import load_card
+    from zoo.cardfile import load_card
 
     with pytest.raises(SpecError, match="not valid YAML"):
         load_card(None, overrides=["domain.modality=[unclosed"])

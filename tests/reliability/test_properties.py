@@ -16,9 +16,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from zoo.cardfile import load_card
 from zoo.errors import SpecError
 from zoo.index import ID_PATTERN, ModelEntry, parse_ref, parse_version, validate_id
-from zoo.spec import MethodName, Modality, NoiseType, ZooCard, load_card
+from zoo.spec import MethodName, Modality, NoiseType, ZooCard
 
 PROPS = settings(
     max_examples=300,

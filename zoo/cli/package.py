@@ -106,11 +106,11 @@ def package(
     """Import trained weights, export ONNX + TorchScript (verified), write a bioimage.io zip."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from zoo.cardfile import load_card
     from zoo.errors import OutputExistsError
     from zoo.export.builder import build_package
     from zoo.export.importers import import_model
     from zoo.imageio import read_array
-    from zoo.spec import load_card
 
     if output.exists() and not overwrite:
         raise OutputExistsError(f"{output} exists; pass --overwrite to replace it")

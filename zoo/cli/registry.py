@@ -48,8 +48,8 @@ def publish(
     ] = False,
 ) -> None:
     """Validate a package (bioimage.io, card, its own test) and publish it."""
+    from zoo.cardfile import load_card
     from zoo.registry import Registry
-    from zoo.spec import load_card
 
     zoo_card = load_card(card) if card is not None else None
     result = Registry(registry, cache=cache, token=token).publish(

@@ -32,7 +32,7 @@ def weights_kind(path: Path) -> str | None:
 
 def weights_card_template(path: Path, kind: str) -> str:
     """The card YAML template for the weights at ``path`` (``kind``: :data:`WEIGHTS_KINDS`)."""
-    from zoo.spec import card_template_text
+    from zoo.cardfile import card_template_text
 
     if kind == "careamics":
         facts = _careamics_facts(path)
