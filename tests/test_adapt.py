@@ -320,12 +320,26 @@ def test_a_checkpoint_replaces_the_parent_only_when_clearly_better(
     assert adapted.best_step == 12 and adapted.heldout["adapted"] == 9.0
     assert [h["step"] for h in adapted.history] == [0, 6, 12]
     gain, se = adapted.history[1]["gain"], adapted.history[1]["gain_se"]
-    assert gain == pytest.approx(0.3) and gain < 2 * se
+    assert gain == pytest.approx(0.3) and gain < adapted.history[1]["margin"] * se
 
     monkeypatch.setattr(HeldOut, "estimate", _estimates(
         [(10.0, list(base)), (9.7, list(noisy))]))  # fmt: skip
     kept = adapt(open_model(parent), [user_image], FAST)
     assert kept.best_step == 0 and kept.heldout["adapted"] == kept.heldout["parent"] == 10.0
+
+
+def test_the_margin_grows_with_the_comparisons_a_run_makes(
+    parent: Path, user_image: np.ndarray
+) -> None:
+    """The best of many noisy comparisons with the parent looks better than it is: the
+    margin is the one-sided 5 % bound over the run's evaluations (Bonferroni)."""
+    from zoo.adapt.network import margin
+
+    assert margin(1) == pytest.approx(1.645, abs=1e-3)
+    assert margin(30) == pytest.approx(2.935, abs=1e-3)
+    assert margin(0) == margin(1) and margin(60) > margin(30) > margin(2)
+    history = adapt(open_model(parent), [user_image], FAST).history
+    assert [h["margin"] for h in history[1:]] == [margin(2)] * 2  # 12 steps, one every 6
 
 
 def test_the_run_stops_when_the_held_out_estimate_stops_falling(

@@ -37,8 +37,9 @@ Progress = Callable[[int, int, float, float | None], None]
 
 SELECTION = (
     "lowest SURE estimate of the error on the held-out rows (zoo.trial) among the "
-    "checkpoints estimated better than the parent by more than 2 standard errors; the "
-    "parent otherwise"
+    "checkpoints estimated better than the parent by more than z standard errors, z the "
+    "one-sided 5 % bound over the run's planned evaluations (Bonferroni); the parent "
+    "otherwise"
 )
 
 

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo.adapt.config import AdaptConfig, Adapted, Progress, default_minutes, image_sha256
-from zoo.adapt.network import Estimate, HeldOut, Network, checked_images, loss_of, parent_module
+from zoo.adapt.network import (
+    Estimate,
+    HeldOut,
+    Network,
+    checked_images,
+    loss_of,
+    margin,
+    parent_module,
+)
 from zoo.errors import require
 
 if TYPE_CHECKING:
@@ -192,17 +200,20 @@ class _Run:
 
     def _evaluate(self, train_loss: float) -> float:
         """The held-out estimate now; the weights kept when it is the lowest so far among
-        those clearly lower than the parent's (by :data:`~zoo.adapt.network.Z` standard
-        errors)."""
+        those clearly lower than the parent's (by :func:`~zoo.adapt.network.margin` standard
+        errors for the run's planned evaluations; the steps so far while the plan is not yet
+        known)."""
         module = self.network.module
         module.eval()
         estimate = self.held.estimate(self.network)
         gain, se = estimate.gain_over(self.parent_estimate)
+        z = margin(max(self.planned, self.step) // self.config.val_every)
         self.history.append({"step": self.step, "train_loss": train_loss,
-                             "heldout": estimate.risk, "gain": gain, "gain_se": se})  # fmt: skip
+                             "heldout": estimate.risk, "gain": gain, "gain_se": se,
+                             "margin": z})  # fmt: skip
         if estimate.risk < self.lowest[0]:
             self.lowest = (estimate.risk, self.step)
-        if estimate.risk < self.best.risk and estimate.clearly_better_than(self.parent_estimate):
+        if estimate.risk < self.best.risk and estimate.clearly_better_than(self.parent_estimate, z):
             self.best, self.best_step = estimate, self.step
             self.best_state = copy.deepcopy(module.state_dict())
         return estimate.risk

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from zoo.runner import ModelRef
 
 __all__ = [
+    "ALPHA",
     "CORRELATED",
     "Estimate",
     "HeldOut",
@@ -24,6 +25,7 @@ __all__ = [
     "checked_images",
     "correlated_axis",
     "loss_of",
+    "margin",
     "parent_module",
 ]
 
@@ -225,8 +227,19 @@ class HeldOut:
 
 BLOCK = 32
 """Columns per block of the held-out rows: the unit of :class:`Estimate`'s standard error."""
-Z = 2.0
-"""A checkpoint replaces the parent only when estimated better by this many standard errors."""
+ALPHA = 0.05
+"""The chance, over a whole run, that some checkpoint no better than the parent is estimated
+better by :func:`margin`: the run compares every evaluation with the parent, and the best
+of many noisy comparisons looks better than it is."""
+
+
+def margin(evaluations: int) -> float:
+    """How many standard errors lower than the parent's a checkpoint's estimate must be to
+    replace it, in a run of ``evaluations`` comparisons: the one-sided bound at
+    :data:`ALPHA` / ``evaluations`` (Bonferroni)."""
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(1 - ALPHA / max(1, evaluations))
 
 
 @dataclass(frozen=True)
@@ -256,7 +269,7 @@ class Estimate:
         se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("inf")
         return other.risk - self.risk, se
 
-    def clearly_better_than(self, other: Estimate) -> bool:
-        """Lower than ``other`` by more than :data:`Z` standard errors."""
+    def clearly_better_than(self, other: Estimate, z: float) -> bool:
+        """Lower than ``other`` by more than ``z`` standard errors (:func:`margin`)."""
         gain, se = self.gain_over(other)
-        return gain > Z * se
+        return gain > z * se
