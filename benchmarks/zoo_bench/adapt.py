@@ -225,7 +225,8 @@ def _adapt_table() -> str:
             "kept step | time | parent | adapted | Gaussian, best sigma | "
             "Gaussian, sigma without target |",
             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
-    for name, r in pairs.items():
+    order = {name: i for i, name in enumerate(SETS)}
+    for name, r in sorted(pairs.items(), key=lambda kv: (order.get(kv[1]["set"], 99), kv[0])):
         ran = r.get("stopped at") or r["steps"]
         rows.append(
             f"| {name} | {r['kind']} | {r['parent']} ({r['match verdict']}) | {r['loss']} | "

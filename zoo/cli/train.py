@@ -205,10 +205,11 @@ def adapt(
     Every plane of a stack is an image; --channel N picks one channel of RGB or
     multi-channel files. Rows at the bottom of each image are held out: the weights with the
     lowest estimated error there (SURE) are kept when clearly better than the parent's (by
-    two standard errors), the parent's otherwise; the run stops when that estimate stops
-    falling. The package
-    records its lineage (parent, adaptation, your images by sha256 and fingerprint, never
-    their paths); Ctrl-C leaves no file behind.
+    about 3 standard errors, more the more checkpoints a run compares), the parent's
+    otherwise; the run stops when that estimate stops falling. Where the images' noise is
+    correlated between neighbours, the blind spot hides a line along that axis
+    (StructN2V). The package records its lineage (parent, adaptation, your images by sha256
+    and fingerprint, never their paths); Ctrl-C leaves no file behind.
     """
     from zoo.adapt import AdaptConfig, default_minutes, planes_of
     from zoo.adapt import adapt as run_adapt
