@@ -385,7 +385,8 @@ def card_template(package: Package) -> str:
     can (modality, structures, training, limitations, evaluations); the rest of them are
     noted in the header.
     """
-    from zoo.spec import MethodName, card_template_text
+    from zoo.cardfile import card_template_text
+    from zoo.spec import MethodName
 
     descr = package.descr
     axes = descr.inputs[0].axes

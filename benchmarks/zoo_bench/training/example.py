@@ -23,10 +23,10 @@ N2V_CITE = {
 def build_example(data: Path, version: str) -> Any:
     """Build the example package from the checkpoint and image in ``data`` into a temporary
     folder, with the card in examples/; returns zoo.export.builder's result."""
+    from zoo.cardfile import load_card
     from zoo.export.builder import build_package
     from zoo.export.importers import import_model
     from zoo.fingerprint import fingerprint
-    from zoo.spec import load_card
 
     model = import_model("careamics", data / "careamics" / "n2v_short.ckpt")
     card = load_card(
