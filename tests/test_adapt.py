@@ -149,7 +149,9 @@ def test_a_structn2v_adaptation_says_so_in_its_card(parent: Path, tmp_path: Path
     from zoo.train.masking import struct_mask_rows
 
     image = correlated_image(1)
-    zipped = package_adapted(adapt(open_model(parent), [image], FAST), tmp_path / "s.zip").path
+    adapted = adapt(open_model(parent), [image], FAST)
+    assert adapted.loss_description == "structn2v (a line of 5 px along x)"
+    zipped = package_adapted(adapted, tmp_path / "s.zip").path
     card = load_package(zipped).card
     assert card is not None and card.lineage is not None
     assert card.method.name == "structn2v" and card.lineage.adaptation.loss == "structn2v"

@@ -64,7 +64,7 @@ def run(sets: tuple[str, ...] = SETS) -> Path:
 
             row: dict[str, Any] = {
                 "set": hs.name, "kind": hs.kind, "parent": f"{first.id}@{first.version}",
-                "match verdict": first.verdict, "loss": _loss(adapted), "steps": steps,
+                "match verdict": first.verdict, "loss": adapted.loss_description, "steps": steps,
                 "best step": adapted.best_step,
                 "stopped at": adapted.stopped_at, "kept": _kept(adapted),
                 "seconds": time.perf_counter() - start,
@@ -78,12 +78,6 @@ def run(sets: tuple[str, ...] = SETS) -> Path:
             REPORT.write_text(json.dumps(report, indent=1) + "\n")
             print(pair.name, json.dumps(row), flush=True)
     return REPORT
-
-
-def _loss(adapted: Any) -> str:
-    """The blind spot trained with: its name, and StructN2V's axis."""
-    axis = adapted.masking.struct_axis if adapted.masking is not None else None
-    return f"{adapted.loss} ({axis})" if axis else adapted.loss
 
 
 def _kept(adapted: Any) -> dict[str, float] | None:

@@ -111,6 +111,15 @@ class Adapted:
     heldout: dict[str, float] = field(default_factory=dict)
     """Estimated error on the held-out rows: parent, adapted, gaussian (best sigma)."""
 
+    @property
+    def loss_description(self) -> str:
+        """The loss trained with, and StructN2V's hidden line: ``structn2v (a line of 5 px
+        along x)``."""
+        axis = self.masking.struct_axis if self.masking is not None else None
+        if not axis:
+            return self.loss
+        return f"{self.loss} (a line of {self.masking.struct_span} px along {axis})"
+
 
 def image_sha256(image: np.ndarray) -> str:
     """sha256 of an image's pixels: dtype, shape and C-order bytes."""

@@ -233,21 +233,12 @@ def adapt(
     out.print(
         "estimated error on the held-out rows (SURE, lower is better): "
         f"adapted {h['adapted']:.4g}, parent {h['parent']:.4g}, best Gaussian "
-        f"{h['gaussian']:.4g}; {_loss(adapted)} loss, {_ran(adapted)} in "
+        f"{h['gaussian']:.4g}; {adapted.loss_description} loss, {_ran(adapted)} in "
         f"{adapted.seconds:.0f} s, kept step "
         f"{adapted.best_step}{' (the parent)' if adapted.best_step == 0 else ''}",
         markup=False,
     )
     out.print(str(built.path), markup=False)
-
-
-def _loss(adapted: Any) -> str:
-    axis = adapted.masking.struct_axis if adapted.masking is not None else None
-    return (
-        f"{adapted.loss} (a line of {adapted.masking.struct_span} px along {axis})"
-        if axis
-        else adapted.loss
-    )
 
 
 def _ran(adapted: Any) -> str:
