@@ -30,8 +30,6 @@ BASELINES_CACHE = REPO / "build" / "heldout-baselines.json"
 RUNS = REPO / "docs" / "models-heldout.json"
 CROP = 1024
 """Held-out images larger than this are scored on their central CROP × CROP."""
-EM_NOISE_SIGMA = 25.0
-"""Gaussian noise (grey values of the 8-bit slices) synthesised on the clean EM slices."""
 
 
 @dataclass
@@ -87,12 +85,7 @@ def _fmd() -> HeldOutSet:
 
 
 def _em() -> HeldOutSet:
-    em = []
-    for seed, rel in enumerate(("em/isbi2012_train_5.png", "em/epfl_fibsem_testing0002.png")):
-        clean = data._png(rel, 0 if "epfl" in rel else None).astype(np.float32)
-        rng = np.random.default_rng(500 + seed)
-        noisy = np.clip(np.round(clean + rng.normal(0, EM_NOISE_SIGMA, clean.shape)), 0, 255)
-        em.append(Pair(Path(rel).stem, _centre(noisy.astype(np.uint8)), _centre(clean)))
+    em = [Pair(p.name, _centre(p.noisy), _centre(p.target)) for p in data.em_heldout()]
     return HeldOutSet("EM slices + noise", "em", "held-out slices", em)
 
 

@@ -97,6 +97,24 @@ def test_the_best_checkpoint_is_kept_not_the_last(monkeypatch: pytest.MonkeyPatc
     assert not all(torch.equal(v, snapshots[3][k]) for k, v in result.state_dict.items())
 
 
+def test_a_run_can_start_from_trained_weights_of_the_same_architecture() -> None:
+    """Fine-tuning: ``initial`` weights are where the run starts (its first validation is
+    already the trained model's), and weights of another architecture are refused."""
+    noisy, clean = synthetic()
+    tiny = {**TINY, "batch_norm": False}  # a training step moves batch norm's running stats
+    trained = train([noisy], [clean], config=TrainConfig(method="care", **tiny))
+    still = TrainConfig(
+        method="care", **{**tiny, "steps": 1, "val_every": 1, "learning_rate": 1e-9}
+    )
+    fresh = train([noisy], [clean], config=still)
+    tuned = train([noisy], [clean], config=still, initial=trained.state_dict)
+    assert tuned.history[0]["val_loss"] == pytest.approx(trained.best_val_loss, rel=1e-3)
+    assert fresh.history[0]["val_loss"] > 2 * trained.best_val_loss
+    wider = TrainConfig(method="care", **{**tiny, "filters": 16, "steps": 1})
+    with pytest.raises(TrainConfigError, match="initial weights do not fit"):
+        train([noisy], [clean], config=wider, initial=trained.state_dict)
+
+
 def test_validation_batch_is_fixed_and_held_out() -> None:
     noisy, clean = synthetic(2)
     config = TrainConfig(method="care", **TINY)

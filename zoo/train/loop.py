@@ -24,7 +24,7 @@ import copy
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -60,13 +60,16 @@ def train(
     progress: Progress | None = None,
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 250,
+    initial: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Train a denoiser on 2D ``images`` (CARE: with registered clean ``targets``).
 
     ``checkpoint``: a file where the whole state of the run (weights, optimiser, schedule,
     random generator, history, best weights) is saved every ``checkpoint_every`` steps and at
     the end; a run given an existing checkpoint of the same config resumes from it, and
-    ends with the weights an uninterrupted run gives. Raises
+    ends with the weights an uninterrupted run gives. ``initial``: a state dict of the same
+    architecture to start from instead of random weights (fine-tuning a published model;
+    a resumed checkpoint takes precedence). Raises
     :class:`~zoo.errors.ImageError` for unusable images and
     :class:`~zoo.errors.TrainConfigError` for a method/target mismatch or a checkpoint of
     another config.
@@ -81,7 +84,7 @@ def train(
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
-        run = _Run.start(config, mean, std, len(images), torch)
+        run = _Run.start(config, mean, std, len(images), torch, initial)
         if checkpoint is not None and Path(checkpoint).exists():
             run.resume(Path(checkpoint), torch)
         start = time.perf_counter() - run.result.seconds
@@ -131,13 +134,28 @@ class _Run:
     val_loss: float | None = None
 
     @classmethod
-    def start(cls, config: TrainConfig, mean: float, std: float, n: int, torch: Any) -> _Run:
+    def start(
+        cls,
+        config: TrainConfig,
+        mean: float,
+        std: float,
+        n: int,
+        torch: Any,
+        initial: Mapping[str, Any] | None = None,
+    ) -> _Run:
         from zoo import __version__
         from zoo.export.importers import load_architecture
 
         torch.manual_seed(config.seed)
         _path, arch = load_architecture(ARCHITECTURE)
         model = arch(**config.arch_kwargs())
+        if initial is not None:
+            try:
+                model.load_state_dict(initial)
+            except RuntimeError as e:
+                raise TrainConfigError(
+                    f"the initial weights do not fit a UNet of {config.arch_kwargs()}: {e}"
+                ) from e
         optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimiser, T_max=config.steps, eta_min=config.learning_rate * 0.01

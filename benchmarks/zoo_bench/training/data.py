@@ -138,6 +138,61 @@ def load_fibsem() -> tuple[list[np.ndarray], None, list[Pair]]:
     return train, None, [Pair("EPFL slice testing0002", held, None)]
 
 
+EM_TRAIN = (*(f"em/isbi2012_train_{k}.png" for k in range(5)), "em/epfl_fibsem_testing0001.png")
+EM_HELDOUT = ("em/isbi2012_train_5.png", "em/epfl_fibsem_testing0002.png")
+EM_NOISE_SIGMA = 25.0
+"""Gaussian noise (grey values of the 8-bit slices) synthesised on the held-out EM slices."""
+EM_SIGMAS = (10.0, 20.0, 35.0, 50.0)
+"""Noise-level augmentation of the EM generalist: Gaussian noise of these standard deviations
+(grey values), rounded and clipped to 8 bits as a detector would, beside :func:`synthesise`'s
+Poisson-Gaussian copies (white and correlated)."""
+
+
+def _em_slice(rel: str) -> np.ndarray:
+    return _png(rel, 0 if "epfl" in rel else None).astype(np.float32)
+
+
+def _gaussian_8bit(clean: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    noisy = np.clip(np.round(clean + rng.normal(0, sigma, clean.shape)), 0, 255)
+    return noisy.astype(np.uint8)
+
+
+def em_heldout() -> list[Pair]:
+    """SPLITS.md's held-out EM slices (ISBI train_5, EPFL testing0002) with Gaussian noise of
+    EM_NOISE_SIGMA at fixed seeds, and their clean slices."""
+    pairs = []
+    for seed, rel in enumerate(EM_HELDOUT):
+        clean = _em_slice(rel)
+        noisy = _gaussian_8bit(clean, EM_NOISE_SIGMA, np.random.default_rng(500 + seed))
+        pairs.append(Pair(Path(rel).stem, noisy, clean))
+    return pairs
+
+
+def em_sources() -> dict[str, tuple[list, list]]:
+    """The EM generalist's training pairs per source: every clean training slice of SPLITS.md
+    (ISBI train_0-4, EPFL testing0001) with Gaussian noise at EM_SIGMAS and Poisson-Gaussian
+    noise (:func:`synthesise`, white and correlated), seeded."""
+    sources: dict[str, tuple[list, list]] = {"ISBI 2012": ([], []), "EPFL": ([], [])}
+    for k, rel in enumerate(EM_TRAIN):
+        clean = _em_slice(rel)
+        noisy, targets = sources["EPFL" if "epfl" in rel else "ISBI 2012"]
+        rng = np.random.default_rng(700 + k)
+        for sigma in EM_SIGMAS:
+            noisy.append(_gaussian_8bit(clean, sigma, rng))
+            targets.append(clean)
+        for n, t in synthesise(clean, 800 + k, CORRELATED_COPIES):
+            noisy.append(n)
+            targets.append(t)
+    return sources
+
+
+def load_em() -> tuple[list[np.ndarray], list[np.ndarray], list[Pair]]:
+    """The EM generalist's training pairs (:func:`em_sources`) and the held-out EM slices."""
+    sources = em_sources()
+    noisy = [a for n, _t in sources.values() for a in n]
+    return noisy, [t for _n, ts in sources.values() for t in ts], em_heldout()
+
+
 GIGADB_TRAIN_ROWS = 1536
 GIGADB_REPO_NOTE = "Hagen et al. 2021, GigaScience, GigaDB 100888"
 
@@ -189,11 +244,52 @@ SYNTHETIC_PEAKS = (4.0, 15.0, 60.0)
 """Noise-level augmentation: photons at a clean image's 99.9th percentile, one noisy copy
 each (Poisson), with a read noise of ``SYNTHETIC_READ`` photons (Gaussian)."""
 SYNTHETIC_READ = 1.5
+CORRELATED_COPIES = 2
+"""Further copies per clean image whose noise is correlated between neighbours, as a point
+scanner's detector bandwidth or a camera's readout makes it: the Poisson-Gaussian noise
+filtered along x by [a, 1, a] and along y by [b, 1, b] (variance kept), a in
+``CORRELATION_X``, b in ``CORRELATION_Y`` and the peak log-uniform in SYNTHETIC_PEAKS'
+range, all drawn from the seed."""
+CORRELATION_X = (0.1, 0.4)
+CORRELATION_Y = (0.0, 0.2)
+QUANTISED = 0.5
+"""Fraction of the synthetic copies exported to 8 bits as a dim acquisition's export is: the
+clean image's 99.9th percentile scaled onto a level log-uniform in ``EXPORT_LEVELS`` grey
+values, an offset uniform in 0-``EXPORT_OFFSET``, rounded and clipped to 0-255 (the target
+mapped the same way, not rounded)."""
+EXPORT_LEVELS = (40.0, 255.0)
+EXPORT_OFFSET = 10.0
 
 
-def synthesise(clean: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Poisson-Gaussian noisy copies of ``clean`` at each of SYNTHETIC_PEAKS, as (noisy,
-    target) pairs in photon units, seeded."""
+def _exported(
+    noisy: np.ndarray, target: np.ndarray, peak: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``noisy`` and ``target`` (photons, ``peak`` at the 99.9th percentile) as an 8-bit
+    export with probability QUANTISED, else as they are, both float32."""
+    if rng.random() >= QUANTISED:
+        return noisy.astype(np.float32), target.astype(np.float32)
+    level = np.exp(rng.uniform(*np.log(EXPORT_LEVELS)))
+    gain, offset = level / peak, rng.uniform(0.0, EXPORT_OFFSET)
+    exported = np.clip(np.round(offset + noisy * gain), 0, 255)
+    return exported.astype(np.float32), (offset + target * gain).astype(np.float32)
+
+
+def _correlate(noise: np.ndarray, a: float, b: float) -> np.ndarray:
+    """``noise`` filtered by [a, 1, a] along x and [b, 1, b] along y, its variance kept
+    (lag-1 correlation 2a / (1 + 2a²) along x for white noise)."""
+    from scipy.ndimage import correlate1d
+
+    out = correlate1d(noise, [a, 1.0, a], axis=1, mode="reflect")
+    out = correlate1d(out, [b, 1.0, b], axis=0, mode="reflect")
+    return out / np.sqrt((1 + 2 * a * a) * (1 + 2 * b * b))
+
+
+def synthesise(
+    clean: np.ndarray, seed: int, correlated: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Poisson-Gaussian noisy copies of ``clean`` at each of SYNTHETIC_PEAKS, and
+    ``correlated`` more with neighbour-correlated noise (:data:`CORRELATED_COPIES`), as
+    (noisy, target) pairs in photon units or as 8-bit exports (:func:`_exported`), seeded."""
     c = clean.astype(np.float64)
     lo, hi = np.percentile(c, [0.1, 99.9])
     c = np.clip((c - lo) / max(hi - lo, 1e-12), 0, None)
@@ -201,7 +297,14 @@ def synthesise(clean: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarra
     pairs = []
     for peak in SYNTHETIC_PEAKS:
         noisy = rng.poisson(c * peak) + rng.normal(0, SYNTHETIC_READ, c.shape)
-        pairs.append((noisy.astype(np.float32), (c * peak).astype(np.float32)))
+        pairs.append(_exported(noisy, c * peak, peak, rng))
+    low, high = np.log(SYNTHETIC_PEAKS[0]), np.log(SYNTHETIC_PEAKS[-1])
+    for _ in range(correlated):
+        peak = float(np.exp(rng.uniform(low, high)))
+        a, b = rng.uniform(*CORRELATION_X), rng.uniform(*CORRELATION_Y)
+        noise = rng.poisson(c * peak) - c * peak + rng.normal(0, SYNTHETIC_READ, c.shape)
+        noisy = c * peak + _correlate(noise, a, b)
+        pairs.append(_exported(noisy, c * peak, peak, rng))
     return pairs
 
 
@@ -209,7 +312,9 @@ FLUORESCENCE_SOURCES = ("W2S", "GigaDB", "nucleus tracking", "FLIM")
 """The training sources of the fluorescence generalist (SPLITS.md's training parts)."""
 
 
-def fluorescence_sources(without: str | None = None) -> dict[str, tuple[list, list]]:
+def fluorescence_sources(
+    without: str | None = None, correlated: int = CORRELATED_COPIES
+) -> dict[str, tuple[list, list]]:
     """SPLITS.md's training images of every fluorescence source, as (noisy, target) lists
     per source: the real pairs (W2S fields 001-035, GigaDB actin and mito rows 0-1535,
     nucleus tracking rows 0-767) and Poisson-Gaussian copies of their clean targets at three
@@ -230,7 +335,7 @@ def fluorescence_sources(without: str | None = None) -> dict[str, tuple[list, li
     for seed, (name, clean) in enumerate(cleans.items(), start=1):
         picked = clean if name != "W2S" else clean[::7]  # W2S has 105 real pairs already
         for k, image in enumerate(picked):
-            for noisy, target in synthesise(image, seed * 1000 + k):
+            for noisy, target in synthesise(image, seed * 1000 + k, correlated):
                 sources[name][0].append(noisy)
                 sources[name][1].append(target)
     if without is not None:

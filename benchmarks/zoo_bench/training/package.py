@@ -80,6 +80,8 @@ def build_card(spec: ModelSpec, result: Any, fp: Any, ev: dict[str, Any]) -> Any
         "best_val_loss": round(result.best_val_loss, 6),
         "train_seconds": round(result.seconds, 1),
     }
+    if spec.init:
+        hyper["initial_weights"] = spec.init
     if spec.config.normalisation == "dataset":
         hyper |= {"normalisation_mean": result.mean, "normalisation_std": result.std}
     card["method"] = {
@@ -92,6 +94,17 @@ def build_card(spec: ModelSpec, result: Any, fp: Any, ev: dict[str, Any]) -> Any
     if not ev["supervised"]:
         card["validation"]["limitations"].append(SELF_SUPERVISED_LIMITATION)
     return ZooCard.model_validate(card | {"fingerprint": fp.model_dump()})
+
+
+def initial_weights(model: str) -> dict[str, Any]:
+    """The state dict of the published ``model`` (``id@version``) in the embedded registry."""
+    import torch
+
+    from zoo.adapt.network import parent_module
+    from zoo.runner import open_model
+
+    module, _path, _cls, _kwargs = parent_module(open_model(model, registry=str(REPO)), torch)
+    return module.state_dict()
 
 
 def train_or_reuse(
@@ -118,9 +131,15 @@ def train_or_reuse(
             last[0] = now
 
     last[0] = time.perf_counter()
+    initial = initial_weights(spec.init) if spec.init else None
     # resumable: a rerun continues from the last checkpoint (every 250 steps)
     result = train(
-        images, targets, config=spec.config, progress=progress, checkpoint=work / "checkpoint.pt"
+        images,
+        targets,
+        config=spec.config,
+        progress=progress,
+        checkpoint=work / "checkpoint.pt",
+        initial=initial,
     )
     result.save(work)
     print(

@@ -38,6 +38,7 @@ NOT_PUBLISHED = (
     "n2v-nuclei-widefield",
     "care-w2s-widefield",
     "care-fluorescence-generalist",
+    "care-em-generalist",
 )
 """Tried and not published: on their held-out images they did not beat the best-sigma
 Gaussian filter (docs/models.md gives the numbers). Build one with ``--only ID --no-publish``."""
@@ -60,6 +61,8 @@ class ModelSpec:
     """Why an experiment was not published (docs/models.md)."""
     sources: Callable[[], dict[str, tuple[list[np.ndarray], Any]]] | None = None
     """A model of several sources: their training images by name (for a fingerprint each)."""
+    init: str | None = None
+    """A published model (``id@version``) whose weights training starts from (fine-tuning)."""
 
 
 def load_spec(model_id: str, folder: Path = RECIPES) -> ModelSpec:
@@ -76,6 +79,7 @@ def load_spec(model_id: str, folder: Path = RECIPES) -> ModelSpec:
         tags=recipe.get("tags", []),
         note=recipe.get("note", ""),
         sources=getattr(data, recipe["sources"]) if "sources" in recipe else None,
+        init=recipe.get("init"),
     )
 
 

@@ -1,0 +1,52 @@
+"""The synthetic noise the generalists train on (zoo_bench.training.data): levels,
+correlation between neighbours, 8-bit exports, seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from zoo_bench.training.data import (
+    CORRELATED_COPIES,
+    SYNTHETIC_PEAKS,
+    SYNTHETIC_READ,
+    _correlate,
+    synthesise,
+)
+
+
+def _lag1(noise: np.ndarray, axis: int) -> float:
+    a = noise - noise.mean()
+    head = a[:, :-1] if axis == 1 else a[:-1]
+    tail = a[:, 1:] if axis == 1 else a[1:]
+    return float((head * tail).mean() / (a * a).mean())
+
+
+def test_correlated_noise_has_the_designed_correlation_and_variance() -> None:
+    white = np.random.default_rng(0).normal(0, 2.0, (512, 512))
+    a, b = 0.3, 0.1
+    out = _correlate(white, a, b)
+    assert _lag1(out, 1) == pytest.approx(2 * a / (1 + 2 * a * a), abs=0.02)
+    assert _lag1(out, 0) == pytest.approx(2 * b / (1 + 2 * b * b), abs=0.02)
+    assert out.std() == pytest.approx(2.0, rel=0.02)
+
+
+def test_copies_cover_the_levels_are_seeded_and_exports_are_8_bit() -> None:
+    clean = np.full((256, 256), 100.0)
+    clean[64:192, 64:192] = 1000.0
+    copies = synthesise(clean, seed=4, correlated=CORRELATED_COPIES)
+    assert len(copies) == len(SYNTHETIC_PEAKS) + CORRELATED_COPIES
+    again = synthesise(clean, seed=4, correlated=CORRELATED_COPIES)
+    assert all(np.array_equal(n, m) for (n, _), (m, _) in zip(copies, again, strict=True))
+    is_8_bit = [bool(n.min() >= 0 and n.max() <= 255 and np.array_equal(n, np.round(n)))
+                for n, _t in copies]  # fmt: skip
+    assert is_8_bit[: len(SYNTHETIC_PEAKS)] == [False, True, False]  # this seed has both kinds
+    for (noisy, target), exported in zip(copies[: len(SYNTHETIC_PEAKS)], is_8_bit, strict=False):
+        if exported:
+            continue
+        # photon units: Poisson variance (= the target) plus the read noise
+        flat = (noisy - target)[target == target.max()]
+        assert flat.var() == pytest.approx(target.max() + SYNTHETIC_READ**2, rel=0.1)
+    for noisy, target in copies[len(SYNTHETIC_PEAKS) :]:
+        flat = (noisy - target)[80:176, 80:176]
+        assert _lag1(flat, 1) > 0.15
