@@ -252,26 +252,6 @@ filtered along x by [a, 1, a] and along y by [b, 1, b] (variance kept), a in
 range, all drawn from the seed."""
 CORRELATION_X = (0.1, 0.4)
 CORRELATION_Y = (0.0, 0.2)
-QUANTISED = 0.5
-"""Fraction of the synthetic copies exported to 8 bits as a dim acquisition's export is: the
-clean image's 99.9th percentile scaled onto a level log-uniform in ``EXPORT_LEVELS`` grey
-values, an offset uniform in 0-``EXPORT_OFFSET``, rounded and clipped to 0-255 (the target
-mapped the same way, not rounded)."""
-EXPORT_LEVELS = (40.0, 255.0)
-EXPORT_OFFSET = 10.0
-
-
-def _exported(
-    noisy: np.ndarray, target: np.ndarray, peak: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """``noisy`` and ``target`` (photons, ``peak`` at the 99.9th percentile) as an 8-bit
-    export with probability QUANTISED, else as they are, both float32."""
-    if rng.random() >= QUANTISED:
-        return noisy.astype(np.float32), target.astype(np.float32)
-    level = np.exp(rng.uniform(*np.log(EXPORT_LEVELS)))
-    gain, offset = level / peak, rng.uniform(0.0, EXPORT_OFFSET)
-    exported = np.clip(np.round(offset + noisy * gain), 0, 255)
-    return exported.astype(np.float32), (offset + target * gain).astype(np.float32)
 
 
 def _correlate(noise: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -289,7 +269,7 @@ def synthesise(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Poisson-Gaussian noisy copies of ``clean`` at each of SYNTHETIC_PEAKS, and
     ``correlated`` more with neighbour-correlated noise (:data:`CORRELATED_COPIES`), as
-    (noisy, target) pairs in photon units or as 8-bit exports (:func:`_exported`), seeded."""
+    (noisy, target) pairs in photon units, seeded."""
     c = clean.astype(np.float64)
     lo, hi = np.percentile(c, [0.1, 99.9])
     c = np.clip((c - lo) / max(hi - lo, 1e-12), 0, None)
@@ -297,14 +277,14 @@ def synthesise(
     pairs = []
     for peak in SYNTHETIC_PEAKS:
         noisy = rng.poisson(c * peak) + rng.normal(0, SYNTHETIC_READ, c.shape)
-        pairs.append(_exported(noisy, c * peak, peak, rng))
+        pairs.append((noisy.astype(np.float32), (c * peak).astype(np.float32)))
     low, high = np.log(SYNTHETIC_PEAKS[0]), np.log(SYNTHETIC_PEAKS[-1])
     for _ in range(correlated):
         peak = float(np.exp(rng.uniform(low, high)))
         a, b = rng.uniform(*CORRELATION_X), rng.uniform(*CORRELATION_Y)
         noise = rng.poisson(c * peak) - c * peak + rng.normal(0, SYNTHETIC_READ, c.shape)
         noisy = c * peak + _correlate(noise, a, b)
-        pairs.append(_exported(noisy, c * peak, peak, rng))
+        pairs.append((noisy.astype(np.float32), (c * peak).astype(np.float32)))
     return pairs
 
 
@@ -313,34 +293,51 @@ FLUORESCENCE_SOURCES = ("W2S", "GigaDB", "nucleus tracking", "FLIM")
 
 
 def fluorescence_sources(
-    without: str | None = None, correlated: int = CORRELATED_COPIES
+    without: str | None = None, correlated: int = CORRELATED_COPIES, *, split: bool = False
 ) -> dict[str, tuple[list, list]]:
     """SPLITS.md's training images of every fluorescence source, as (noisy, target) lists
     per source: the real pairs (W2S fields 001-035, GigaDB actin and mito rows 0-1535,
-    nucleus tracking rows 0-767) and Poisson-Gaussian copies of their clean targets at three
-    noise levels (:func:`synthesise`); FLIM 5-frame averages as clean images for synthesis
-    only (their own frames carry scan-line-correlated noise). ``without`` leaves a source
-    out (leave-one-source-out runs)."""
-    sources: dict[str, tuple[list, list]] = {}
+    nucleus tracking rows 0-767), then Poisson-Gaussian copies of their clean targets
+    (:func:`synthesise`); FLIM 5-frame averages as clean images for synthesis only (their own
+    frames carry scan-line-correlated noise). ``without`` leaves a source out
+    (leave-one-source-out runs); ``split`` gives a source's synthetic copies as a source of
+    their own ("W2S (synthetic noise)"), for a fingerprint each: the real images' noise
+    levels are not the copies'."""
+    real: dict[str, tuple[list, list]] = {}
     w2s_noisy, w2s_clean, _held = load_w2s8()
-    sources["W2S"] = (list(w2s_noisy), list(w2s_clean))
+    real["W2S"] = (list(w2s_noisy), list(w2s_clean))
     gigadb = [_gigadb(name) for name in ("actin_60x", "mito_20x")]
-    sources["GigaDB"] = ([g[0][0] for g in gigadb], [g[1][0] for g in gigadb])
+    real["GigaDB"] = ([g[0][0] for g in gigadb], [g[1][0] for g in gigadb])
     nuclei_noisy, nuclei_clean, _held = load_nuclei_pairs()
-    sources["nucleus tracking"] = (list(nuclei_noisy), list(nuclei_clean))
+    real["nucleus tracking"] = (list(nuclei_noisy), list(nuclei_clean))
     flim = [_tif("pairs/flim2p_bpae1_intensity_ax5_avg.tif"),
             _tif("pairs/flim2p_mousekidney2_intensity_ax5_avg.tif")[:FLIM_TRAIN_ROWS]]  # fmt: skip
-    cleans = {name: list(clean) for name, (_noisy, clean) in sources.items()} | {"FLIM": flim}
-    sources["FLIM"] = ([], [])
+    cleans = {name: list(clean) for name, (_noisy, clean) in real.items()} | {"FLIM": flim}
+    real["FLIM"] = ([], [])
+    synthetic: dict[str, tuple[list, list]] = {name: ([], []) for name in cleans}
     for seed, (name, clean) in enumerate(cleans.items(), start=1):
         picked = clean if name != "W2S" else clean[::7]  # W2S has 105 real pairs already
         for k, image in enumerate(picked):
             for noisy, target in synthesise(image, seed * 1000 + k, correlated):
-                sources[name][0].append(noisy)
-                sources[name][1].append(target)
-    if without is not None:
-        sources.pop(without)
+                synthetic[name][0].append(noisy)
+                synthetic[name][1].append(target)
+    sources: dict[str, tuple[list, list]] = {}
+    for name in cleans:
+        if name == without:
+            continue
+        if not split:
+            sources[name] = (real[name][0] + synthetic[name][0], real[name][1] + synthetic[name][1])
+            continue
+        if real[name][0]:
+            sources[name] = real[name]
+        sources[f"{name} (synthetic noise)"] = synthetic[name]
     return sources
+
+
+def fluorescence_fingerprint_sources() -> dict[str, tuple[list, list]]:
+    """:func:`fluorescence_sources` with the synthetic copies as sources of their own (the
+    card's ``sources``, a fingerprint each)."""
+    return fluorescence_sources(split=True)
 
 
 def load_fluorescence(

@@ -48,11 +48,11 @@ def models_doc(reg: Any, runs: dict[str, dict[str, Any]]) -> str:
 def doc_values(reg: Any, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """What docs/models.md shows: each published model of ``reg`` (its card's numbers), the
     reproduction runs next to them and the experiments not published (``runs``)."""
-    ids = {s.id for s in MODELS}
+    notes = {s.id: s.note for s in MODELS}
     published = [
-        _published(reg, model_id, version, entry)
+        _published(reg, model_id, version, entry) | {"note": notes[model_id]}
         for model_id, version, entry in reg.iter_entries()
-        if model_id in ids
+        if model_id in notes
     ]
     return {
         "published": published,
