@@ -188,9 +188,13 @@ def em_sources() -> dict[str, tuple[list, list]]:
 
 def load_em() -> tuple[list[np.ndarray], list[np.ndarray], list[Pair]]:
     """The EM generalist's training pairs (:func:`em_sources`) and the held-out EM slices."""
-    sources = em_sources()
+    return (*_pooled(em_sources()), em_heldout())
+
+
+def _pooled(sources: dict[str, tuple[list, list]]) -> tuple[list, list]:
+    """Every source's (noisy, target) lists, one after the other, as one pair of lists."""
     noisy = [a for n, _t in sources.values() for a in n]
-    return noisy, [t for _n, ts in sources.values() for t in ts], em_heldout()
+    return noisy, [t for _n, ts in sources.values() for t in ts]
 
 
 GIGADB_TRAIN_ROWS = 1536
@@ -348,8 +352,7 @@ def load_fluorescence(
     held-out images (the sets of docs/models.md's held-out tables are scored by
     zoo_bench.heldout)."""
     sources = fluorescence_sources(without)
-    noisy = [a for n, _t in sources.values() for a in n]
-    targets = [t for _n, ts in sources.values() for t in ts]
+    noisy, targets = _pooled(sources)
     return noisy, targets, LEFT_OUT_HELDOUT.get(without or "W2S", lambda: load_w2s8()[2])()
 
 
