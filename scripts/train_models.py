@@ -27,11 +27,9 @@ from zoo_bench.training.doc import write_docs
 from zoo_bench.training.package import WORK, run
 from zoo_bench.training.specs import (
     EXPERIMENTS,
-    IN_PROGRESS,
     LEAVE_OUT,
     MODELS,
     leave_one_out,
-    load_spec,
 )
 
 
@@ -57,7 +55,6 @@ def main() -> None:
     if not args.docs_only:
         chosen = [s for s in MODELS if not args.only or s.id in args.only]
         chosen += [s for s in EXPERIMENTS if args.only and s.id in args.only]
-        chosen += [load_spec(i) for i in IN_PROGRESS if args.only and i in args.only]
         for spec in chosen:
             if args.steps:
                 spec.config = dataclasses.replace(spec.config, steps=args.steps, val_every=5)

@@ -227,6 +227,8 @@ def test_activation_peak_of_the_embedded_unets(embedded_onnx: dict[str, bytes]) 
         "care-actin-widefield": 512,
         "care-mito-widefield": 512,
         "care-widefield-w2s": 512,  # depth 3: the peak is still at full resolution
+        "care-fluorescence-generalist": 512,
+        "care-em-generalist": 512,
     }
     # the bypassed single-output splits change nothing here: one tensor aliased, not two
     assert all(

@@ -1,5 +1,6 @@
 """The zoo's models that travel: care-widefield-w2s on W2S fields it never saw (fields
-036-045, SPLITS.md), as uint8, uint16 and any affine change of the same pixels."""
+036-045, SPLITS.md), as uint8, uint16 and any affine change of the same pixels; the
+fluorescence generalist on a source no zoo model trains on and on its sources' held-out rows."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from zoo_bench.splits import gaussian_oracle, score
 from zoo_bench.training.data import load_w2s8
 
 MODEL = "care-widefield-w2s"
+GENERALIST = "care-fluorescence-generalist"
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +32,18 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _run(
-    image: np.ndarray, tmp: Path, name: str, env: dict[str, Path], *, force: bool = False
+    image: np.ndarray,
+    tmp: Path,
+    name: str,
+    env: dict[str, Path],
+    *,
+    force: bool = False,
+    model: str = MODEL,
 ) -> np.ndarray:
     from zoo.runner import run
 
     tifffile.imwrite(tmp / f"{name}.tif", image)
-    result = run(MODEL, tmp / f"{name}.tif", tmp / f"{name}-out.tif", force=force,
+    result = run(model, tmp / f"{name}.tif", tmp / f"{name}-out.tif", force=force,
                  registry=str(env["registry"]), cache=env["cache"])  # fmt: skip
     assert force or result.report.verdict in ("match", "caution"), result.report.verdict
     return read_array(result.output)
@@ -84,7 +92,7 @@ def test_check_says_match_or_caution_on_every_heldout_field(
     assert set(verdicts.values()) <= {"match", "caution"}, verdicts
 
 
-def test_match_ranks_the_travelling_model_first_for_a_16_bit_widefield_frame(
+def test_match_ranks_a_travelling_model_first_for_a_16_bit_widefield_frame(
     heldout: dict[str, tuple[np.ndarray, np.ndarray]], env: dict[str, Path]
 ) -> None:
     from zoo.imageio import Image
@@ -94,7 +102,7 @@ def test_match_ranks_the_travelling_model_first_for_a_16_bit_widefield_frame(
     noisy, _clean = heldout["W2S 043_0"]
     image = Image(noisy.astype(np.uint16) * 257, "yx", {})
     ranked = rank_models(image, Registry(env["registry"], cache=env["cache"]))
-    assert ranked[0].id == MODEL, [(m.id, m.verdict, m.score) for m in ranked]
+    assert ranked[0].id in (MODEL, GENERALIST), [(m.id, m.verdict, m.score) for m in ranked]
 
 
 @pytest.mark.parametrize(
@@ -112,3 +120,44 @@ def test_it_beats_the_best_sigma_gaussian_on_sources_it_never_saw(
     gauss, _sigma = gaussian_oracle(pair.noisy.astype(np.float32), pair.target)
     model = score(_run(pair.noisy, tmp_path, "x", env, force=True), pair.target).psnr
     assert model > score(gauss, pair.target).psnr
+
+
+@pytest.mark.parametrize(
+    "name", ["GigaDB membrane", "nucleus tracking rows 768-1023", "GigaDB actin_60x rows 1536-2047"]
+)
+def test_the_generalist_beats_the_best_sigma_gaussian_and_says_match(
+    tmp_path: Path, env: dict[str, Path], name: str
+) -> None:
+    """A source no zoo model trains on (GigaDB membrane, SPLITS.md) and held-out rows of two
+    of the generalist's sources, 8-bit and 16-bit: checked (match or caution) and better than
+    the best-sigma Gaussian filter."""
+    from zoo_bench.heldout import heldout_sets
+
+    pair = next(heldout_sets([name])).pairs[0]
+    assert pair.target is not None
+    gauss, _sigma = gaussian_oracle(pair.noisy.astype(np.float32), pair.target)
+    out = _run(pair.noisy, tmp_path, "x", env, model=GENERALIST)
+    assert score(out, pair.target).psnr > score(gauss, pair.target).psnr
+
+
+@pytest.mark.parametrize("name", ["epfl_fibsem_testing0002", "isbi2012_train_5"])
+def test_the_em_generalist_on_the_heldout_slices(
+    tmp_path: Path, env: dict[str, Path], name: str
+) -> None:
+    """SPLITS.md's held-out EM slices with Gaussian noise (sigma 25): checked (match or
+    caution), above the Gaussian whose sigma is chosen without the target on both, above the
+    best-sigma Gaussian on the FIB-SEM slice (on the ssTEM slice level with it: 26.95 against
+    26.97 dB, docs/models.md)."""
+    from zoo_bench.heldout import heldout_sets
+    from zoo_bench.splits import gaussian_blind
+
+    pair = next(p for p in next(heldout_sets(["EM slices + noise"])).pairs if p.name == name)
+    assert pair.target is not None
+    out = score(_run(pair.noisy, tmp_path, "x", env, model="care-em-generalist"), pair.target)
+    oracle, _sigma = gaussian_oracle(pair.noisy.astype(np.float32), pair.target)
+    blind, _sigma = gaussian_blind(pair.noisy.astype(np.float32))
+    assert out.psnr > score(blind, pair.target).psnr
+    if name.startswith("epfl"):
+        assert out.psnr > score(oracle, pair.target).psnr + 0.2
+    else:
+        assert out.psnr > score(oracle, pair.target).psnr - 0.1

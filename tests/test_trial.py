@@ -90,12 +90,12 @@ def w2s_field(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize(("model", "wins"), [("care-widefield-w2s", True),
-                                             ("care-nuclei-widefield", False)])  # fmt: skip
+                                             ("care-mito-widefield", False)])  # fmt: skip
 def test_check_trial_tells_a_model_that_helps_from_one_that_does_not(
     model: str, wins: bool, w2s_field: Path, tmp_path: Path
 ) -> None:
     """The truth (docs/models-heldout.json): care-widefield-w2s beats the best-sigma
-    Gaussian on this field by 1.2 dB, care-nuclei-widefield falls 19 dB below it."""
+    Gaussian on this field by 1.2 dB, care-mito-widefield falls 5.6 dB below it."""
     result = CliRunner().invoke(
         app, ["check", model, str(w2s_field), "--trial", "--json", *ENV, "--cache", str(tmp_path)]
     )
@@ -146,13 +146,13 @@ def test_the_trial_is_the_check_s_last_stage(w2s_field: Path, tmp_path: Path) ->
     """A model estimated not to beat a Gaussian filter is a mismatch with --trial: zoo check
     exits 4 with a failed ``trial`` check, zoo run refuses (nothing written) unless forced."""
     cache = ["--cache", str(tmp_path / "cache")]
-    loses = CliRunner().invoke(app, ["check", "care-nuclei-widefield", str(w2s_field),
+    loses = CliRunner().invoke(app, ["check", "care-mito-widefield", str(w2s_field),
                                      "--trial", "--json", *ENV, *cache])  # fmt: skip
     assert loses.exit_code == 4, loses.output
     [check] = [c for c in json.loads(loses.output)["checks"] if c["name"] == "trial"]
     assert check["status"] == "fail" and check["kind"] == "trial" and check["measured"] < 0
     out = tmp_path / "out.tif"
-    args = ["run", "care-nuclei-widefield", str(w2s_field), "-o", str(out), "--trial", *ENV,
+    args = ["run", "care-mito-widefield", str(w2s_field), "-o", str(out), "--trial", *ENV,
             *cache]  # fmt: skip
     refused = CliRunner().invoke(app, args)
     assert refused.exit_code == 4 and "trial" in refused.output and not out.exists()

@@ -41,8 +41,15 @@ def write_docs(work: Path = WORK) -> Path:
 
 
 def models_doc(reg: Any, runs: dict[str, dict[str, Any]]) -> str:
-    """The text of docs/models.md: TEMPLATE with the published models' cards, then ``runs``."""
-    return render_markdown(TEMPLATE, doc_values(reg, runs)).rstrip() + "\n"
+    """The text of docs/models.md: TEMPLATE with the published models' cards, then ``runs``
+    (yanked versions included, pinned, without their warning: the document says why)."""
+    import warnings
+
+    from zoo.registry import YankedVersionWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", YankedVersionWarning)
+        return render_markdown(TEMPLATE, doc_values(reg, runs)).rstrip() + "\n"
 
 
 def doc_values(reg: Any, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -87,6 +94,7 @@ def _published(reg: Any, model_id: str, version: str, entry: Any) -> dict[str, A
         "steps": hp.get("steps"),
         "train_seconds": hp.get("train_seconds"),
         "heldout": card.validation.metrics[0].dataset if card.validation.metrics else "—",
+        "yank_reason": entry.yank_reason if entry.yanked else None,
         "metrics": metrics,
         "rows": rows,
         "comparison": _comparison(rows),
@@ -125,18 +133,18 @@ def recorded_runs(work: Path = WORK) -> dict[str, dict[str, Any]]:
 def _reproduction(reg: Any, runs: dict[str, Any]) -> list[dict[str, Any]]:
     """Published validation numbers next to those of a retraining from scratch (REPRO)."""
     rows: list[dict[str, Any]] = []
-    published_ids = {model_id for model_id, _version, _entry in reg.iter_entries()}
+    published = {model_id: version for model_id, version, _entry in reg.iter_entries()}
     for spec in MODELS:
         run = runs.get(spec.id)
-        if spec.id not in published_ids:
+        if spec.id not in published:
             continue  # not published (yet): nothing to compare a reproduction with
-        card = reg.load(spec.id).card
-        published = {(m.method.split(" ")[0], m.name): m.value for m in card.validation.metrics}
+        card = reg.load(f"{spec.id}@{published[spec.id]}").card  # pinned: yanked ones too
+        numbers = {(m.method.split(" ")[0], m.name): m.value for m in card.validation.metrics}
         if run is None:
             rows.append({"id": spec.id, "metric": None})
             continue
         metric, value = _model_value(run["summary"])
-        before = published[("model", metric)]
+        before = numbers[("model", metric)]
         rows.append(
             {
                 "id": spec.id,

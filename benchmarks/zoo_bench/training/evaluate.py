@@ -103,9 +103,9 @@ def card_metrics(spec: ModelSpec, ev: dict[str, Any]) -> list[dict[str, Any]]:
             + ", ".join(f"{s:g}" for s in ev["gaussian_sigma"])
             + " px)"
         )
-    else:
-        names = {m: f"{SPLITS_NAMES.get(m, m)} (SPLITS.md scoring)" for m in names}
         names["model"] = "model at its blind spots (J-invariant)"
+    else:  # every output, the model's included, scored against the clean target
+        names = {m: f"{SPLITS_NAMES.get(m, m)} (SPLITS.md scoring)" for m in names}
     out = []
     for method, metrics in ev["summary"].items():
         for metric, value in metrics.items():
