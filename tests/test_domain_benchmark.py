@@ -109,9 +109,15 @@ def test_leave_one_source_out_never_calibrates_on_the_source_it_judges(
     monkeypatch.setattr(loso, "calibrate", spy)
     result = loso.run(quick, log=lambda _: None)
     sources = [loso.source_of(p) for p in quick]
-    assert len(seen) == len(set(sources)) >= 2
-    for source, train in zip(sorted(set(sources)), seen, strict=True):
-        assert [s != source for s in sources] == train  # every other source, never its own
+    models = [p.model for p in quick]
+    expected = [[s != source for s in sources] for source in sorted(set(sources))]
+    expected += [  # then a set per model: that model's pairs of every other source
+        [s != source and m == model for s, m in zip(sources, models, strict=True)]
+        for source in sorted(set(sources))
+        for model in sorted({m for s, m in zip(sources, models, strict=True) if s == source})
+    ]
+    assert len(set(sources)) >= 2
+    assert seen == expected  # every other source, never its own
     assert result["pooled"]["pairs"] == len(quick)
     assert set(result["by_source"]) == set(sources)
     assert "leave-one-source-out" in loso.render(result)

@@ -102,3 +102,20 @@ def test_match_ranks_the_image_s_family_first(shared_data: Path) -> None:
     for last in ranked[-2:]:
         assert last.other_family and last.verdict == "mismatch"
         assert last.to_dict()["family"] == "electron"
+
+
+def test_on_small_images_only_bright_on_dark_is_judged(shared_data: Path) -> None:
+    """128² to 256²: a fluorescence field given to an EM model warns; a dark-on-bright
+    reading (an EM crop, as dense fluorescence fields of that size also read) does not warn
+    a fluorescence model; under 128² nothing is judged."""
+    light = _image(shared_data, LIGHT[0]).data[:160, :160]
+    em = _image(shared_data, EM[0]).data[:160, :160]
+    em_model = open_model("care-em-generalist").package
+    light_model = open_model("care-fluorescence-generalist").package
+    small = check_image(em_model, Image(light, "yx"))
+    assert _by_name(small, "polarity").status == "warn"  # type: ignore[attr-defined]
+    assert polarity(em) < 0
+    fine = check_image(light_model, Image(em, "yx"))
+    assert _by_name(fine, "polarity").status == "ok"  # type: ignore[attr-defined]
+    tiny = check_image(em_model, Image(light[:100, :100], "yx"))
+    assert not [c for c in tiny.checks if c.name == "polarity"]

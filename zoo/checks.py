@@ -18,6 +18,7 @@ from zoo.families import (
     DARK_ON_BRIGHT,
     FAMILY_NAMES,
     Family,
+    Polarity,
     family_of,
     polarity,
     polarity_family,
@@ -262,15 +263,16 @@ def _modality(package: Package, modality: str) -> Check:
                  f"The model was trained on {trained} images, not {modality}.")  # fmt: skip
 
 
-def check_polarity(package: Package, value: float | None) -> list[Check]:
+def check_polarity(package: Package, measured: Polarity | None) -> list[Check]:
     """The image's contrast polarity (:func:`zoo.families.polarity`) against the family of
     the model's training data, for an image whose modality is unknown: warns when it reads
     as another family (bright on dark for an electron-microscopy model, dark on bright for a
-    fluorescence one)."""
+    fluorescence one; on a small plane only the first)."""
     theirs = model_families(package)
-    if value is None or not theirs:
+    if measured is None or not theirs:
         return []
-    fits = bool(theirs & set(polarity_family(value)))
+    value = measured.value
+    fits = bool(theirs & set(polarity_family(value, small=measured.small)))
     dark = theirs.isdisjoint({"light"})
     expected = [None, BRIGHT_ON_DARK] if dark else [DARK_ON_BRIGHT, None]
     if fits:
@@ -354,18 +356,24 @@ def plane_statistics(image: Image) -> dict[str, Stat]:
 
 
 POLARITY_MIN = 256
-"""Smallest side the contrast polarity is judged on: on smaller fields it strays too far
-(docs/domain-check.md)."""
+"""Smallest side on which both readings of the contrast polarity are judged: on smaller
+fields dense fluorescence can read dark on bright (docs/domain-check.md)."""
+POLARITY_SMALL = 128
+"""Smallest side the polarity is measured on at all: from here to :data:`POLARITY_MIN` only
+its bright-on-dark reading counts (fluorescence given to an EM model)."""
 
 
-def image_polarity(image: Image) -> float | None:
-    """The contrast polarity of the image's representative plane; None when it cannot be
-    measured or the plane is smaller than :data:`POLARITY_MIN` on a side."""
+def image_polarity(image: Image) -> Polarity | None:
+    """The contrast polarity of the image's representative plane (``small`` under
+    :data:`POLARITY_MIN` a side); None when it cannot be measured or the plane is smaller
+    than :data:`POLARITY_SMALL` on a side."""
     from zoo.errors import ImageError
 
     try:
         plane = representative_plane(image)
-        return polarity(plane) if plane.ndim == 2 and min(plane.shape) >= POLARITY_MIN else None
+        if plane.ndim != 2 or min(plane.shape) < POLARITY_SMALL:
+            return None
+        return Polarity(polarity(plane), small=min(plane.shape) < POLARITY_MIN)
     except ImageError:
         return None
 

@@ -31,6 +31,7 @@ from zoo.checks import (
     plane_statistics,
     representative_plane,
 )
+from zoo.families import Polarity
 from zoo.imageio import Image
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ def check_image(
     modality: str | None = None,
     thresholds: Thresholds | None = None,
     statistics: Mapping[str, Stat] | None = None,
-    polarity: float | None = None,
+    polarity: Polarity | None = None,
 ) -> DomainReport:
     """Check ``image`` against ``package``'s domain, before any inference.
 

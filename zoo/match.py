@@ -16,7 +16,7 @@ from typing import Any
 from zoo.checks import image_polarity, model_families, plane_statistics
 from zoo.domain import check_image
 from zoo.errors import ImageError, ZooError
-from zoo.families import Family, family_of, polarity_family
+from zoo.families import Family, Polarity, family_of, polarity_family
 from zoo.imageio import Image
 from zoo.registry import Registry
 
@@ -98,7 +98,7 @@ def rank_models(
 
 
 def image_families(
-    image: Image, modality: str | None = None, *, polarity: float | None = None
+    image: Image, modality: str | None = None, *, polarity: Polarity | None = None
 ) -> tuple[Family, ...]:
     """The families ``image`` can belong to: its modality's (``modality``, else its
     metadata's) when known, else those its contrast polarity (``polarity`` when already
@@ -106,8 +106,8 @@ def image_families(
     known = family_of(modality or image.modality)
     if known is not None:
         return (known,)
-    value = image_polarity(image) if polarity is None else polarity
-    return () if value is None else polarity_family(value)
+    measured = image_polarity(image) if polarity is None else polarity
+    return () if measured is None else polarity_family(measured.value, small=measured.small)
 
 
 def _short(value: Any) -> str:

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from zoo.domain import DEFAULT_THRESHOLDS
-from zoo_bench.domain.cases import CALIBRATED_MODELS, MODELS, REPO, build_cases, quick_cases
+from zoo_bench.domain.cases import (
+    CALIBRATED_MODELS,
+    MODELS,
+    REPO,
+    build_cases,
+    published_domains,
+    quick_cases,
+)
 from zoo_bench.domain.numbers import Numbers, ablation, calibrate, consistency_numbers, numbers
 from zoo_bench.domain.outcomes import Pair, best_classic, load_models, measure
 from zoo_bench.domain.report import DOC, write_doc
@@ -151,7 +158,7 @@ def run_loso(log: Callable[[str], None] = print) -> Path:
     t0 = time.perf_counter()
     ids = sorted({name.split("@")[0] for name in published()})
     loaded = load_models(ids)
-    cases = build_cases(ids)
+    cases = build_cases(sorted(set(ids) | set(published_domains())))
     log(f"{len(loaded)} models × {len(cases)} images")
     pairs = measure(loaded, cases, best_classic(cases), log=log)
     result = loso.run(pairs, log=log)

@@ -138,8 +138,7 @@ def _other_list() -> str:
         if model not in MODELS
     ]  # fmt: skip
     parts.append(f"GigaDB BPAE {', '.join(gigadb)} widefield")
-    if "care-flim-two-photon" not in MODELS:
-        parts.insert(0, "two-photon FLIM single frame/average")
+    parts.append("the held-out EM slices of SPLITS.md (ISBI ssTEM, EPFL FIB-SEM) with noise")
     return ", ".join(parts)
 
 
