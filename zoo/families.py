@@ -94,8 +94,8 @@ def polarity(plane: np.ndarray) -> float:
 
 
 class Polarity(NamedTuple):
-    """An image's contrast polarity, and whether its plane is small (under 256² a side), where
-    only a bright-on-dark reading is trusted."""
+    """An image's contrast polarity, and whether its plane is small (under
+    :data:`zoo.checks.POLARITY_MIN` a side), where only a bright-on-dark reading is trusted."""
 
     value: float
     small: bool = False
@@ -104,8 +104,8 @@ class Polarity(NamedTuple):
 def polarity_family(value: float, *, small: bool = False) -> tuple[Family, ...]:
     """The families an image of this polarity can come from: light microscopy when bright
     on dark, electron or transmitted light when dark on bright, any in between. On a
-    ``small`` plane a dark-on-bright reading says nothing: dense fluorescence fields of 128²
-    read as low as -0.6 (docs/domain-check.md), bright on dark holds there too."""
+    ``small`` plane a dark-on-bright reading says nothing (dense fluorescence fields read dark
+    on bright there: docs/domain-check.md); bright on dark holds."""
     if value > BRIGHT_ON_DARK:
         return ("light",)
     if value < DARK_ON_BRIGHT and not small:
