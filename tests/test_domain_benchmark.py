@@ -93,6 +93,16 @@ def test_calibrated_thresholds_apply_to_the_calibrated_models_only() -> None:
         assert thresholds_for(registry.load(other)) == DEFAULT_THRESHOLDS, other
 
 
+def test_the_loso_document_is_rendered_from_the_numbers_of_its_run() -> None:
+    """docs/domain-loso.md is :func:`loso.render` of docs/domain-loso.json: fields of 256²
+    with a section for 128² ones, every row's numbers from the run."""
+    from zoo_bench.domain import loso
+
+    result = json.loads(loso.REPORT.read_text())
+    assert (result["field"], result["small_fields"]["field"]) == (loso.FIELD, loso.SMALL_FIELD)
+    assert loso.render(result) == loso.DOC.read_text()
+
+
 @pytest.mark.slow
 def test_leave_one_source_out_never_calibrates_on_the_source_it_judges(
     quick: list, monkeypatch: pytest.MonkeyPatch
@@ -111,6 +121,7 @@ def test_leave_one_source_out_never_calibrates_on_the_source_it_judges(
     sources = [loso.source_of(p) for p in quick]
     models = [p.model for p in quick]
     expected = [[s != source for s in sources] for source in sorted(set(sources))]
+    expected += [[True] * len(quick)]  # one set on every source, judged in-sample
     expected += [  # then a set per model: that model's pairs of every other source
         [s != source and m == model for s, m in zip(sources, models, strict=True)]
         for source in sorted(set(sources))
@@ -120,4 +131,5 @@ def test_leave_one_source_out_never_calibrates_on_the_source_it_judges(
     assert seen == expected  # every other source, never its own
     assert result["pooled"]["pairs"] == len(quick)
     assert set(result["by_source"]) == set(sources)
-    assert "leave-one-source-out" in loso.render(result)
+    shown = result | {"field": 256, "small_fields": result | {"field": 128}}
+    assert "leave-one-source-out" in loso.render(shown)

@@ -151,16 +151,20 @@ def write(result: dict[str, Any], pairs: list[Pair], thresholds: dict) -> list[P
 
 def run_loso(log: Callable[[str], None] = print) -> Path:
     """Every published model on every case, calibrated leave-one-source-out
-    (:mod:`zoo_bench.domain.loso`); writes docs/domain-loso.md and .json."""
+    (:mod:`zoo_bench.domain.loso`), with fields of :data:`~.loso.FIELD` and, as a section of
+    its own, of :data:`~.loso.SMALL_FIELD`; writes docs/domain-loso.md and .json."""
     from zoo_bench.domain import loso
     from zoo_bench.heldout import published
 
     t0 = time.perf_counter()
     ids = sorted({name.split("@")[0] for name in published()})
     loaded = load_models(ids)
-    cases = build_cases(sorted(set(ids) | set(published_domains())))
-    log(f"{len(loaded)} models × {len(cases)} images")
-    pairs = measure(loaded, cases, best_classic(cases), log=log)
-    result = loso.run(pairs, log=log)
+    results = {}
+    for side in (loso.FIELD, loso.SMALL_FIELD):
+        cases = build_cases(sorted(set(ids) | set(published_domains())), field=side)
+        log(f"{len(loaded)} models × {len(cases)} images, fields of {side}²")
+        pairs = measure(loaded, cases, best_classic(cases), log=log)
+        results[side] = loso.run(pairs, log=log) | {"field": side}
+    result = results[loso.FIELD] | {"small_fields": results[loso.SMALL_FIELD]}
     result["seconds"] = time.perf_counter() - t0  # cases, outcomes and calibration
     return loso.write(result)

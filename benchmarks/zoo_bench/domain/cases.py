@@ -27,10 +27,11 @@ DOMAINS = (
     ("actin", "care-actin-widefield", "load_actin", (256, 1024)),
     ("flim", "care-flim-two-photon", "load_flim", None),
     ("mito", "care-mito-widefield", "load_mito_pairs", (256, 1024)),
-    ("w2s", "care-widefield-w2s", "load_w2s8", (128, 128)),
+    ("w2s", "care-widefield-w2s", "load_w2s8", "field"),
 )
-"""(label, in-domain model, train_data loader, centre crop of its held-out image). W2S: the
-centre field of each of the 30 held-out images (fields 036-045, SPLITS.md)."""
+"""(label, in-domain model, train_data loader, centre crop of its held-out image: its rows ×
+columns, or ``"field"``, one field at the centre). W2S: the centre field of each of the 30
+held-out images (fields 036-045, SPLITS.md)."""
 
 
 def published_domains() -> list[str]:
@@ -50,7 +51,8 @@ keeps for them."""
 CROP = 256
 """Side of the other modalities' crops."""
 FIELD = 128
-"""Side of the held-out fields cut from the zoo-trained domains."""
+"""Side of the held-out fields cut from the zoo-trained domains (the domain benchmark's; the
+leave-one-source-out run also cuts larger ones)."""
 
 
 @dataclass
@@ -108,9 +110,9 @@ def _crops(a: np.ndarray, side: int) -> list[tuple[str, np.ndarray]]:
     ]
 
 
-def domain_bases(models: Sequence[str] = MODELS) -> list[Base]:
+def domain_bases(models: Sequence[str] = MODELS, field: int = FIELD) -> list[Base]:
     """Held-out fields of the zoo-trained domains that have a clean target, cut into
-    FIELD × FIELD fields: the held-out rows :mod:`zoo_bench.training.data` keeps out of
+    ``field`` × ``field`` fields: the held-out rows :mod:`zoo_bench.training.data` keeps out of
     training (its loaders are used, so the two cannot drift apart) of each domain whose model
     is in ``models``. Fields of empty background (the target's centre, which the pixel-size
     variants zoom into, is flat) are left out."""
@@ -124,11 +126,12 @@ def domain_bases(models: Sequence[str] = MODELS) -> list[Base]:
             assert pair.target is not None
             noisy, target = pair.noisy, pair.target
             if side is not None:
-                noisy, target = _centre(noisy, *side), _centre(target, *side)
+                rows, cols = (field, field) if side == "field" else side
+                noisy, target = _centre(noisy, rows, cols), _centre(target, rows, cols)
             for (field_, n), (_f, t) in zip(
-                _crops(noisy, FIELD), _crops(target, FIELD), strict=True
+                _crops(noisy, field), _crops(target, field), strict=True
             ):
-                if np.ptp(_centre(t, FIELD // 4)) == 0:
+                if np.ptp(_centre(t, field // 4)) == 0:
                     continue  # empty background (a flat target, e.g. clipped at 0): no PSNR
                 bases.append(Base(f"{label} {field_}", n, t, model_id, _fit_noise(n, t)))
     return bases
@@ -351,11 +354,11 @@ def _em_cases() -> Iterator[Case]:
             yield Case(f"{name} {label} + noise", source, "other modality", noisy, crop, None)
 
 
-def build_cases(models: Sequence[str] = MODELS) -> list[Case]:
-    """Every case for ``models``, split by source field: alternate fields go to the
-    held-out half."""
+def build_cases(models: Sequence[str] = MODELS, field: int = FIELD) -> list[Case]:
+    """Every case for ``models``, the zoo-trained domains cut into ``field``² fields, split by
+    source field: alternate fields go to the held-out half."""
     cases = []
-    for b, base in enumerate(domain_bases(models)):
+    for b, base in enumerate(domain_bases(models, field)):
         for v, (name, make) in enumerate(VARIANTS.items()):
             rng = np.random.default_rng(1000 * b + v)
             noisy, target = make(base, rng)
