@@ -312,6 +312,22 @@ def _pooled(result: dict[str, Any]) -> list[str]:
     ]  # fmt: skip
 
 
+def _within(result: dict[str, Any]) -> str:
+    """How much of the pooled AUROC is the check ranking pairs of one model."""
+    aurocs = [m["auroc"] for m in result["by_model"].values() if m["auroc"] is not None]
+    shares = {name: m["degraded"] / m["pairs"] for name, m in result["by_model"].items()}
+    pooled = result["pooled"]["auroc"]
+    head = f"Within one model the score's AUROC is {min(aurocs):.3f}-{max(aurocs):.3f}"
+    if pooled is None or max(aurocs) >= pooled:
+        return head + f" (pooled: {_fmt(pooled)})."
+    return (
+        f"{head}, below the pooled {pooled:.3f}: much of the pooled number is the check "
+        "telling apart models that are degraded on most images (degraded share "
+        + ", ".join(f"`{n}` {v:.0%}" for n, v in shares.items())
+        + ") rather than ranking one model's images."
+    )
+
+
 def _dropped(kept: dict[str, Any]) -> str:
     """Why the set calibrated on every source is not what zoo ships, when it drops checks."""
     dropped = [name for name in DEFAULT_THRESHOLDS if name not in kept]
@@ -361,6 +377,8 @@ def render(result: dict[str, Any]) -> str:
         "tracking.",
         "",
         "## By model",
+        "",
+        _within(result),
         "",
         *_rows(result["by_model"]),
         "",
