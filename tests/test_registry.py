@@ -86,6 +86,12 @@ def test_newest_unyanked_version_and_yank_semantics(registry: Registry, tmp_path
     versions = dict(registry.versions("tiny"))
     assert versions["0.10.0"].yanked and versions["0.10.0"].yank_reason == "wrong normalisation"
     assert not registry.search("tiny", include_yanked=False)[0].entry.yanked
+    entry = registry.index().models["tiny"]
+    assert entry.latest() == "0.2.0"  # the newest unyanked one, as resolve gives
+    for version in ("0.1.0", "0.2.0", "1.0.0-rc.1"):
+        registry.yank(f"tiny@{version}", "superseded")
+    assert registry.index().models["tiny"].newest() is None
+    assert registry.index().models["tiny"].latest() == "0.10.0"  # all yanked: the newest
 
 
 def test_all_yanked_needs_a_pin(registry: Registry, tmp_path: Path) -> None:

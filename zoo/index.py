@@ -155,6 +155,11 @@ class ModelEntry(_Node):
         pool = releases or candidates
         return max(pool, key=parse_version) if pool else None
 
+    def latest(self) -> str | None:
+        """The newest unyanked version, or the newest yanked one when every version is
+        yanked: the version to show (the web page) or to measure pinned (benchmarks)."""
+        return self.newest() or self.newest(include_yanked=True)
+
 
 class Index(_Node):
     """The content of ``index.json``."""

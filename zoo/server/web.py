@@ -230,7 +230,7 @@ class Pages:
 
         ordered = sorted(versions, key=lambda kv: parse_version(kv[0]), reverse=True)
         model = ModelEntry(versions=dict(versions))
-        version = model.newest() or model.newest(include_yanked=True) or ordered[0][0]
+        version = model.latest() or ordered[0][0]
         entry = model.versions[version]
         info = infos.get(entry)
         card = info.card

@@ -93,8 +93,7 @@ def load_models(ids: Sequence[str]) -> list[Model]:
     models = []
     for model_id in ids:
         # a model yanked since the benchmark was calibrated on it: its newest version, pinned
-        entry = reg.index().models[model_id]
-        version = entry.newest() or entry.newest(include_yanked=True)
+        version = reg.index().models[model_id].latest()
         package = reg.load(f"{model_id}@{version}")
         predictor, _tests = trusted_predictor(package, weight_format="onnx")
         models.append(Model(model_id, package, predictor, default_tiling(package)))
