@@ -26,6 +26,7 @@ import numpy as np
 from zoo.checks import check_statistics, model_families
 from zoo.domain import DEFAULT_THRESHOLDS, check_image, model_fingerprint
 from zoo_bench.domain.numbers import (
+    FIRST_PRINCIPLES,
     MAX_FALSE_WARNINGS,
     Choice,
     auroc,
@@ -106,10 +107,6 @@ class Table:
             status = np.maximum(status, s)
             d2 = d2 + d
         return status, np.sqrt(d2)
-
-
-FIRST_PRINCIPLES: dict[str, Choice] = {n: (k, 1.0) for n, (k, _w, _f) in DEFAULT_THRESHOLDS.items()}
-"""The first-principles thresholds as a calibration setting (every multiplier 1)."""
 
 
 def _objective(status: np.ndarray, score: np.ndarray, y: np.ndarray) -> float:

@@ -118,6 +118,9 @@ def scaled(name: str, kind: str, m: float) -> tuple[str, float, float]:
 
 Choice = tuple[str, float] | None
 """One statistic's calibrated setting: (kind, multiplier), or None for the check removed."""
+FIRST_PRINCIPLES: dict[str, Choice] = {n: (k, 1.0) for n, (k, _w, _f) in DEFAULT_THRESHOLDS.items()}
+"""The first-principles thresholds as a calibration setting (every multiplier 1): where the
+calibration starts."""
 
 
 def choices(name: str) -> list[Choice]:
@@ -146,9 +149,7 @@ def calibrate(
     """Coordinate ascent over each statistic's setting (:func:`choices`) on the calibration
     pairs, then every check whose removal leaves the objective as it is removed (so that
     each check left earns its place). Returns the thresholds and the settings chosen."""
-    chosen: dict[str, Choice] = {
-        name: (kind, 1.0) for name, (kind, _w, _f) in DEFAULT_THRESHOLDS.items()
-    }
+    chosen = dict(FIRST_PRINCIPLES)
     best = objective(numbers(pairs, thresholds_of(chosen)))
     for r in range(rounds):
         changed = False
