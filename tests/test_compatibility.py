@@ -125,5 +125,6 @@ def test_zoo_publish_and_show_print_the_report(tiny: Path, tmp_path: Path) -> No
     assert "passed   bioimageio.core test_model onnx [bioimageio.core " in result.output
     as_json = CliRunner().invoke(app, [*args, "--json"])
     assert json.loads(as_json.output)["compatibility"]["checks"][0]["status"] == "passed"
-    old = CliRunner().invoke(app, ["show", "n2v-ihc-careamics", "--cache", str(tmp_path / "c")])
+    show = ["show", "n2v-ihc-careamics@0.2.0", "--cache", str(tmp_path / "c")]
+    old = CliRunner().invoke(app, show)
     assert "compatibility: no report (published before zoo kept one)" in old.output

@@ -142,3 +142,23 @@ def test_inverse_refuses_a_preprocessing_that_is_not_affine() -> None:
     steps = parse_processing("pre", [{"id": "clip", "kwargs": {"min": 0, "max": 1}}])
     with pytest.raises(SpecError, match="not an affine map"):
         bind_processing(steps, "bcyx", None).inverse()
+
+
+def test_the_package_declares_the_halo_zoo_tiles_with(package: Path) -> None:
+    """The output's axes carry zoo's halo for the size step (bioimage.io tools tile with
+    it), the input's minimum leaves two steps once it is cut, and zoo's own size check
+    still asks for two steps only."""
+    from zoo.checks import check_compatibility
+    from zoo.imageio import Image
+    from zoo.tiling import _step_of, declared_halo, default_tiling, halo_for_step
+
+    pkg = load_package(package)
+    step = _step_of(pkg)
+    halo = declared_halo(pkg)
+    assert halo == halo_for_step(step) == default_tiling(pkg).halo
+    sizes = [a.size.min for a in pkg.descr.inputs[0].axes if a.type == "space"]
+    assert sizes == [2 * halo + 2 * step] * 2
+    small = check_compatibility(pkg, Image(np.zeros((2 * step, 3 * step), np.float32), "yx"))
+    assert all(c.status == "ok" for c in small), small
+    tiny = check_compatibility(pkg, Image(np.zeros((step, 3 * step), np.float32), "yx"))
+    assert [c.name for c in tiny if c.status == "fail"] == ["minimum_size"]

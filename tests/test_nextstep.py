@@ -34,7 +34,7 @@ def test_check_of_a_mismatch_names_the_adapt_command_and_a_filter(
     code, output = _cli("check", "care-widefield-w2s", str(em_image), cache=tmp_path)
     assert code == 4, output
     assert (
-        f"zoo adapt care-widefield-w2s@0.1.0 {em_image} -o isbi2012_train_5.adapted.zip" in output
+        f"zoo adapt care-widefield-w2s@0.1.1 {em_image} -o isbi2012_train_5.adapted.zip" in output
     )
     assert "about 10 min on 2 cores" in output and "Gaussian, sigma" in output
     assert "estimated" not in output.split("classic filter")[1]  # no trial, no gain
@@ -49,7 +49,7 @@ def test_check_json_carries_the_next_step_and_the_trial_gives_the_filters_gain(
     assert code == 4, output
     data = json.loads(output)
     step, trial = data["next_step"], data["trial"]
-    assert step["adapt_command"].startswith("zoo adapt care-widefield-w2s@0.1.0 ")
+    assert step["adapt_command"].startswith("zoo adapt care-widefield-w2s@0.1.1 ")
     assert step["filter"]["sigma_px"] == trial["gaussian_sigma"]
     assert step["filter"]["estimated_gain_db"] > 0
 
@@ -58,7 +58,7 @@ def test_run_refuses_a_mismatch_and_says_what_to_do_instead(em_image: Path, tmp_
     out = tmp_path / "out.tif"
     code, output = _cli("run", "care-widefield-w2s", str(em_image), "-o", str(out), cache=tmp_path)
     assert code == 4 and not out.exists()
-    assert "nothing was written" in output and "zoo adapt care-widefield-w2s@0.1.0" in output
+    assert "nothing was written" in output and "zoo adapt care-widefield-w2s@0.1.1" in output
 
 
 def test_match_ends_with_the_next_step_when_every_model_mismatches(
@@ -83,7 +83,7 @@ def test_match_ends_with_the_next_step_when_every_model_mismatches(
     )
     assert result.exit_code == 0, result.output
     assert "mismatch" in result.output
-    assert "zoo adapt care-widefield-w2s@0.1.0 " in result.output
+    assert "zoo adapt care-widefield-w2s@0.1.1 " in result.output
 
 
 def test_the_filters_gain_comes_from_the_trial_only() -> None:

@@ -37,7 +37,7 @@ def test_the_examples_run(
     for block in _python_blocks():
         exec(compile(block, str(PAGE), "exec"), namespace)
     printed = capsys.readouterr().out
-    assert "match score" in printed and "n2v-ihc-careamics 0.2.0" in printed
+    assert "match score" in printed and "n2v-ihc-careamics 0.2.1" in printed
     assert "refused:" in printed and "exists" in printed
     outputs = sorted(p.name for p in tmp_path.glob("zoo-*/*"))
     assert outputs == [

@@ -12,6 +12,7 @@ import pytest
 import tifffile
 from typer.testing import CliRunner
 
+from tests.conftest import core_one_pass
 from zoo.cli import app
 from zoo.hashes import sha256_file
 
@@ -138,24 +139,20 @@ def test_real_broken_torchscript_is_refused_by_name(shared_data: Path, tmp_path:
 def test_run_matches_bioimageio_core_predict_on_an_odd_size(
     example_zip: Path, shared_data: Path, tmp_path: Path
 ) -> None:
-    from bioimageio.core import Sample, Tensor, predict
-
+    """The CLI's tiles give bioimageio.core's one pass over the whole image."""
     from zoo.imageio import read_image
     from zoo.package import load_package
 
     image = np.tile(np.load(shared_data / "careamics" / "input_noisy.npy"), (2, 2))[:1000, :700]
     np.save(tmp_path / "odd.npy", image)
-    descr = load_package(example_zip).descr
-    tensor = Tensor.from_numpy(image[np.newaxis, np.newaxis], dims=("batch", "channel", "y", "x"))
-    sample = Sample(members={descr.inputs[0].id: tensor}, stat={}, id="odd")
-    ref = predict(model=descr, inputs=sample).members[descr.outputs[0].id]
+    ref = core_one_pass(load_package(example_zip).descr, image[np.newaxis, np.newaxis])
     for backend in ("onnx", "torchscript"):
         out = tmp_path / f"odd-{backend}.tif"
         code, output = zoo("run", example_zip, tmp_path / "odd.npy", "-o", out, "--tile", "256",
                            "--backend", backend)  # fmt: skip
         assert code == 0, output
         np.testing.assert_allclose(
-            read_image(out).data, ref.data.to_numpy()[0, 0], atol=1e-4, rtol=0, err_msg=backend
+            read_image(out).data, ref[0, 0], atol=1e-4, rtol=0, err_msg=backend
         )
 
 

@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import core_one_pass
 from zoo.inference import Predictor
 from zoo.package import load_package
+from zoo.tiling import Tiling
 
 
 @pytest.fixture(scope="module")
@@ -40,18 +42,50 @@ def test_tiled_and_untiled_agree(example_zip: Path, big_image: np.ndarray) -> No
 def test_matches_bioimageio_core_predict_on_a_new_size(
     example_zip: Path, big_image: np.ndarray
 ) -> None:
+    """zoo's tiles give bioimageio.core's one pass over the whole image; core pads the image
+    by the package's declared halo first (its pad mode), so the two agree exactly without
+    that padding and, with it, away from the image's border."""
     from bioimageio.core import Sample, Tensor, predict
 
-    from zoo.tiling import predict_tiled
+    from zoo.tiling import declared_halo, predict_tiled
 
     package = load_package(example_zip)
+    halo = declared_halo(package)
+    assert halo > 0
     image = big_image[:, :1000, :700].astype(np.float32)
+    reference = core_one_pass(package.descr, image[np.newaxis])[0]
     tensor = Tensor.from_numpy(image[np.newaxis], dims=("batch", "channel", "y", "x"))
     sample = Sample(members={"input": tensor}, stat={}, id="new-size")
-    reference = predict(model=package.descr, inputs=sample).members["output"].data.to_numpy()[0]
+    padded = predict(model=package.descr, inputs=sample).members["output"].data.to_numpy()[0]
+    inner = (slice(None), slice(2 * halo, -2 * halo), slice(2 * halo, -2 * halo))
     for fmt in ("onnx", "torchscript"):
         got = predict_tiled(Predictor(package, weight_format=fmt), image)
         np.testing.assert_allclose(got, reference, rtol=0, atol=1e-4, err_msg=fmt)
+        np.testing.assert_allclose(got[inner], padded[inner], rtol=0, atol=1e-4, err_msg=fmt)
+
+
+def test_bioimageio_core_blocks_agree_with_one_pass_through_the_declared_halo(
+    example_zip: Path, big_image: np.ndarray
+) -> None:
+    """The package declares the halo zoo's tiles use, so bioimageio.core's blocked predict
+    (blocks far smaller than the image) gives zoo's whole-image result away from the image's
+    border; the same blocks without the halo show seams (the comparison can fail)."""
+    from bioimageio.core import Sample, Tensor, predict
+
+    from zoo.tiling import declared_halo, predict_tiled
+
+    package = load_package(example_zip)
+    halo = declared_halo(package)
+    image = big_image[:, :400, :360].astype(np.float32)
+    tensor = Tensor.from_numpy(image[np.newaxis], dims=("batch", "channel", "y", "x"))
+    sample = Sample(members={"input": tensor}, stat={}, id="blocks")
+    blocked = predict(model=package.descr, inputs=sample, blocksize_parameter=4)
+    got = blocked.members["output"].data.to_numpy()[0]
+    whole = predict_tiled(Predictor(package), image)
+    inner = (slice(None), slice(2 * halo, -2 * halo), slice(2 * halo, -2 * halo))
+    np.testing.assert_allclose(got[inner], whole[inner], rtol=0, atol=1e-4)
+    seams = predict_tiled(Predictor(package), image, tiling=Tiling(tile=2 * 4 * 4, halo=0))
+    assert np.abs(seams[inner] - whole[inner]).max() > 1e-2
 
 
 def test_auto_tile_uses_the_memory_budget_left_by_the_images() -> None:

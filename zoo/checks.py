@@ -116,13 +116,16 @@ def _plain(value: Any) -> Any:
 
 
 def _model_spatial(package: Package) -> tuple[str, int, int]:
-    """(spatial axes, channels, minimum size) of the model's input."""
+    """(spatial axes, channels, minimum size) of the model's input. The minimum is the
+    declared one less twice the output's halo: a package that declares a halo asks blocks
+    that large of a tool that tiles, while zoo tiles with its own halo and pads."""
     axes = package.descr.inputs[0].axes
     space = "".join(str(a.id) for a in axes if a.type == "space")
     channel = [a for a in axes if a.type == "channel"]
     channels = len(channel[0].channel_names) if channel else 1
+    halo = max((int(getattr(a, "halo", 0) or 0) for a in package.descr.outputs[0].axes), default=0)
     sizes = [int(getattr(a.size, "min", 0) or 0) for a in axes if a.type == "space"]
-    return space, channels, max(sizes, default=0)
+    return space, channels, max(max(sizes, default=0) - 2 * halo, 0)
 
 
 def _compat(name: str, ok: bool, measured: Any, expected: Any, message: str) -> Check:

@@ -28,7 +28,9 @@ __all__ = [
     "Window",
     "auto_tiling",
     "axis_windows",
+    "declared_halo",
     "default_tiling",
+    "halo_for_step",
     "predict_tiled",
 ]
 
@@ -63,12 +65,24 @@ def _step_of(package: Package) -> int:
     return max(steps, default=1)
 
 
+def halo_for_step(step: int) -> int:
+    """The halo zoo gives a network whose sizes are multiples of ``step``: ≥ 32 px and ≥ 8
+    steps, a multiple of the step (what zoo's packages declare, :func:`declared_halo`)."""
+    return -(-max(32, 8 * step) // step) * step
+
+
+def declared_halo(package: Package) -> int:
+    """The halo the package's output axes declare (bioimage.io ``halo``; 0 when none)."""
+    return max((int(getattr(a, "halo", 0) or 0) for a in package.descr.outputs[0].axes), default=0)
+
+
 def default_tiling(
     package: Package, *, tile: int = DEFAULT_TILE, halo: int | None = None, area: bool = False
 ) -> Tiling:
-    """Tile and halo rounded to the package's size step (halo ≥ 32 px and ≥ 8 steps)."""
+    """Tile and halo rounded to the package's size step: the halo is :func:`halo_for_step`'s,
+    or the package's declared one where that is larger."""
     step = _step_of(package)
-    halo = max(32, 8 * step) if halo is None else halo
+    halo = max(halo_for_step(step), declared_halo(package)) if halo is None else halo
     halo = -(-halo // step) * step
     tile = max(-(-tile // step) * step, 2 * halo + 2 * step)
     return Tiling(tile, halo, area)

@@ -139,3 +139,17 @@ def test_package_output_is_quiet_and_warns_about_placeholders(
 
     card = load_package(out).card
     assert card is not None and card.placeholders == ["authors", "license", "description"]
+
+
+def test_the_declared_halo_fits_the_test_tensor() -> None:
+    """zoo's halo for the size step, cut to what the test tensor leaves room for: its side
+    must reach the minimum size, twice the halo plus two steps (a thin 3D stack gets none)."""
+    from dataclasses import replace
+
+    from zoo.export.builder import _halo
+
+    model = replace(_unexportable(), size_step=4)
+    assert _halo(model, np.zeros((1, 1, 256, 256))) == 32
+    assert _halo(model, np.zeros((1, 1, 48, 256))) == 20  # 48 = 2 · 20 + 2 · 4
+    assert _halo(replace(model, spatial_axes="zyx"), np.zeros((1, 1, 8, 256, 256))) == 0
+    assert _halo(replace(model, halo=12), np.zeros((1, 1, 256, 256))) == 12

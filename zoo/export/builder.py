@@ -27,6 +27,7 @@ from zoo.hashes import sha256_file
 from zoo.package import build_model_descr, load_package, save_package
 from zoo.processing import apply_processing, parse_processing
 from zoo.spec import Fingerprint, ZooCard
+from zoo.tiling import halo_for_step
 
 __all__ = ["BuildResult", "ImportedModel", "build_package", "model_card_markdown"]
 
@@ -65,7 +66,9 @@ class ImportedModel:
     size_step: int = 4
     """Spatial sizes must be multiples of this (2 ** UNet depth)."""
     halo: int = 0
-    """Border (pixels) a tile needs for a seamless result; recorded for the runner."""
+    """Border (pixels) a tile needs for a seamless result, declared on the output's axes so
+    that bioimage.io tools tile without seams; 0: zoo's own for the size step
+    (:func:`zoo.tiling.halo_for_step`)."""
     source: str = ""
     """Where the weights came from, for the README."""
     notes: Sequence[str] = ()
@@ -228,6 +231,7 @@ def build_package(
     pre = apply_processing(
         x, "bc" + model.spatial_axes, parse_processing("pre", model.preprocessing)
     )
+    halo = _halo(model, x)
     with tempfile.TemporaryDirectory(prefix="zoo-build-") as tmp_name:
         tmp = Path(tmp_name)
         checks = _export(model, pre, tmp, say)
@@ -250,8 +254,9 @@ def build_package(
             card=card,
             spatial_axes=model.spatial_axes,
             channels=model.channels,
-            size_min=model.size_step * 2,
+            size_min=2 * halo + 2 * model.size_step,  # what is left once the halo is cut
             size_step=model.size_step,
+            halo=halo,
             preprocessing=parse_processing("pre", model.preprocessing),
             postprocessing=parse_processing("post", model.postprocessing),
             version=meta.version,
@@ -264,6 +269,15 @@ def build_package(
         path = save_package(descr, output)
     load_package(path)  # the written zip must load and validate as a whole
     return BuildResult(path, checks, files, meta.placeholders)
+
+
+def _halo(model: ImportedModel, x: np.ndarray) -> int:
+    """The halo the package declares: the model's (else zoo's for its size step), cut to
+    what the test tensor ``x`` leaves room for (the minimum size is twice the halo plus two
+    steps, and the test tensor must reach it; a thin 3D stack may get none)."""
+    step = model.size_step
+    room = (min(x.shape[2:]) - 2 * step) // 2 // step * step
+    return max(0, min(model.halo or halo_for_step(step), room))
 
 
 def _checked_card(
