@@ -2,8 +2,8 @@
 declares no halo: the same files and weights, with the halo zoo's own tiles use declared on
 the output's axes (and the input's minimum size raised to leave room for it).
 
-Without a declared halo, a bioimage.io tool that tiles (bioimageio.core's blocked predict,
-deepImageJ) cuts the image into blocks with no overlap and the result shows the blocks'
+Without a declared halo, a bioimage.io tool that tiles (bioimageio.core's blocked predict, for
+one) cuts the image into blocks with no overlap and the result shows the blocks'
 seams; with it, the blocks agree with one whole-image pass away from the image's border.
 The older version stays published (pinned references keep working); the newer one is what
 an unpinned reference gets.

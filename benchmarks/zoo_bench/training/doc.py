@@ -61,8 +61,14 @@ def doc_values(reg: Any, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         for model_id, version, entry in reg.iter_entries()
         if model_id in notes
     ]
+    weights: dict[tuple[str, str | None], str] = {}
+    for m in published:  # oldest version first, as iter_entries gives them
+        m["weights_of"] = weights.setdefault((m["id"], m.pop("weights_sha")), m["version"])
+    newest = {m["id"]: m for m in published}  # a model's card section: its newest version's
     return {
         "published": published,
+        "cards": list(newest.values()),
+        "repackaged": any(m["weights_of"] != m["version"] for m in published),
         "heldout_columns": HELDOUT_COLUMNS,
         "heldout": heldout_tables(json.loads(HELDOUT.read_text()) if HELDOUT.exists() else None),
         "reproduction": _reproduction(reg, runs["reproduction"]),
@@ -72,8 +78,10 @@ def doc_values(reg: Any, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def _published(reg: Any, model_id: str, version: str, entry: Any) -> dict[str, Any]:
     """One published model: its row in the table and its validation numbers."""
-    card = reg.load(f"{model_id}@{version}").card
+    package = reg.load(f"{model_id}@{version}")
+    card = package.card
     assert card is not None
+    onnx = package.descr.weights.onnx
     hp = card.method.hyperparameters
     rows: dict[str, dict[str, float]] = {}
     for m in card.validation.metrics:
@@ -95,6 +103,7 @@ def _published(reg: Any, model_id: str, version: str, entry: Any) -> dict[str, A
         "train_seconds": hp.get("train_seconds"),
         "heldout": card.validation.metrics[0].dataset if card.validation.metrics else "—",
         "yank_reason": entry.yank_reason if entry.yanked else None,
+        "weights_sha": None if onnx is None else str(onnx.sha256),
         "metrics": metrics,
         "rows": rows,
         "comparison": _comparison(rows),
