@@ -107,7 +107,7 @@ def test_the_loso_document_is_rendered_from_the_numbers_of_its_run() -> None:
 def test_leave_one_source_out_never_calibrates_on_the_source_it_judges(
     quick: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from zoo_bench.domain import loso
+    from zoo_bench.domain import learned, loso
 
     seen = []
     real = loso.calibrate
@@ -117,6 +117,13 @@ def test_leave_one_source_out_never_calibrates_on_the_source_it_judges(
         return real(table, train, rounds)  # type: ignore[arg-type]
 
     monkeypatch.setattr(loso, "calibrate", spy)
+    fitted, real_fitted = [], learned._fitted
+
+    def spy_fitted(x: object, y: object, train: object) -> object:
+        fitted.append(list(train))  # type: ignore[call-overload]
+        return real_fitted(x, y, train)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(learned, "_fitted", spy_fitted)
     result = loso.run(quick, log=lambda _: None)
     sources = [loso.source_of(p) for p in quick]
     models = [p.model for p in quick]
@@ -129,7 +136,25 @@ def test_leave_one_source_out_never_calibrates_on_the_source_it_judges(
     ]
     assert len(set(sources)) >= 2
     assert seen == expected  # every other source, never its own
+    assert fitted == expected[: len(set(sources))]  # the logistic score: the same folds
     assert result["pooled"]["pairs"] == len(quick)
     assert set(result["by_source"]) == set(sources)
     shown = result | {"field": 256, "small_fields": result | {"field": 128}}
     assert "leave-one-source-out" in loso.render(shown)
+    assert "a logistic score over the check's distances" in loso.render(shown)
+
+
+def test_the_logistic_fit_separates_what_a_feature_separates() -> None:
+    """zoo_bench.domain.learned.fit: a feature that tells the labels apart gets a weight of
+    the right sign and ranks every pair; a feature of noise gets a small one."""
+    import numpy as np
+
+    from zoo_bench.domain import learned
+    from zoo_bench.domain.numbers import auroc
+
+    rng = np.random.default_rng(0)
+    y = rng.random(400) < 0.3
+    x = np.stack([y + rng.normal(0, 0.3, 400), rng.normal(0, 1, 400)], 1)
+    beta = learned.fit(x, y.astype(float))
+    assert beta[1] > 1 and abs(beta[2]) < beta[1] / 5
+    assert auroc(beta[0] + x @ beta[1:], y) > 0.95

@@ -25,6 +25,7 @@ import numpy as np
 
 from zoo.checks import check_statistics, model_families
 from zoo.domain import DEFAULT_THRESHOLDS, check_image, model_fingerprint
+from zoo_bench.domain import learned
 from zoo_bench.domain.numbers import (
     FIRST_PRINCIPLES,
     MAX_FALSE_WARNINGS,
@@ -215,6 +216,7 @@ def run(pairs: list[Pair], *, log: Callable[[str], None] = print) -> dict[str, A
         log(f"  left out {source}: {metrics(status[held], score[held], y[held])}")
     every = calibrate(table, np.ones(len(pairs), bool))
     per_model = judge_loso(table, sources, np.array([p.model for p in pairs]))
+    learned_status, learned_score = learned.judge_loso(table, sources)
     result = {
         "date": datetime.date.today().isoformat(),
         "models": sorted({p.model for p in pairs}),
@@ -229,6 +231,10 @@ def run(pairs: list[Pair], *, log: Callable[[str], None] = print) -> dict[str, A
         "by_source": _by(pairs, list(sources), status, score, y),
         "families": _families(pairs, status),
         "folds": {s: {n: list(c) for n, c in f.items()} for s, f in folds.items()},
+        "learned": metrics(learned_status, learned_score, y),
+        "learned_by_model": _by(pairs, [p.model for p in pairs], learned_status, learned_score, y),
+        "learned_families": _families(pairs, learned_status),
+        "learned_coefficients": learned.coefficients(table),
         "seconds": time.perf_counter() - t0,
     }
     return result
@@ -296,6 +302,8 @@ def _pooled(result: dict[str, Any]) -> list[str]:
     ci, fam = result["pooled_ci95"], result["families"]
     return [
         *_rows({"leave-one-source-out": result["pooled"],
+                **({"a logistic score over the check's distances, leave-one-source-out":
+                    result["learned"]} if "learned" in result else {}),
                 "leave-one-source-out, thresholds per model": result["per_model_thresholds"],
                 "one set calibrated on every source (in-sample)": result["every_source"],
                 "first-principles thresholds (never calibrated)": result["defaults"],
@@ -345,6 +353,29 @@ def _dropped(kept: dict[str, Any]) -> str:
             "what the check must report: zoo does not ship it.")  # fmt: skip
 
 
+def _learned(result: dict[str, Any]) -> list[str]:
+    """The logistic score's paragraph (benchmarks/zoo_bench/domain/learned.py)."""
+    if "learned" not in result:
+        return []
+    m, fam, by = result["learned"], result["learned_families"], result["learned_by_model"]
+    aurocs = [v["auroc"] for v in by.values() if v["auroc"] is not None]
+    weights = {k: v for k, v in result["learned_coefficients"].items() if k != "intercept"}
+    top = sorted(weights.items(), key=lambda kv: -abs(kv[1]))[:4]
+    return [
+        "",
+        "The logistic score (benchmarks/zoo_bench/domain/learned.py: a logistic regression "
+        "over the check's own distances, fitted on every source but one, warning where it "
+        "reaches the cut that keeps the training sources' false warnings at ≤ 5 %) is "
+        f"measured, not shipped: AUROC {_fmt(m['auroc'])} and recall "
+        f"{_fmt(m['recall_at_5pct'])} at ≤ 5 % false warnings against the calibrated "
+        f"check's {_fmt(result['pooled']['auroc'])} and "
+        f"{_fmt(result['pooled']['recall_at_5pct'])}; within one model its AUROC is "
+        f"{min(aurocs):.3f}-{max(aurocs):.3f}; cross-family pairs warned {fam['warned']} of "
+        f"{fam['cross_family_pairs']}. Its largest weights (standardised, fitted on every "
+        "source): " + ", ".join(f"{n} {v:+.2f}" for n, v in top) + ".",
+    ]
+
+
 def render(result: dict[str, Any]) -> str:
     side, small = result["field"], result["small_fields"]
     lines = [
@@ -382,6 +413,7 @@ def render(result: dict[str, Any]) -> str:
         "`care-widefield-w2s` among these, the first-principles thresholds for the others) "
         "is not an estimate either: its calibration saw other fields of W2S and nucleus "
         "tracking.",
+        *_learned(result),
         "",
         "## By model",
         "",
