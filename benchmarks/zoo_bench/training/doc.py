@@ -129,10 +129,12 @@ def recorded_runs(work: Path = WORK) -> dict[str, dict[str, Any]]:
             folder = found / spec.id
             if (folder / "evaluation.json").is_file() and (folder / "training.json").is_file():
                 training = json.loads((folder / "training.json").read_text())
+                note = runs[kind].get(spec.id, {}).get("note")  # written by hand: kept
                 runs[kind][spec.id] = {
                     "summary": json.loads((folder / "evaluation.json").read_text())["summary"],
                     "steps": training["config"]["steps"],
                     "seconds": training["seconds"],
+                    **({"note": note} if note else {}),
                 }
     if json.dumps(runs, sort_keys=True) != before:
         RUNS.write_text(json.dumps(runs, indent=1) + "\n")
@@ -162,6 +164,7 @@ def _reproduction(reg: Any, runs: dict[str, Any]) -> list[dict[str, Any]]:
                 "retrained": value,
                 "difference": value - before,
                 "seconds": run["seconds"],
+                "note": run.get("note"),
             }
         )
     return rows
