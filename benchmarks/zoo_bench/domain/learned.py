@@ -14,7 +14,7 @@ fails (incompatible, another modality family) warns whatever the score.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -22,8 +22,8 @@ from zoo.checks import model_families
 from zoo.domain import DEFAULT_THRESHOLDS
 from zoo_bench.domain.numbers import MAX_FALSE_WARNINGS, RATIO_KINDS, recall_at
 
-if TYPE_CHECKING:
-    from zoo_bench.domain.loso import Table
+Table = Any
+"""zoo_bench.domain.loso.Table (each pair's checks as arrays), which calls this module."""
 
 PENALTY = 1.0
 """The L2 penalty on the standardised coefficients (the intercept is not penalised)."""
