@@ -68,7 +68,7 @@ def test_match_ends_with_the_next_step_when_every_model_mismatches(
     from zoo.registry import Registry
 
     index = json.loads((REPO / "index.json").read_text())["models"]
-    [entry] = index["care-widefield-w2s"]["versions"].values()
+    entry = index["care-widefield-w2s"]["versions"]["0.1.1"]  # the newest
     Registry(tmp_path / "reg", cache=tmp_path / "c1").publish(REPO / entry["location"])
     result = CliRunner().invoke(
         app,

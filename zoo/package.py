@@ -252,6 +252,8 @@ def build_model_descr(
 ) -> ModelDescr:
     """Describe a single-input, single-output image-to-image denoiser (bioimage.io 0.5).
 
+    ``size_min`` is the smallest input side the network takes; with a ``halo`` (cut from
+    each side of the output by a tool that tiles) the declared minimum is two halos more.
     ``weights`` maps a bioimage.io weight format (``onnx``, ``torchscript``,
     ``pytorch_state_dict``) to the keyword arguments of its weights description (``source``
     and the format's own fields). Files are local paths; they are copied into the package
@@ -261,7 +263,7 @@ def build_model_descr(
     """
     from bioimageio.spec.model import v0_5 as bmz
 
-    space = _SpaceAxes(spatial_axes, channels, size_min, size_step, halo)
+    space = _SpaceAxes(spatial_axes, channels, size_min + 2 * halo, size_step, halo)
     entries = {fmt: _weights_entry(bmz, fmt, dict(kw)) for fmt, kw in weights.items()}
     config = _config(card, test_tolerance, weights, measured)
     try:

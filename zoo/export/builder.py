@@ -231,7 +231,6 @@ def build_package(
     pre = apply_processing(
         x, "bc" + model.spatial_axes, parse_processing("pre", model.preprocessing)
     )
-    halo = _halo(model, x)
     with tempfile.TemporaryDirectory(prefix="zoo-build-") as tmp_name:
         tmp = Path(tmp_name)
         checks = _export(model, pre, tmp, say)
@@ -254,9 +253,9 @@ def build_package(
             card=card,
             spatial_axes=model.spatial_axes,
             channels=model.channels,
-            size_min=2 * halo + 2 * model.size_step,  # what is left once the halo is cut
+            size_min=2 * model.size_step,  # declared: 2 halos more
             size_step=model.size_step,
-            halo=halo,
+            halo=_halo(model, x),
             preprocessing=parse_processing("pre", model.preprocessing),
             postprocessing=parse_processing("post", model.postprocessing),
             version=meta.version,
