@@ -22,7 +22,7 @@ from packaging.version import Version
 
 from zoo.package import Package, load_package, save_package
 from zoo.registry import Registry
-from zoo.tiling import _step_of, declared_halo, halo_for_step
+from zoo.tiling import _step_of, declared_halo, fitting_halo
 from zoo_bench.training.data import REPO
 
 NOTE = """
@@ -43,8 +43,7 @@ def with_halo(package: Package, version: str, previous: str, tmp: Path) -> Path:
 
     descr = package.descr
     step = _step_of(package)
-    side = min(_test_shape(descr)[2:])
-    halo = min(halo_for_step(step), (side - 2 * step) // 2 // step * step)
+    halo = fitting_halo(step, min(_test_shape(descr)[2:]))
     size_min = 2 * halo + 2 * step
     inputs = [
         descr.inputs[0].model_copy(

@@ -24,7 +24,7 @@ from zoo.families import (
     polarity_family,
 )
 from zoo.imageio import Image
-from zoo.package import Package
+from zoo.package import Package, declared_halo
 from zoo.spec import Fingerprint, ImagingDomain, Stat
 from zoo.thresholds import Thresholds, ok_range, ratio_distance, stat_distance
 
@@ -123,9 +123,8 @@ def _model_spatial(package: Package) -> tuple[str, int, int]:
     space = "".join(str(a.id) for a in axes if a.type == "space")
     channel = [a for a in axes if a.type == "channel"]
     channels = len(channel[0].channel_names) if channel else 1
-    halo = max((int(getattr(a, "halo", 0) or 0) for a in package.descr.outputs[0].axes), default=0)
     sizes = [int(getattr(a.size, "min", 0) or 0) for a in axes if a.type == "space"]
-    return space, channels, max(max(sizes, default=0) - 2 * halo, 0)
+    return space, channels, max(max(sizes, default=0) - 2 * declared_halo(package), 0)
 
 
 def _compat(name: str, ok: bool, measured: Any, expected: Any, message: str) -> Check:

@@ -70,6 +70,11 @@ class Package:
         return [fmt for fmt, entry in self.descr.weights if entry is not None]
 
 
+def declared_halo(package: Package) -> int:
+    """The halo the package's output axes declare (bioimage.io ``halo``; 0 when none)."""
+    return max((int(getattr(a, "halo", 0) or 0) for a in package.descr.outputs[0].axes), default=0)
+
+
 def _format_loc(loc: Sequence[int | str]) -> str:
     return ".".join(str(part) for part in loc) or "<root>"
 

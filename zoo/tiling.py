@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zoo.memory import DEFAULT_TILE, auto_tile
-from zoo.package import Package
+from zoo.package import Package, declared_halo
 from zoo.processing import STAT_OPS, BoundProcessing, apply_processing, bind_processing
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ __all__ = [
     "axis_windows",
     "declared_halo",
     "default_tiling",
+    "fitting_halo",
     "halo_for_step",
     "predict_tiled",
 ]
@@ -71,9 +72,11 @@ def halo_for_step(step: int) -> int:
     return -(-max(32, 8 * step) // step) * step
 
 
-def declared_halo(package: Package) -> int:
-    """The halo the package's output axes declare (bioimage.io ``halo``; 0 when none)."""
-    return max((int(getattr(a, "halo", 0) or 0) for a in package.descr.outputs[0].axes), default=0)
+def fitting_halo(step: int, side: int, halo: int | None = None) -> int:
+    """``halo`` (default :func:`halo_for_step`'s) cut to what an input of ``side`` pixels
+    leaves room for: a package declaring a halo needs inputs of 2·halo + 2 steps at least."""
+    room = (side - 2 * step) // 2 // step * step
+    return max(0, min(halo_for_step(step) if halo is None else halo, room))
 
 
 def default_tiling(

@@ -27,7 +27,7 @@ from zoo.hashes import sha256_file
 from zoo.package import build_model_descr, load_package, save_package
 from zoo.processing import apply_processing, parse_processing
 from zoo.spec import Fingerprint, ZooCard
-from zoo.tiling import halo_for_step
+from zoo.tiling import fitting_halo
 
 __all__ = ["BuildResult", "ImportedModel", "build_package", "model_card_markdown"]
 
@@ -274,9 +274,7 @@ def _halo(model: ImportedModel, x: np.ndarray) -> int:
     """The halo the package declares: the model's (else zoo's for its size step), cut to
     what the test tensor ``x`` leaves room for (the minimum size is twice the halo plus two
     steps, and the test tensor must reach it; a thin 3D stack may get none)."""
-    step = model.size_step
-    room = (min(x.shape[2:]) - 2 * step) // 2 // step * step
-    return max(0, min(model.halo or halo_for_step(step), room))
+    return fitting_halo(model.size_step, min(x.shape[2:]), model.halo or None)
 
 
 def _checked_card(

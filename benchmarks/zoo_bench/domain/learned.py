@@ -29,20 +29,22 @@ PENALTY = 1.0
 """The L2 penalty on the standardised coefficients (the intercept is not penalised)."""
 
 
+def _sides() -> list[tuple[str, str]]:
+    """(statistic, kind) of every statistic on each side it can be checked."""
+    one_sided = [k for k in RATIO_KINDS if k != "ratio"]
+    return [(name, k)
+            for name, (kind, _w, _f) in DEFAULT_THRESHOLDS.items()
+            for k in (one_sided if kind == "ratio" else [kind])]  # fmt: skip
+
+
 def feature_names() -> list[str]:
-    names = []
-    for name, (kind, _w, _f) in DEFAULT_THRESHOLDS.items():
-        kinds = [k for k in RATIO_KINDS if k != "ratio"] if kind == "ratio" else [kind]
-        names += [f"{name} ({k})" for k in kinds]
+    names = [f"{name} ({kind})" for name, kind in _sides()]
     return [*names, "fixed checks' distance", "a fixed check warned", "electron-microscopy model"]
 
 
 def features(table: Table) -> np.ndarray:
     """One row per pair of ``table`` (see the module's docstring), before standardising."""
-    cols = []
-    for name, (kind, _w, _f) in DEFAULT_THRESHOLDS.items():
-        kinds = [k for k in RATIO_KINDS if k != "ratio"] if kind == "ratio" else [kind]
-        cols += [np.sqrt(table.settings[(name, (k, 1.0))][1]) for k in kinds]
+    cols = [np.sqrt(table.settings[(name, (kind, 1.0))][1]) for name, kind in _sides()]
     em = [("electron" in model_families(p.package)) for p in table.pairs]
     cols += [np.sqrt(table.fixed_d2), table.fixed_status > 0, np.array(em)]
     return np.nan_to_num(np.log1p(np.stack(cols, 1).astype(np.float64)))
