@@ -16,10 +16,10 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from zoo.index import parse_version
 from zoo.package import Package, load_package
 from zoo.registry import Registry
 from zoo.tiling import declared_halo
@@ -119,18 +119,12 @@ def run(registry: Registry | None = None) -> list[Row]:
         new = load_package(registry.fetch(f"{model_id}@{newest}"))
         if not declared_halo(new):
             continue
-        for version in sorted(entry.versions, key=_key, reverse=True):
+        for version in sorted(entry.versions, key=parse_version, reverse=True):
             old = _pinned(registry, model_id, version)
             if not declared_halo(old):
                 rows += measure(model_id, old, new)
                 break
     return rows
-
-
-def _key(version: str) -> Any:
-    from packaging.version import Version
-
-    return Version(version)
 
 
 def _pinned(registry: Registry, model_id: str, version: str) -> Package:
