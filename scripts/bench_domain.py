@@ -1,7 +1,8 @@
 """Domain-check benchmark: how often is a warning right? Measures and calibrates the check.
 
     python scripts/bench_domain.py [--quick] [--no-calibrate] [--write] [--json FILE]
-    python scripts/bench_domain.py --loso   (every published model, leave-one-source-out)
+    python scripts/bench_domain.py --loso   (every published model, leave-one-source-out;
+                                             fits the verdict's learned score)
 
 Runs the zoo's own models on real images with a clean target and sets each pair's outcome
 against what ``zoo check`` says before inference (zoo_bench.domain; docs/domain-benchmark.md
@@ -28,8 +29,9 @@ def main() -> int:
     parser.add_argument(
         "--loso",
         action="store_true",
-        help="every published model, thresholds calibrated leave-one-source-out: writes "
-        "docs/domain-loso.md and docs/domain-loso.json",
+        help="every published model, the learned score and the thresholds fitted "
+        "leave-one-source-out: writes docs/domain-loso.md and docs/domain-loso.json, and the "
+        "learned score fitted on every source to zoo/learned.json (zoo's verdict)",
     )
     args = parser.parse_args()
     if args.loso:

@@ -5,6 +5,9 @@ card's fingerprint, dtype, modality and pixel size describe it), its right half 
 image of the same domain. Each departure the issue names is then made from the held-out half
 (or is a real image with that property) and must be flagged by the check that measures it.
 The network is the example package's; the check never runs it.
+
+These are the checks themselves, judged by their thresholds (``learned=False``); the verdict
+zoo gives, where the learned score decides which warnings stand, is tests/test_learned.py's.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo.domain import check_image
+from zoo.domain import DomainReport
+from zoo.domain import check_image as shipped_check
 from zoo.fingerprint import fingerprint, image_statistics
 from zoo.imageio import Image, read_image
 from zoo.inference import _test_tensors
@@ -56,6 +60,11 @@ def domain(request, example: Package, shared_data: Path) -> tuple[Package, np.nd
     return _domain(example, shared_data, request.param)
 
 
+def check_image(*args, **kwargs) -> DomainReport:
+    """The checks judged by their own thresholds, without the learned score."""
+    return shipped_check(*args, learned=False, **kwargs)
+
+
 def _flagged(report) -> dict[str, str]:
     return {c.name: c.status for c in report.checks if c.status in ("warn", "fail")}
 
@@ -69,6 +78,7 @@ def test_own_test_input_matches(example: Package) -> None:
     x, _ = _test_tensors(example)
     report = check_image(example, Image(x[0, 0], "yx"))
     assert report.verdict == "match", _flagged(report)
+    assert shipped_check(example, Image(x[0, 0], "yx")).verdict == "match"
     assert report.reference.startswith("card fingerprint")
 
 
@@ -77,6 +87,7 @@ def test_held_out_image_of_the_domain_matches(domain) -> None:
     report = check_image(package, _image(held_out))
     assert report.verdict == "match", _flagged(report)
     assert report.score < 1.0
+    assert shipped_check(package, _image(held_out)).verdict == "match"
 
 
 def test_other_modality_in_metadata(domain) -> None:
@@ -214,7 +225,7 @@ def test_report_json_keeps_its_key_order_and_takes_numpy_values() -> None:
     )  # fmt: skip
     report = DomainReport(verdict="match", score=0.123456, checks=[check], reference="r")
     data = json.loads(report.to_json())
-    assert list(data) == ["verdict", "score", "reference", "notes", "checks"]
+    assert list(data) == ["verdict", "score", "reference", "notes", "learned", "checks"]
     assert data["score"] == 0.1235 and data["notes"] == []
     assert list(data["checks"][0]) == [
         "name", "kind", "status", "measured", "expected", "message", "distance",

@@ -107,6 +107,7 @@ def test_the_loso_document_is_rendered_from_the_numbers_of_its_run() -> None:
 def test_leave_one_source_out_never_calibrates_on_the_source_it_judges(
     quick: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from zoo.learned import feature_names
     from zoo_bench.domain import learned, loso
 
     seen = []
@@ -117,13 +118,13 @@ def test_leave_one_source_out_never_calibrates_on_the_source_it_judges(
         return real(table, train, rounds)  # type: ignore[arg-type]
 
     monkeypatch.setattr(loso, "calibrate", spy)
-    fitted, real_fitted = [], learned._fitted
+    fitted, real_fitted = [], learned.fitted_on
 
     def spy_fitted(x: object, y: object, train: object) -> object:
         fitted.append(list(train))  # type: ignore[call-overload]
         return real_fitted(x, y, train)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(learned, "_fitted", spy_fitted)
+    monkeypatch.setattr(learned, "fitted_on", spy_fitted)
     result = loso.run(quick, log=lambda _: None)
     sources = [loso.source_of(p) for p in quick]
     models = [p.model for p in quick]
@@ -136,12 +137,13 @@ def test_leave_one_source_out_never_calibrates_on_the_source_it_judges(
     ]
     assert len(set(sources)) >= 2
     assert seen == expected  # every other source, never its own
-    assert fitted == expected[: len(set(sources))]  # the logistic score: the same folds
+    # the learned score: the same folds, then the fit on every source that zoo ships
+    assert fitted == [*expected[: len(set(sources))], [True] * len(quick)]
     assert result["pooled"]["pairs"] == len(quick)
     assert set(result["by_source"]) == set(sources)
     shown = result | {"field": 256, "small_fields": result | {"field": 128}}
-    assert "leave-one-source-out" in loso.render(shown)
-    assert "a logistic score over the check's distances" in loso.render(shown)
+    assert "the learned score, leave-one-source-out (zoo's verdict)" in loso.render(shown)
+    assert result["learned"]["features"] == feature_names()
 
 
 def test_the_logistic_fit_separates_what_a_feature_separates() -> None:
@@ -158,3 +160,30 @@ def test_the_logistic_fit_separates_what_a_feature_separates() -> None:
     beta = learned.fit(x, y.astype(float))
     assert beta[1] > 1 and abs(beta[2]) < beta[1] / 5
     assert auroc(beta[0] + x @ beta[1:], y) > 0.95
+
+
+@pytest.mark.slow
+def test_zoo_judges_each_pair_as_the_benchmark_measured_it(
+    quick: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The learned rule the benchmark fits, put in zoo, gives each pair the verdict and score
+    the benchmark measured for it: the features zoo computes at check time are the
+    benchmark's."""
+    import numpy as np
+
+    from zoo import learned as shipped
+    from zoo.domain import check_image
+    from zoo_bench.domain import learned, loso
+
+    table = loso.Table.of(quick, lambda _: None)
+    x, y = learned.features(table), np.array([p.degraded for p in quick])
+    fitted = learned.fitted_on(x, y, np.ones(len(y), bool))
+    status, score = learned.judged(table, x, fitted)
+    monkeypatch.setattr(shipped, "LEARNED", fitted)
+    codes = {"match": 0, "caution": 1, "mismatch": 2}
+    for p, s, sc in zip(quick, status, score, strict=True):
+        report = check_image(p.package, p.image, statistics=p.stats)
+        assert codes[report.verdict] == s, p.case
+        if report.learned is not None:
+            assert report.learned == pytest.approx(float(shipped.level(sc, fitted)), abs=1e-4)
+    assert len(set(status.tolist())) >= 2

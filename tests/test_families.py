@@ -84,8 +84,13 @@ def test_a_fluorescence_image_with_an_em_model(shared_data: Path, model: str) ->
 
 def test_the_same_family_is_not_a_mismatch_by_modality_alone(shared_data: Path) -> None:
     package = open_model("care-widefield-w2s").package
-    report = check_image(package, _image(shared_data, LIGHT[0]), modality="confocal")
-    assert _by_name(report, "modality").status == "warn"  # type: ignore[attr-defined]
+    image = _image(shared_data, LIGHT[0])
+    report = check_image(package, image, modality="confocal")
+    assert report.verdict != "mismatch"
+    modality = _by_name(report, "modality")
+    assert modality.distance >= 1 and "confocal" in modality.message  # type: ignore[attr-defined]
+    alone = check_image(package, image, modality="confocal", learned=False)
+    assert _by_name(alone, "modality").status == "warn"  # type: ignore[attr-defined]
 
 
 def test_match_ranks_the_image_s_family_first(shared_data: Path) -> None:

@@ -48,12 +48,24 @@ def test_check_own_test_input_is_a_match(example_zip: Path, own_input: Path) -> 
     assert {c["name"] for c in report["checks"]} >= {"dimensionality", "noise_corr_x", "snr_db"}
 
 
-def test_check_by_registry_id_and_exit_codes(own_input: Path, tmp_path: Path) -> None:
+def test_check_by_registry_id_and_exit_codes(
+    own_input: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zoo import learned
+
     cache = tmp_path / "cache"
     assert zoo("check", "n2v-ihc-careamics", own_input, "--cache", cache)[0] == 0
+    # another modality of the same family: a departure the learned score tolerates here,
+    # reported; judged by the thresholds alone, a caution (exit 3)
     code, output = zoo(
         "check", "n2v-ihc-careamics", own_input, "--modality", "confocal", "--cache", cache
     )
+    assert code == 0 and "modality" in output and "learned score" in output
+    with monkeypatch.context() as m:
+        m.setattr(learned, "LEARNED", {})
+        code, output = zoo(
+            "check", "n2v-ihc-careamics", own_input, "--modality", "confocal", "--cache", cache
+        )
     assert code == 3 and "caution" in output and "modality" in output
     x = np.load(own_input)
     noisy = x + np.random.default_rng(0).normal(0, 3 * x.std(), x.shape).astype(np.float32)

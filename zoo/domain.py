@@ -33,6 +33,7 @@ from zoo.checks import (
 )
 from zoo.families import Polarity
 from zoo.imageio import Image
+from zoo.learned import learned_check
 
 if TYPE_CHECKING:
     from zoo.trial import Trial
@@ -51,6 +52,7 @@ __all__ = [
     "CALIBRATION",
     "CHECK_TILES",
     "DEFAULT_THRESHOLDS",
+    "LEARNED_MEANING",
     "RATIO_KINDS",
     "SCORE_MEANING",
     "THRESHOLDS",
@@ -76,6 +78,14 @@ SCORE_MEANING = (
 )
 """What a :attr:`DomainReport.score` means, for people (printed beside it)."""
 
+LEARNED_MEANING = (
+    "lower is better: how strongly the image's departures from the training data, weighed by "
+    "a rule fitted on the zoo's benchmark (docs/domain-check.md), predict that the model does "
+    "worse here than a Gaussian filter or another zoo model; caution from 1, mismatch from 2; "
+    "it decides the verdict"
+)
+"""What a :attr:`DomainReport.learned` score means, for people."""
+
 
 class DomainReport(BaseModel):
     """The verdict on one image for one model."""
@@ -92,6 +102,9 @@ class DomainReport(BaseModel):
     """What the statistics were compared with: the card's fingerprint or the test input."""
     notes: list[str] = Field(default_factory=list)
     """What the reader should know about the comparison (e.g. a weaker reference)."""
+    learned: float | None = None
+    """The learned score (:mod:`zoo.learned`): 1 at its caution cut, 2 at its mismatch cut;
+    None when not computed."""
 
     def failed(self) -> list[Check]:
         """The checks that failed."""
@@ -109,6 +122,7 @@ class DomainReport(BaseModel):
             "score": round(self.score, 4),
             "reference": self.reference,
             "notes": self.notes,
+            "learned": self.learned,
             "checks": [c.to_dict() for c in self.checks],
         }
 
@@ -146,17 +160,21 @@ def check_image(
     thresholds: Thresholds | None = None,
     statistics: Mapping[str, Stat] | None = None,
     polarity: Polarity | None = None,
+    learned: bool = True,
 ) -> DomainReport:
     """Check ``image`` against ``package``'s domain, before any inference.
 
     ``thresholds`` replaces :func:`thresholds_for` the package (statistics missing from it
     are not checked); ``statistics`` and ``polarity`` are the image's
     :func:`plane_statistics` and :func:`image_polarity` when already known (``zoo match`` and
-    the domain benchmark check one image against many models).
+    the domain benchmark check one image against many models). With ``learned`` (and
+    zoo/learned.json present) the learned score (:mod:`zoo.learned`) decides the verdict:
+    the other checks keep their measurements, and their warnings stand only when it warns.
     """
     thresholds = thresholds_for(package) if thresholds is None else thresholds
     checks = check_compatibility(package, image)
     notes = []
+    score_check = None
     if any(c.status == "fail" for c in checks):
         reference = "not compared (incompatible image)"
     else:
@@ -165,12 +183,17 @@ def check_image(
         if not known:
             value = image_polarity(image) if polarity is None else polarity
             checks += check_polarity(package, value)
+        fixed = list(checks)
+        statistics = _measured(image) if statistics is None else statistics
         fp, reference = model_fingerprint(package)
         stats = check_statistics(package, image, fp, thresholds, statistics)
         closest = _closest_source(package, image, thresholds, statistics)
         if closest is not None:
             stats, reference = closest
         checks += stats
+        if learned:
+            departures = [c.name for c in checks if c.status in ("warn", "fail")]
+            score_check = learned_check(package, image, fp, fixed, statistics, departures)
         if package.card is None:
             notes.append(
                 "The package has no zoo card (a plain bioimage.io package): modality, pixel "
@@ -181,10 +204,38 @@ def check_image(
                 "No training fingerprint in the card: statistics are compared with the "
                 "package's test input, a weaker reference."
             )
+    if score_check is not None:
+        checks = [*_bounded(checks, score_check.status), score_check]
     verdict, score = summarise(checks)
     return DomainReport(
-        verdict=verdict, score=score, checks=checks, reference=reference, notes=notes
-    )
+        verdict=verdict, score=score, checks=checks, reference=reference, notes=notes,
+        learned=None if score_check is None else score_check.measured,
+    )  # fmt: skip
+
+
+def _measured(image: Image) -> Mapping[str, Stat] | None:
+    """The image's :func:`plane_statistics`, once for every check; None when they cannot be
+    computed (the statistics check then says why)."""
+    from zoo.errors import ImageError
+
+    try:
+        return plane_statistics(image)
+    except ImageError:
+        return None
+
+
+def _bounded(checks: list[Check], learned: str) -> list[Check]:
+    """``checks`` with their warnings (and the statistics' failures) no stronger than the
+    learned score's status: a departure the score tolerates is reported, measured, as ok.
+    A failed compatibility or modality check stands whatever the score."""
+    order = {"ok": 0, "warn": 1, "fail": 2}
+    out = []
+    for c in checks:
+        fixed_fail = c.status == "fail" and c.kind != "statistics"
+        if c.status in order and not fixed_fail and order[c.status] > order[learned]:
+            c = c.model_copy(update={"status": learned})
+        out.append(c)
+    return out
 
 
 def with_trial(report: DomainReport, trial: Trial) -> DomainReport:

@@ -40,6 +40,8 @@ class Match:
     """Modality, method, noise type and structures from the index; the modality family."""
     other_family: bool = False
     """The model's training data is of another modality family than the image."""
+    learned: float | None = None
+    """The report's learned score (:mod:`zoo.learned`), when computed."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +49,7 @@ class Match:
             "version": self.version,
             "verdict": self.verdict,
             "score": round(self.score, 4) if self.score != float("inf") else None,
+            "learned": self.learned,
             "reasons": self.reasons,
             **self.summary,
         }
@@ -91,10 +94,26 @@ def rank_models(
         summary["family"] = " or ".join(sorted(theirs)) or None
         other = bool(mine and theirs and theirs.isdisjoint(mine))
         results.append(
-            Match(model_id, version, report.verdict, report.score, reasons, summary, other)
+            Match(
+                model_id,
+                version,
+                report.verdict,
+                report.score,
+                reasons,
+                summary,
+                other,
+                report.learned,
+            )
         )
-    results.sort(key=lambda m: (m.other_family, _RANK[m.verdict], m.score, m.id))
+    results.sort(key=_rank_key)
     return results[:top] if top else results
+
+
+def _rank_key(m: Match) -> tuple[Any, ...]:
+    """Models of the image's family first, then by verdict, then by learned score (the
+    models without one last), then by the checks' distance."""
+    learned = float("inf") if m.learned is None else m.learned
+    return (m.other_family, _RANK[m.verdict], learned, m.score, m.id)
 
 
 def image_families(

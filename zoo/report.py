@@ -26,6 +26,7 @@ from scipy import ndimage
 
 from zoo import __version__
 from zoo.domain import (
+    LEARNED_MEANING,
     SCORE_MEANING,
     Check,
     DomainReport,
@@ -310,6 +311,10 @@ def _page(model, image_path, report: DomainReport, panels, rows, unavailable, co
     )
     missing = "".join(f"<li>{e(u)}</li>" for u in unavailable)
     notes = "".join(f"<li>{e(n)}</li>" for n in report.notes)
+    learned = (
+        "" if report.learned is None
+        else f" learned score {report.learned:.2f} ({e(LEARNED_MEANING)}),"
+    )  # fmt: skip
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>zoo report: {e(model.id)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
@@ -318,8 +323,8 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:3px 6px;fo
 tr.warn{{background:#fff4d6}}tr.fail{{background:#fde0e0}}.verdict{{color:{colour}}}</style>
 </head><body>
 <h1>{e(image_path.name)} with {e(model.id)}@{e(model.version)}</h1>
-<p class="summary"><b>Verdict: <span class="verdict">{report.verdict}</span></b>, score
-{report.score:.2f} ({e(SCORE_MEANING)}).{forced_note} The checks are below.</p>
+<p class="summary"><b>Verdict: <span class="verdict">{report.verdict}</span></b>,{learned}
+score {report.score:.2f} ({e(SCORE_MEANING)}).{forced_note} The checks are below.</p>
 <p>zoo {__version__}; model sha256 <code>{e(model.sha256)}</code>; source {e(model.source)}.</p>
 <h2>Domain check: <span class="verdict">{report.verdict}</span> (score {report.score:.2f},
 lower is better)</h2>

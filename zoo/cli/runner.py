@@ -53,13 +53,16 @@ def _pixel(values: list[float] | None) -> tuple[float, ...] | None:
 def _print_report(report: Any) -> None:
     from rich.table import Table
 
-    from zoo.domain import SCORE_MEANING, format_expected, format_value  # not at start-up
+    from zoo.domain import LEARNED_MEANING, SCORE_MEANING, format_expected, format_value
 
     colour = {"match": "green", "caution": "yellow", "mismatch": "red"}[report.verdict]
+    learned = "" if report.learned is None else f"learned score {report.learned:.2f}  "
     out.print(
-        f"verdict: [{colour}]{report.verdict}[/{colour}]  score {report.score:.2f}  "
+        f"verdict: [{colour}]{report.verdict}[/{colour}]  {learned}score {report.score:.2f}  "
         f"(reference: {report.reference})"
     )
+    if report.learned is not None:
+        out.print(f"learned score: {LEARNED_MEANING}", markup=False)
     out.print(f"score: {SCORE_MEANING}", markup=False)
     table = Table("check", "status", "measured", "expected", "what it means")
     style = {"ok": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
@@ -281,7 +284,7 @@ def match(
 
     from rich.table import Table
 
-    from zoo.domain import SCORE_MEANING
+    from zoo.domain import LEARNED_MEANING, SCORE_MEANING
     from zoo.imageio import read_image
     from zoo.match import rank_models
     from zoo.registry import Registry
@@ -295,18 +298,22 @@ def match(
         out.print("the registry has no models", markup=False)
         return
     colour = {"match": "green", "caution": "yellow", "mismatch": "red", "error": "magenta"}
-    table = Table("rank", "model", "verdict", "score", "modality", "method", "why not a match")
+    table = Table(
+        "rank", "model", "verdict", "learned", "score", "modality", "method", "why not a match"
+    )
     for n, m in enumerate(ranking, start=1):
         table.add_row(
             str(n),
             f"{m.id}@{m.version}",
             f"[{colour[m.verdict]}]{m.verdict}[/]",
+            "–" if m.learned is None else f"{m.learned:.2f}",
             "–" if m.verdict == "error" else f"{m.score:.2f}",
             str(m.summary.get("modality") or "–"),
             str(m.summary.get("method") or "–"),
             "\n".join(m.reasons) or "–",
         )
     out.print(table)
+    out.print(f"learned: {LEARNED_MEANING}", markup=False)
     out.print(f"score: {SCORE_MEANING}", markup=False)
     best = next((m for m in ranking if m.verdict != "error"), None)
     if best is not None and best.verdict == "mismatch":

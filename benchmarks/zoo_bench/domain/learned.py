@@ -1,53 +1,44 @@
-"""A learned score beside the calibrated check: a logistic regression over the check's own
-distances, fitted leave-one-source-out (issue 24's model-independent rule, measured; zoo
-does not ship it yet).
+"""The learned score (:mod:`zoo.learned`) fitted and measured leave-one-source-out, and the
+fit on every source that zoo ships (zoo/learned.json).
 
-Features of a pair (model, image): for every statistic, its distance from the model's
-training range on each side it can be checked (1 at the first-principles warn threshold,
-0 inside the range), the fixed checks' combined distance and whether any of them warned, and
-whether the model is an electron-microscopy one; each as log(1 + x), standardised on the
-training pairs. The fit: L2-penalised logistic regression (Newton steps) on the pairs of
-every source but one; the pairs of that source are scored, and warned where their score
-reaches the cut that keeps false warnings at ≤ 5 % on the training pairs. A fixed check that
-fails (incompatible, another modality family) warns whatever the score.
+Each pair's features are :func:`zoo.learned.feature_row` of the check's own distances (the
+:class:`~zoo_bench.domain.loso.Table` holds them at the first-principles thresholds). The
+fit: L2-penalised logistic regression (Newton steps) on standardised features. The cuts, as
+zoo applies them (:func:`zoo.learned.status_of`): ``caution`` where at most 5 % of the
+training pairs that were not degraded warn, ``mismatch`` where at most 1 % do; a failing
+fixed check (incompatible, another modality family) is a mismatch whatever the score.
 """
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import numpy as np
 
 from zoo.checks import model_families
-from zoo.domain import DEFAULT_THRESHOLDS
-from zoo_bench.domain.numbers import MAX_FALSE_WARNINGS, RATIO_KINDS, recall_at
+from zoo.learned import SIDES, feature_names, feature_row, status_of
+from zoo.learned import score as score_of
+from zoo_bench.domain.numbers import MAX_FALSE_WARNINGS, recall_at
 
 Table = Any
 """zoo_bench.domain.loso.Table (each pair's checks as arrays), which calls this module."""
 
 PENALTY = 1.0
 """The L2 penalty on the standardised coefficients (the intercept is not penalised)."""
+MAX_REFUSALS = 0.01
+"""The share of training pairs that were not degraded allowed a ``mismatch``."""
 
 
-def _sides() -> list[tuple[str, str]]:
-    """(statistic, kind) of every statistic on each side it can be checked."""
-    one_sided = [k for k in RATIO_KINDS if k != "ratio"]
-    return [(name, k)
-            for name, (kind, _w, _f) in DEFAULT_THRESHOLDS.items()
-            for k in (one_sided if kind == "ratio" else [kind])]  # fmt: skip
-
-
-def feature_names() -> list[str]:
-    names = [f"{name} ({kind})" for name, kind in _sides()]
-    return [*names, "fixed checks' distance", "a fixed check warned", "electron-microscopy model"]
+def sides(table: Table) -> np.ndarray:
+    """Every pair's :func:`zoo.learned.side_distances` (pairs × sides)."""
+    return np.stack([np.sqrt(table.settings[(name, (kind, 1.0))][1]) for name, kind in SIDES], 1)
 
 
 def features(table: Table) -> np.ndarray:
-    """One row per pair of ``table`` (see the module's docstring), before standardising."""
-    cols = [np.sqrt(table.settings[(name, (kind, 1.0))][1]) for name, kind in _sides()]
-    em = [("electron" in model_families(p.package)) for p in table.pairs]
-    cols += [np.sqrt(table.fixed_d2), table.fixed_status > 0, np.array(em)]
-    return np.nan_to_num(np.log1p(np.stack(cols, 1).astype(np.float64)))
+    """One row per pair of ``table``, before standardising."""
+    em = np.array([("electron" in model_families(p.package)) for p in table.pairs])
+    return feature_row(sides(table), np.sqrt(table.fixed_d2), table.fixed_status > 0, em)
 
 
 def fit(x: np.ndarray, y: np.ndarray, penalty: float = PENALTY) -> np.ndarray:
@@ -67,31 +58,57 @@ def fit(x: np.ndarray, y: np.ndarray, penalty: float = PENALTY) -> np.ndarray:
     return beta
 
 
-def _fitted(x: np.ndarray, y: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, float]:
-    """Every pair's score by the model fitted on ``train``, and the training cut."""
-    mu, sd = x[train].mean(0), x[train].std(0)
-    z = (x - mu) / np.where(sd > 0, sd, 1.0)
-    beta = fit(z[train], y[train].astype(np.float64))
-    score = beta[0] + z @ beta[1:]
-    return score, recall_at(score[train], y[train], MAX_FALSE_WARNINGS)[1]
+def fitted_on(x: np.ndarray, y: np.ndarray, train: np.ndarray) -> dict[str, Any]:
+    """The rule fitted on the ``train`` pairs, as zoo/learned.json holds it."""
+    mean, sd = x[train].mean(0), x[train].std(0)
+    scale = np.where(sd > 0, sd, 1.0)
+    beta = fit((x[train] - mean) / scale, y[train].astype(np.float64))
+    score = beta[0] + ((x[train] - mean) / scale) @ beta[1:]
+    good = np.sort(score[~y[train]])
+    # the lowest score refused: above all but MAX_REFUSALS of the fine pairs (all of them
+    # when training saw none)
+    k = int(np.ceil((1 - MAX_REFUSALS) * len(good)))
+    refused = good[k] if k < len(good) else (good[-1] if len(good) else score.max()) + 1.0
+    return {
+        "features": feature_names(),
+        "mean": mean.tolist(),
+        "scale": scale.tolist(),
+        "coefficients": beta.tolist(),
+        "caution": recall_at(score, y[train], MAX_FALSE_WARNINGS)[1],
+        "mismatch": float(refused),
+    }
+
+
+def judged(table: Table, x: np.ndarray, fitted: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(status 0 match / 1 caution / 2 mismatch, score) of every pair of ``table`` (``x``:
+    its :func:`features`) by ``fitted``, as zoo judges: a failing fixed check is a mismatch."""
+    score = score_of(x, fitted)
+    status = status_of(score, sides(table), table.polarity_warned, fitted)
+    return np.maximum(status, np.where(table.fixed_status == 2, 2, 0)), score
 
 
 def judge_loso(table: Table, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(status 0 match / 1 caution / 2 mismatch, score) of every pair, each source scored by
-    the model fitted on the others."""
+    """(status, score) of every pair, each source judged by the rule fitted on the others."""
     x, y = features(table), np.array([p.degraded for p in table.pairs])
     status, score = np.zeros(len(y), np.int8), np.zeros(len(y))
     for source in sorted(set(sources)):
         held = sources == source
-        s, cut = _fitted(x, y, ~held)
-        score[held] = s[held]
-        status[held] = np.where(table.fixed_status[held] == 2, 2, s[held] >= cut)
+        s, sc = judged(table, x, fitted_on(x, y, ~held))
+        status[held], score[held] = s[held], sc[held]
     return status, score
 
 
-def coefficients(table: Table) -> dict[str, Any]:
-    """The model fitted on every source: its coefficients by feature (standardised)."""
+def shipped(table: Table) -> dict[str, Any]:
+    """The rule fitted on every pair: what ``--write`` puts in zoo/learned.json."""
     x, y = features(table), np.array([p.degraded for p in table.pairs])
-    sd = x.std(0)
-    beta = fit((x - x.mean(0)) / np.where(sd > 0, sd, 1.0), y.astype(np.float64))
-    return dict(zip(["intercept", *feature_names()], map(float, beta), strict=True))
+    out = fitted_on(x, y, np.ones(len(y), bool))
+    provenance = {"benchmark": "scripts/bench_domain.py --loso", "doc": "docs/domain-loso.md",
+                  "date": datetime.date.today().isoformat(), "pairs": int(y.size),
+                  "models": sorted({p.model for p in table.pairs})}  # fmt: skip
+    return provenance | out
+
+
+def coefficients(fitted: dict[str, Any]) -> dict[str, float]:
+    """The fitted coefficients by feature (on standardised features)."""
+    names = ["intercept", *fitted["features"]]
+    return dict(zip(names, map(float, fitted["coefficients"]), strict=True))

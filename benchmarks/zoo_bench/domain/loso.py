@@ -25,6 +25,7 @@ import numpy as np
 
 from zoo.checks import check_statistics, model_families
 from zoo.domain import DEFAULT_THRESHOLDS, check_image, model_fingerprint
+from zoo.learned import STANDING, other_family
 from zoo_bench.domain import learned
 from zoo_bench.domain.numbers import (
     FIRST_PRINCIPLES,
@@ -34,7 +35,6 @@ from zoo_bench.domain.numbers import (
     choices,
     recall_at,
     scaled,
-    thresholds_of,
 )
 from zoo_bench.domain.outcomes import Pair
 
@@ -69,22 +69,26 @@ class Table:
     pairs: list[Pair]
     fixed_status: np.ndarray
     fixed_d2: np.ndarray
+    polarity_warned: np.ndarray
     settings: dict[tuple[str, Choice], tuple[np.ndarray, np.ndarray]]
 
     @classmethod
     def of(cls, pairs: list[Pair], log: Callable[[str], None]) -> Table:
         n = len(pairs)
-        fixed_status, fixed_d2 = np.zeros(n, np.int8), np.zeros(n)
+        fixed_status, fixed_d2, polarity = np.zeros(n, np.int8), np.zeros(n), np.zeros(n, bool)
         settings = {
             (name, c): (np.zeros(n, np.int8), np.zeros(n))
             for name in DEFAULT_THRESHOLDS
             for c in choices(name)
         }
         for i, p in enumerate(pairs):
-            report = check_image(p.package, p.image, statistics=p.stats, thresholds={})
+            report = check_image(
+                p.package, p.image, statistics=p.stats, thresholds={}, learned=False
+            )
             for c in report.checks:
                 fixed_status[i] = max(fixed_status[i], _STATUS[c.status])
                 fixed_d2[i] += c.distance**2
+            polarity[i] = other_family(report.checks)
             if report.incompatible():
                 continue
             reference, _ = model_fingerprint(p.package)
@@ -98,7 +102,7 @@ class Table:
                     status[i], d2[i] = _STATUS[c.status], c.distance**2
             if i % 500 == 0:
                 log(f"  checks of pair {i + 1}/{n}")
-        return cls(pairs, fixed_status, fixed_d2, settings)
+        return cls(pairs, fixed_status, fixed_d2, polarity, settings)
 
     def judge(self, chosen: dict[str, Choice]) -> tuple[np.ndarray, np.ndarray]:
         """(status 0 match / 1 caution / 2 mismatch, score) of every pair."""
@@ -160,6 +164,7 @@ def metrics(status: np.ndarray, score: np.ndarray, y: np.ndarray) -> dict[str, A
         "verdict_recall": float(warned[y].mean()) if y.any() else None,
         "verdict_false_warnings": float(warned[~y].mean()) if (~y).any() else None,
         "match_on_degraded": float((status[y] == 0).mean()) if y.any() else None,
+        "mismatch_on_fine": float((status[~y] == 2).mean()) if (~y).any() else None,
     }
 
 
@@ -202,42 +207,41 @@ def judge_loso(
 
 
 def run(pairs: list[Pair], *, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Calibrate leave-one-source-out on ``pairs`` (every model, every case) and judge each
-    source with the thresholds of the others. Beside it: the one set calibrated on every
-    source (``every_source``, judged in-sample; its ``thresholds``), the first-principles
-    thresholds and the check as zoo ships it."""
+    """The verdict as zoo ships it (the learned score, :mod:`.learned`) fitted on every
+    source but one and judging that one, pooled, by model and by source; beside it the
+    calibrated thresholds (one set leave-one-source-out, a set per model, one set on every
+    source in-sample, the first-principles set) and the learned rule fitted on every source
+    (``learned``: what zoo/learned.json ships, judged in-sample)."""
     t0 = time.perf_counter()
     table = Table.of(pairs, log)
     sources = np.array([source_of(p) for p in pairs])
     y = np.array([p.degraded for p in pairs])
-    status, score, folds = judge_loso(table, sources)
+    status, score = learned.judge_loso(table, sources)
     for source in sorted(set(sources)):
         held = sources == source
         log(f"  left out {source}: {metrics(status[held], score[held], y[held])}")
+    thresholds = judge_loso(table, sources)
     every = calibrate(table, np.ones(len(pairs), bool))
     per_model = judge_loso(table, sources, np.array([p.model for p in pairs]))
-    learned_status, learned_score = learned.judge_loso(table, sources)
-    result = {
+    fitted = learned.shipped(table)
+    return {
         "date": datetime.date.today().isoformat(),
         "models": sorted({p.model for p in pairs}),
         "pooled": metrics(status, score, y),
         "pooled_ci95": bootstrap(status, score, y),
+        "same_family": metrics(status[~_cross(pairs)], score[~_cross(pairs)], y[~_cross(pairs)]),
+        "thresholds_loso": metrics(thresholds[0], thresholds[1], y),
         "per_model_thresholds": metrics(per_model[0], per_model[1], y),
         "every_source": metrics(*table.judge(every), y),
         "defaults": metrics(*table.judge(FIRST_PRINCIPLES), y),
-        "shipped": metrics(*_shipped(pairs), y),
-        "thresholds": thresholds_of(every),
+        "shipped": metrics(*learned.judged(table, learned.features(table), fitted), y),
         "by_model": _by(pairs, [p.model for p in pairs], status, score, y),
         "by_source": _by(pairs, list(sources), status, score, y),
         "families": _families(pairs, status),
-        "folds": {s: {n: list(c) for n, c in f.items()} for s, f in folds.items()},
-        "learned": metrics(learned_status, learned_score, y),
-        "learned_by_model": _by(pairs, [p.model for p in pairs], learned_status, learned_score, y),
-        "learned_families": _families(pairs, learned_status),
-        "learned_coefficients": learned.coefficients(table),
+        "thresholds_families": _families(pairs, thresholds[0]),
+        "learned": fitted,
         "seconds": time.perf_counter() - t0,
     }
-    return result
 
 
 def _by(pairs: list[Pair], keys: Sequence[str], status: np.ndarray, score: np.ndarray,
@@ -247,34 +251,31 @@ def _by(pairs: list[Pair], keys: Sequence[str], status: np.ndarray, score: np.nd
             for k in sorted(set(keys))}  # fmt: skip
 
 
-def _shipped(pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray]:
-    """(status, score) of every pair as zoo ships the check (zoo/calibration.json for the
-    models it calibrated, the defaults for the others)."""
-    from zoo.domain import thresholds_for
-
-    out = [
-        p.check(thresholds_for(p.package))
-        for p in pairs  # Pair.check keeps the defaults for uncalibrated models
-    ]
-    codes = {"match": 0, "caution": 1, "mismatch": 2}
-    return np.array([codes[v] for v, _s in out], np.int8), np.array([s for _v, s in out])
-
-
-def _families(pairs: list[Pair], status: np.ndarray) -> dict[str, Any]:
-    """Pairs whose model is of another modality family than the image: how many warned."""
-    cross = []
+def _cross(pairs: list[Pair]) -> np.ndarray:
+    """Per pair: is the model of another modality family than the image?"""
+    out = np.zeros(len(pairs), bool)
     for i, p in enumerate(pairs):
         theirs = model_families(p.package)
         mine = "electron" if source_of(p) in EM_SOURCES else (
             "transmitted" if source_of(p) == "IHC (synthetic)" else "light")  # fmt: skip
-        if theirs and mine not in theirs:
-            cross.append(i)
+        out[i] = bool(theirs) and mine not in theirs
+    return out
+
+
+def _families(pairs: list[Pair], status: np.ndarray) -> dict[str, Any]:
+    """Pairs whose model is of another modality family than the image: how many warned."""
+    cross = _cross(pairs)
     warned = int((status[cross] > 0).sum())
-    return {"cross_family_pairs": len(cross), "warned": warned,
-            "share": warned / len(cross) if cross else math.nan}  # fmt: skip
+    return {"cross_family_pairs": int(cross.sum()), "warned": warned,
+            "share": warned / int(cross.sum()) if cross.any() else math.nan}  # fmt: skip
 
 
 def write(result: dict[str, Any]) -> Path:
+    """docs/domain-loso.md and .json, and the learned rule fitted on every source (of the
+    :data:`FIELD` run) to zoo/learned.json, which zoo's verdict reads."""
+    from zoo.learned import LEARNED_FILE
+
+    LEARNED_FILE.write_text(json.dumps(result["learned"], indent=1) + "\n")
     REPORT.write_text(json.dumps(result, indent=1) + "\n")
     DOC.write_text(render(result))
     return DOC
@@ -286,93 +287,67 @@ def _fmt(v: Any) -> str:
 
 def _rows(groups: dict[str, Any]) -> list[str]:
     rows = ["| | pairs | degraded | AUROC | recall at ≤ 5 % false warnings | verdict recall "
-            "| verdict false warnings | `match` on degraded |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+            "| verdict false warnings | `match` on degraded | `mismatch` on fine |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for name, m in groups.items():
         rows.append(
             f"| {name} | {m['pairs']} | {m['degraded']} | {_fmt(m['auroc'])} | "
             f"{_fmt(m['recall_at_5pct'])} | {_fmt(m['verdict_recall'])} | "
-            f"{_fmt(m['verdict_false_warnings'])} | {_fmt(m['match_on_degraded'])} |"
+            f"{_fmt(m['verdict_false_warnings'])} | {_fmt(m['match_on_degraded'])} | "
+            f"{_fmt(m.get('mismatch_on_fine'))} |"
         )
     return rows
 
 
 def _pooled(result: dict[str, Any]) -> list[str]:
     """The pooled rows of one field size, their intervals and the cross-family pairs."""
-    ci, fam = result["pooled_ci95"], result["families"]
+    ci, fam, old = result["pooled_ci95"], result["families"], result["thresholds_families"]
     return [
-        *_rows({"leave-one-source-out": result["pooled"],
-                **({"a logistic score over the check's distances, leave-one-source-out":
-                    result["learned"]} if "learned" in result else {}),
-                "leave-one-source-out, thresholds per model": result["per_model_thresholds"],
-                "one set calibrated on every source (in-sample)": result["every_source"],
-                "first-principles thresholds (never calibrated)": result["defaults"],
-                "as shipped": result["shipped"]}),
+        *_rows({"**the learned score, leave-one-source-out (zoo's verdict)**": result["pooled"],
+                **({"the same, pairs of the model's own modality family only":
+                    result["same_family"]} if "same_family" in result else {}),
+                "the learned score fitted on every source (in-sample: what zoo ships)":
+                    result["shipped"],
+                "calibrated thresholds, leave-one-source-out": result["thresholds_loso"],
+                "calibrated thresholds per model, leave-one-source-out":
+                    result["per_model_thresholds"],
+                "thresholds calibrated on every source (in-sample)": result["every_source"],
+                "first-principles thresholds (never calibrated)": result["defaults"]}),
         "",
-        "95 % bootstrap intervals (pairs resampled, leave-one-source-out): " + "; ".join(
+        "95 % bootstrap intervals of the first row (pairs resampled): " + "; ".join(
             f"{k} {v[0]:.3f}–{v[1]:.3f}" for k, v in ci.items()),
         "",
         f"Cross-family pairs (a model of another modality family than the image): "
-        f"{fam['warned']} of {fam['cross_family_pairs']} warned ({100 * fam['share']:.1f} %).",
+        f"{fam['warned']} of {fam['cross_family_pairs']} warned by the learned score "
+        f"({100 * fam['share']:.1f} %; the calibrated thresholds: {old['warned']}).",
     ]  # fmt: skip
 
 
 def _within(result: dict[str, Any]) -> str:
-    """How much of the pooled AUROC is the check ranking pairs of one model."""
+    """How much of the pooled AUROC is the score ranking pairs of one model."""
     aurocs = [m["auroc"] for m in result["by_model"].values() if m["auroc"] is not None]
-    shares = {name: m["degraded"] / m["pairs"] for name, m in result["by_model"].items()}
     pooled = result["pooled"]["auroc"]
-    head = f"Within one model the score's AUROC is {min(aurocs):.3f}-{max(aurocs):.3f}"
-    if pooled is None or max(aurocs) >= pooled:
-        return head + f" (pooled: {_fmt(pooled)})."
-    return (
-        f"{head}, below the pooled {pooled:.3f}: much of the pooled number is the check "
-        "telling apart models that are degraded on most images (degraded share "
-        + ", ".join(f"`{n}` {v:.0%}" for n, v in shares.items())
-        + ") rather than ranking one model's images."
-    )
+    return (f"Within one model the learned score's AUROC is {min(aurocs):.3f}-{max(aurocs):.3f} "
+            f"(pooled: {_fmt(pooled)}): it ranks one model's images, not only models against "
+            "each other.")  # fmt: skip
 
 
-_DEPARTURES = {
-    "structure_scale": "another pixel size", "noise_corr_x": "noise correlated along x",
-    "noise_corr_y": "noise correlated along y", "noise_sigma": "another noise level",
-    "snr_db": "a lower signal-to-noise ratio", "shot_noise_fraction": "another noise model",
-    "intensity_median": "another intensity level", "intensity_iqr": "another contrast",
-    "saturated_fraction": "saturation",
-}  # fmt: skip
-"""What each statistical check reports, in a reader's words."""
-
-
-def _dropped(kept: dict[str, Any]) -> str:
-    """Why the set calibrated on every source is not what zoo ships, when it drops checks."""
-    dropped = [name for name in DEFAULT_THRESHOLDS if name not in kept]
-    if not dropped:
-        return "."
-    return (f"; it drops {', '.join(f'`{n}`' for n in dropped)}, so it would no longer report "
-            f"{', '.join(_DEPARTURES[n] for n in dropped)}, departures the test suite pins as "
-            "what the check must report: zoo does not ship it.")  # fmt: skip
-
-
-def _learned(result: dict[str, Any]) -> list[str]:
-    """The logistic score's paragraph (benchmarks/zoo_bench/domain/learned.py)."""
-    if "learned" not in result:
-        return []
-    m, fam, by = result["learned"], result["learned_families"], result["learned_by_model"]
-    aurocs = [v["auroc"] for v in by.values() if v["auroc"] is not None]
-    weights = {k: v for k, v in result["learned_coefficients"].items() if k != "intercept"}
-    top = sorted(weights.items(), key=lambda kv: -abs(kv[1]))[:4]
+def _weights(result: dict[str, Any]) -> list[str]:
+    """The shipped fit's coefficients and cuts."""
+    fitted = result["learned"]
+    names = ["intercept", *fitted["features"]]
+    weights = dict(zip(names, fitted["coefficients"], strict=True))
+    p = [1 / (1 + math.exp(-fitted[k])) for k in ("caution", "mismatch")]
     return [
+        f"The fit zoo ships (zoo/learned.json, {fitted['pairs']} pairs): `caution` (learned "
+        f"score 1) where its estimate of the odds puts a pair's chance of being degraded at "
+        f"{p[0]:.3f}, `mismatch` (learned score 2) at {p[1]:.3f}; whatever the score, a "
+        f"failure of {', '.join(f'`{n}`' for n in STANDING)} (first-principles thresholds) is "
+        "a mismatch. Its coefficients, on standardised log(1 + x) features:",
         "",
-        "The logistic score (benchmarks/zoo_bench/domain/learned.py: a logistic regression "
-        "over the check's own distances, fitted on every source but one, warning where it "
-        "reaches the cut that keeps the training sources' false warnings at ≤ 5 %) is "
-        f"measured, not shipped: AUROC {_fmt(m['auroc'])} and recall "
-        f"{_fmt(m['recall_at_5pct'])} at ≤ 5 % false warnings against the calibrated "
-        f"check's {_fmt(result['pooled']['auroc'])} and "
-        f"{_fmt(result['pooled']['recall_at_5pct'])}; within one model its AUROC is "
-        f"{min(aurocs):.3f}-{max(aurocs):.3f}; cross-family pairs warned {fam['warned']} of "
-        f"{fam['cross_family_pairs']}. Its largest weights (standardised, fitted on every "
-        "source): " + ", ".join(f"{n} {v:+.2f}" for n, v in top) + ".",
+        "| feature | coefficient |",
+        "|---|---:|",
+        *[f"| {n} | {v:+.3f} |" for n, v in sorted(weights.items(), key=lambda kv: -abs(kv[1]))],
     ]
 
 
@@ -383,37 +358,35 @@ def render(result: dict[str, Any]) -> str:
         "",
         f"Generated by `python scripts/bench_domain.py --loso` ({result['date']}, "
         f"{result['seconds'] / 60:.0f} min on 2 CPU cores); do not edit by hand. Method: "
-        "benchmarks/zoo_bench/domain/loso.py; cases and labels as in "
+        "benchmarks/zoo_bench/domain/loso.py and learned.py; cases and labels as in "
         "[domain-benchmark.md](domain-benchmark.md).",
         "",
         f"Models: {', '.join(f'`{m}`' for m in result['models'])} (every published model; "
         "the held-out rows of yanked models' domains stay among the images, labelled against "
-        "the classic baseline). One model-independent set "
-        "of thresholds is calibrated on every source but one and judges that one (the "
-        "thresholds never see the source they are scored on); the rows below pool those "
-        f"judgements. The held-out fields of the zoo-trained domains are cut {side} × {side} "
-        f"(W2S: the centre {side}² of each held-out image), the size from which every check "
-        f"is judged; {small['field']}² fields, where the contrast polarity's dark-on-bright "
-        "reading is not, have [a section of their own](#small-fields).",
+        "the classic baseline). zoo's verdict is the learned score (zoo/learned.py, "
+        "[domain-check.md](domain-check.md#the-verdict)): a logistic regression over the "
+        "check's own distances, one rule for every model. Here it is fitted on every source "
+        "but one and judges that one (it never sees the source it is scored on); the first "
+        "row pools those judgements. The held-out fields of the zoo-trained domains are cut "
+        f"{side} × {side} (W2S: the centre {side}² of each held-out image), the size from which "
+        f"every check is judged; {small['field']}² fields, where the contrast polarity's "
+        "dark-on-bright reading is not, have [a section of their own](#small-fields).",
         "",
         "## Pooled",
         "",
         *_pooled(result),
         "",
-        "Reading: the leave-one-source-out row estimates how the check does on a source no "
-        "threshold was calibrated on. The row with thresholds per model calibrates a set for "
-        "each model on that model's pairs of the other sources, fewer pairs per set (AUROC "
-        f"{_fmt(result['per_model_thresholds']['auroc'])} against "
-        f"{_fmt(result['pooled']['auroc'])} with one set). The set calibrated on every "
-        "source is judged on the pairs it was calibrated on (not an estimate); its thresholds: "
-        + ", ".join(f"`{n}` {tuple(t)}" for n, t in result["thresholds"].items())
-        + _dropped(result["thresholds"])
-        + " The first-principles thresholds were never calibrated on any of these pairs. "
-        "The *as shipped* row (zoo/calibration.json for the models it calibrates, "
-        "`care-widefield-w2s` among these, the first-principles thresholds for the others) "
-        "is not an estimate either: its calibration saw other fields of W2S and nucleus "
-        "tracking.",
-        *_learned(result),
+        "Reading: the first row estimates how the verdict does on a source it never saw. The "
+        "in-sample row is the same rule fitted on every pair, as shipped: not an estimate. "
+        "The rows below it are the per-statistic thresholds zoo used before (calibrated "
+        "leave-one-source-out by coordinate ascent, one set or a set per model; one set on "
+        "every source, in-sample; the first-principles set), measured on the same pairs. "
+        "`mismatch` on fine: pairs where the model was not degraded that zoo would refuse "
+        "without `--force`. A pair of another modality family than the model's is warned "
+        "whenever the contrast polarity reads so, degraded or not (issue 24 asks for that "
+        "separation); the row of same-family pairs shows the verdict without them.",
+        "",
+        *_weights(result),
         "",
         "## By model",
         "",
@@ -421,7 +394,7 @@ def render(result: dict[str, Any]) -> str:
         "",
         *_rows(result["by_model"]),
         "",
-        "## By source (each judged by thresholds calibrated without it)",
+        "## By source (each judged by the rule fitted without it)",
         "",
         *_rows(result["by_source"]),
         "",
@@ -439,12 +412,5 @@ def render(result: dict[str, Any]) -> str:
         f"By model, {small['field']}² fields:",
         "",
         *_rows(small["by_model"]),
-        "",
-        "## Thresholds of each fold",
-        "",
-        "| left out | statistic: (kind, multiplier) |",
-        "|---|---|",
-        *[f"| {s} | " + ", ".join(f"`{n}` {tuple(c)}" for n, c in f.items()) + " |"
-          for s, f in result["folds"].items()],
     ]  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -182,7 +182,7 @@ def ablation(pairs: list[Pair], thresholds: dict) -> dict[str, Numbers]:
             c.name
             for p in pairs
             for c in check_image(
-                p.package, p.image, statistics=p.stats, thresholds=DEFAULT_THRESHOLDS
+                p.package, p.image, statistics=p.stats, thresholds=DEFAULT_THRESHOLDS, learned=False
             ).checks
             if c.status != "skip" and (c.kind == "metadata" or c.name in thresholds)
         }

@@ -134,7 +134,9 @@ class Pair:
         whose method is not calibrated), without the checks in ``drop``."""
         if self.model not in CALIBRATED_MODELS:
             thresholds = DEFAULT_THRESHOLDS
-        report = check_image(self.package, self.image, statistics=self.stats, thresholds=thresholds)
+        report = check_image(
+            self.package, self.image, statistics=self.stats, thresholds=thresholds, learned=False
+        )
         return summarise([c for c in report.checks if c.name not in drop])
 
     def row(self) -> dict[str, Any]:
