@@ -136,3 +136,19 @@ def test_a_broken_assumption_is_a_mismatch_whatever_the_score(domain, monkeypatc
     assert report.checks[-1].status == "fail"
     assert "noise_corr_y" in report.checks[-1].message
     assert next(c for c in report.checks if c.name == "noise_corr_y").status == "fail"
+
+
+def test_another_family_by_polarity_is_a_caution_whatever_the_score(domain, monkeypatch) -> None:
+    """A model of electron micrographs and a fluorescence image, no modality given: the
+    contrast polarity reads the image as another family, which no score tolerates."""
+    package, held_out = domain
+    card = package.card.model_dump(mode="json")
+    card["domain"]["modality"] = "SEM"
+    em_model = dataclasses.replace(package, card=ZooCard.model_validate(card))
+    monkeypatch.setattr(learned, "LEARNED", _rule(weight=0.0, intercept=-5.0))
+    report = check_image(em_model, Image(held_out, "yx"))
+    assert report.verdict == "caution"
+    assert next(c for c in report.checks if c.name == "polarity").status == "warn"
+    score = report.checks[-1]
+    assert score.status == "warn" and score.distance == 1.0
+    assert "another modality family" in score.message
