@@ -224,12 +224,13 @@ def run(pairs: list[Pair], *, log: Callable[[str], None] = print) -> dict[str, A
     every = calibrate(table, np.ones(len(pairs), bool))
     per_model = judge_loso(table, sources, np.array([p.model for p in pairs]))
     fitted = learned.shipped(table)
+    same = ~_cross(pairs)
     return {
         "date": datetime.date.today().isoformat(),
         "models": sorted({p.model for p in pairs}),
         "pooled": metrics(status, score, y),
         "pooled_ci95": bootstrap(status, score, y),
-        "same_family": metrics(status[~_cross(pairs)], score[~_cross(pairs)], y[~_cross(pairs)]),
+        "same_family": metrics(status[same], score[same], y[same]),
         "thresholds_loso": metrics(thresholds[0], thresholds[1], y),
         "per_model_thresholds": metrics(per_model[0], per_model[1], y),
         "every_source": metrics(*table.judge(every), y),
