@@ -17,7 +17,6 @@ the source left out (docs/domain-loso.md).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ from zoo.checks import Check, check_statistics, model_families
 from zoo.imageio import Image
 from zoo.package import Package
 from zoo.spec import Fingerprint, Stat
-from zoo.thresholds import DEFAULT_THRESHOLDS, RATIO_KINDS
+from zoo.thresholds import DEFAULT_THRESHOLDS, RATIO_KINDS, read_fitted
 
 __all__ = [
     "LEARNED",
@@ -131,14 +130,7 @@ def level(score: np.ndarray, fitted: Mapping[str, Any]) -> np.ndarray:
     return np.where(s < c, np.exp(np.minimum(s - c, 0.0)), 1.0 + (s - c) / max(m - c, 1e-9))
 
 
-def _load() -> dict[str, Any]:
-    if not LEARNED_FILE.is_file():
-        return {}
-    data: dict[str, Any] = json.loads(LEARNED_FILE.read_text())
-    return data
-
-
-LEARNED: dict[str, Any] = _load()
+LEARNED: dict[str, Any] = read_fitted(LEARNED_FILE)
 """What ``scripts/bench_domain.py --loso`` fitted: ``features``, ``mean``, ``scale``,
 ``coefficients`` (intercept first), the ``caution`` and ``mismatch`` cuts on the score, and
 their provenance; empty when the file is absent (the checks' own thresholds decide then)."""

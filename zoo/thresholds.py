@@ -26,6 +26,7 @@ __all__ = [
     "Thresholds",
     "ok_range",
     "ratio_distance",
+    "read_fitted",
     "stat_distance",
     "thresholds_for",
 ]
@@ -62,14 +63,16 @@ RATIO_KINDS = ("ratio", "ratio_below", "ratio_above")
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
 
-def _load_calibration() -> dict[str, Any]:
-    if not CALIBRATION_FILE.is_file():
+def read_fitted(path: Path) -> dict[str, Any]:
+    """A file a benchmark fitted (zoo/calibration.json, zoo/learned.json) as it wrote it;
+    empty when the file is absent."""
+    if not path.is_file():
         return {}
-    data: dict[str, Any] = json.loads(CALIBRATION_FILE.read_text())
+    data: dict[str, Any] = json.loads(path.read_text())
     return data
 
 
-CALIBRATION: dict[str, Any] = _load_calibration()
+CALIBRATION: dict[str, Any] = read_fitted(CALIBRATION_FILE)
 """What ``scripts/bench_domain.py`` calibrated, as it wrote it: ``models``, ``thresholds`` and
 their provenance (``benchmark``, ``date``, ``heldout`` numbers); empty when the file is absent."""
 
