@@ -86,4 +86,5 @@ def test_installed_wheel_searches_and_checks_from_another_folder(
     check = _zoo(installed, tmp_path, "-m", "zoo", "check", EXAMPLE_ID, str(image))
     assert check.returncode == 0, check.stdout + check.stderr
     assert "match" in check.stdout
+    assert "learned score" in check.stdout  # zoo/learned.json is installed: the same verdict
     assert list((tmp_path / "cache").rglob("*.zip"))  # fetched, verified into the cache
