@@ -99,7 +99,8 @@ def judge_loso(table: Table, sources: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def shipped(table: Table) -> dict[str, Any]:
-    """The rule fitted on every pair: what ``--write`` puts in zoo/learned.json."""
+    """The rule fitted on every pair: what ``scripts/bench_domain.py --loso`` writes to
+    zoo/learned.json."""
     x, y = features(table), np.array([p.degraded for p in table.pairs])
     out = fitted_on(x, y, np.ones(len(y), bool))
     provenance = {"benchmark": "scripts/bench_domain.py --loso", "doc": "docs/domain-loso.md",

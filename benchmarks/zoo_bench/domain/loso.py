@@ -336,8 +336,7 @@ def _within(result: dict[str, Any]) -> str:
 def _weights(result: dict[str, Any]) -> list[str]:
     """The shipped fit's coefficients and cuts."""
     fitted = result["learned"]
-    names = ["intercept", *fitted["features"]]
-    weights = dict(zip(names, fitted["coefficients"], strict=True))
+    weights = learned.coefficients(fitted)
     p = [1 / (1 + math.exp(-fitted[k])) for k in ("caution", "mismatch")]
     return [
         f"The fit zoo ships (zoo/learned.json, {fitted['pairs']} pairs): `caution` (learned "
