@@ -143,6 +143,10 @@ def test_leave_one_source_out_never_calibrates_on_the_source_it_judges(
     assert set(result["by_source"]) == set(sources)
     shown = result | {"field": 256, "small_fields": result | {"field": 128}}
     assert "the learned score, leave-one-source-out (zoo's verdict)" in loso.render(shown)
+    # the same verdicts measured with every cross-family pair one to warn, degraded or not
+    crossed = result["cross_to_warn"]
+    assert crossed["pairs"] == len(quick) and crossed["degraded"] >= result["pooled"]["degraded"]
+    assert "counted as one to warn" in loso.render(shown)
     assert result["learned"]["features"] == feature_names()
 
 
