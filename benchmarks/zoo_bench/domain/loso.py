@@ -240,8 +240,8 @@ def run(pairs: list[Pair], *, log: Callable[[str], None] = print) -> dict[str, A
         "shipped": metrics(*learned.judged(table, learned.features(table), fitted), y),
         "by_model": _by(pairs, [p.model for p in pairs], status, score, y),
         "by_source": _by(pairs, list(sources), status, score, y),
-        "families": _families(pairs, status),
-        "thresholds_families": _families(pairs, thresholds[0]),
+        "families": _families(cross, status),
+        "thresholds_families": _families(cross, thresholds[0]),
         "learned": fitted,
         "seconds": time.perf_counter() - t0,
     }
@@ -265,9 +265,9 @@ def _cross(pairs: list[Pair]) -> np.ndarray:
     return out
 
 
-def _families(pairs: list[Pair], status: np.ndarray) -> dict[str, Any]:
-    """Pairs whose model is of another modality family than the image: how many warned."""
-    cross = _cross(pairs)
+def _families(cross: np.ndarray, status: np.ndarray) -> dict[str, Any]:
+    """Pairs whose model is of another modality family than the image (``cross``, from
+    :func:`_cross`): how many warned."""
     warned = int((status[cross] > 0).sum())
     return {"cross_family_pairs": int(cross.sum()), "warned": warned,
             "share": warned / int(cross.sum()) if cross.any() else math.nan}  # fmt: skip
