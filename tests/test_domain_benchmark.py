@@ -137,8 +137,15 @@ def test_leave_one_source_out_never_calibrates_on_the_source_it_judges(
     ]
     assert len(set(sources)) >= 2
     assert seen == expected  # every other source, never its own
-    # the learned score: the same folds, then the fit on every source that zoo ships
-    assert fitted == [*expected[: len(set(sources))], [True] * len(quick)]
+    # the learned score: the same folds, then the fit on every source that zoo ships, then
+    # each (source, model) judged by a fit on the pairs of neither
+    unseen = [
+        [s != source and m != model for s, m in zip(sources, models, strict=True)]
+        for source in sorted(set(sources))
+        for model in sorted({m for s, m in zip(sources, models, strict=True) if s == source})
+    ]
+    assert fitted == [*expected[: len(set(sources))], [True] * len(quick), *unseen]
+    assert result["unseen_model"]["pairs"] == len(quick)
     assert result["pooled"]["pairs"] == len(quick)
     assert set(result["by_source"]) == set(sources)
     shown = result | {"field": 256, "small_fields": result | {"field": 128}}

@@ -87,14 +87,21 @@ def judged(table: Table, x: np.ndarray, fitted: dict[str, Any]) -> tuple[np.ndar
     return np.maximum(status, np.where(table.fixed_status == 2, 2, 0)), score
 
 
-def judge_loso(table: Table, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(status, score) of every pair, each source judged by the rule fitted on the others."""
+def judge_loso(
+    table: Table, sources: np.ndarray, models: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(status, score) of every pair, each source judged by the rule fitted on the others;
+    given each pair's model, each (source, model) by the rule fitted on the pairs of neither
+    (a model published after the fit, on a source nobody calibrated on)."""
     x, y = features(table), np.array([p.degraded for p in table.pairs])
     status, score = np.zeros(len(y), np.int8), np.zeros(len(y))
     for source in sorted(set(sources)):
-        held = sources == source
-        s, sc = judged(table, x, fitted_on(x, y, ~held))
-        status[held], score[held] = s[held], sc[held]
+        for model in [None] if models is None else sorted(set(models[sources == source])):
+            held = sources == source
+            train = ~held if model is None else ~held & (models != model)
+            held = held if model is None else held & (models == model)
+            s, sc = judged(table, x, fitted_on(x, y, train))
+            status[held], score[held] = s[held], sc[held]
     return status, score
 
 

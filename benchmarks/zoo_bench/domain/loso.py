@@ -226,6 +226,7 @@ def run(pairs: list[Pair], *, log: Callable[[str], None] = print) -> dict[str, A
     fitted = learned.shipped(table)
     cross = _cross(pairs)
     same = ~cross
+    unseen = learned.judge_loso(table, sources, np.array([p.model for p in pairs]))
     return {
         "date": datetime.date.today().isoformat(),
         "models": sorted({p.model for p in pairs}),
@@ -233,6 +234,7 @@ def run(pairs: list[Pair], *, log: Callable[[str], None] = print) -> dict[str, A
         "pooled_ci95": bootstrap(status, score, y),
         "same_family": metrics(status[same], score[same], y[same]),
         "cross_to_warn": metrics(status, score, y | cross),
+        "unseen_model": metrics(*unseen, y),
         "thresholds_loso": metrics(thresholds[0], thresholds[1], y),
         "per_model_thresholds": metrics(per_model[0], per_model[1], y),
         "every_source": metrics(*table.judge(every), y),
@@ -324,7 +326,20 @@ def _pooled(result: dict[str, Any]) -> list[str]:
         f"{fam['warned']} of {fam['cross_family_pairs']} warned by the learned score "
         f"({100 * fam['share']:.1f} %; the calibrated thresholds: {old['warned']}).",
         *([] if "cross_to_warn" not in result else ["", _cross_line(result["cross_to_warn"])]),
+        *([] if "unseen_model" not in result else ["", _unseen_line(result["unseen_model"])]),
     ]  # fmt: skip
+
+
+def _unseen_line(m: dict[str, Any]) -> str:
+    """The learned score fitted without the model and the source it judges."""
+    return (
+        "The learned score fitted on neither the source nor the model it judges (each "
+        "(source, model) left out together: a model published after the fit, on a source "
+        f"nobody calibrated on): AUROC {_fmt(m['auroc'])}, recall at ≤ 5 % false warnings "
+        f"{_fmt(m['recall_at_5pct'])}, verdict recall {_fmt(m['verdict_recall'])}, verdict "
+        f"false warnings {_fmt(m['verdict_false_warnings'])}, `match` on degraded "
+        f"{_fmt(m['match_on_degraded'])}, `mismatch` on fine {_fmt(m['mismatch_on_fine'])}."
+    )
 
 
 def _cross_line(m: dict[str, Any]) -> str:
