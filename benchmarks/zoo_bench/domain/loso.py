@@ -332,26 +332,29 @@ def _pooled(result: dict[str, Any]) -> list[str]:
 
 def _unseen_line(m: dict[str, Any]) -> str:
     """The learned score fitted without the model and the source it judges."""
-    return (
+    return _sentence(
         "The learned score fitted on neither the source nor the model it judges (each "
         "(source, model) left out together: a model published after the fit, on a source "
-        f"nobody calibrated on): AUROC {_fmt(m['auroc'])}, recall at ≤ 5 % false warnings "
-        f"{_fmt(m['recall_at_5pct'])}, verdict recall {_fmt(m['verdict_recall'])}, verdict "
-        f"false warnings {_fmt(m['verdict_false_warnings'])}, `match` on degraded "
-        f"{_fmt(m['match_on_degraded'])}, `mismatch` on fine {_fmt(m['mismatch_on_fine'])}."
-    )
+        "nobody calibrated on)", m)  # fmt: skip
 
 
 def _cross_line(m: dict[str, Any]) -> str:
     """The first row with every cross-family pair counted as one to warn."""
-    return (
+    return _sentence(
         "The first row with every cross-family pair counted as one to warn, degraded or not "
         "(issue 24 asks for EM and light microscopy kept apart whatever the PSNR; the rule "
-        f"and its verdicts unchanged): {m['degraded']} pairs to warn of {m['pairs']}, AUROC "
-        f"{_fmt(m['auroc'])}, recall at ≤ 5 % false warnings {_fmt(m['recall_at_5pct'])}, "
-        f"verdict recall {_fmt(m['verdict_recall'])}, verdict false warnings "
-        f"{_fmt(m['verdict_false_warnings'])}, `match` on pairs to warn "
-        f"{_fmt(m['match_on_degraded'])}, `mismatch` on the others "
+        f"and its verdicts unchanged), {m['degraded']} pairs to warn of {m['pairs']}", m,
+        positive="pairs to warn", negative="the others")  # fmt: skip
+
+
+def _sentence(lead: str, m: dict[str, Any], positive: str = "degraded",
+              negative: str = "fine") -> str:  # fmt: skip
+    """``lead``, then the :func:`metrics` ``m`` in words."""
+    return (
+        f"{lead}: AUROC {_fmt(m['auroc'])}, recall at ≤ 5 % false warnings "
+        f"{_fmt(m['recall_at_5pct'])}, verdict recall {_fmt(m['verdict_recall'])}, verdict "
+        f"false warnings {_fmt(m['verdict_false_warnings'])}, `match` on {positive} "
+        f"{_fmt(m['match_on_degraded'])}, `mismatch` on {negative} "
         f"{_fmt(m['mismatch_on_fine'])}."
     )
 
