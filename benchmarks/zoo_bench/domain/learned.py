@@ -96,10 +96,11 @@ def judge_loso(
     x, y = features(table), np.array([p.degraded for p in table.pairs])
     status, score = np.zeros(len(y), np.int8), np.zeros(len(y))
     for source in sorted(set(sources)):
-        for model in [None] if models is None else sorted(set(models[sources == source])):
-            held = sources == source
-            train = ~held if model is None else ~held & (models != model)
-            held = held if model is None else held & (models == model)
+        here = sources == source
+        for model in [None] if models is None else sorted(set(models[here])):
+            held, train = here, ~here
+            if model is not None:
+                held, train = here & (models == model), ~here & (models != model)
             s, sc = judged(table, x, fitted_on(x, y, train))
             status[held], score[held] = s[held], sc[held]
     return status, score

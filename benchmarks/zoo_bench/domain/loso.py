@@ -222,11 +222,12 @@ def run(pairs: list[Pair], *, log: Callable[[str], None] = print) -> dict[str, A
         log(f"  left out {source}: {metrics(status[held], score[held], y[held])}")
     thresholds = judge_loso(table, sources)
     every = calibrate(table, np.ones(len(pairs), bool))
-    per_model = judge_loso(table, sources, np.array([p.model for p in pairs]))
+    models = np.array([p.model for p in pairs])
+    per_model = judge_loso(table, sources, models)
     fitted = learned.shipped(table)
     cross = _cross(pairs)
     same = ~cross
-    unseen = learned.judge_loso(table, sources, np.array([p.model for p in pairs]))
+    unseen = learned.judge_loso(table, sources, models)
     return {
         "date": datetime.date.today().isoformat(),
         "models": sorted({p.model for p in pairs}),
