@@ -241,7 +241,7 @@ def run(pairs: list[Pair], *, log: Callable[[str], None] = print) -> dict[str, A
         "every_source": metrics(*table.judge(every), y),
         "defaults": metrics(*table.judge(FIRST_PRINCIPLES), y),
         "shipped": metrics(*learned.judged(table, learned.features(table), fitted), y),
-        "by_model": _by(pairs, [p.model for p in pairs], status, score, y),
+        "by_model": _by(pairs, list(models), status, score, y),
         "by_source": _by(pairs, list(sources), status, score, y),
         "families": _families(cross, status),
         "thresholds_families": _families(cross, thresholds[0]),
