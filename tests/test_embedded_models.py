@@ -111,7 +111,7 @@ def test_the_recipe_card_is_the_published_card(registry: Registry, spec: specs.M
     card, but for what training adds: the method, the validation numbers (and, without a
     clean target, the limitation that says so) and the fingerprints (of all the training
     images, and of each source's)."""
-    published = registry.load(f"{spec.id}@0.1.0").card  # pinned: yanked ones too
+    published = registry.load(f"{spec.id}@{spec.version}").card  # pinned: yanked ones too
     assert published is not None and published.fingerprint is not None
     metrics = published.validation.metrics
     card = json.loads(json.dumps(spec.card))

@@ -31,21 +31,39 @@ def test_correlated_noise_has_the_designed_correlation_and_variance() -> None:
     assert out.std() == pytest.approx(2.0, rel=0.02)
 
 
-def test_copies_cover_the_levels_and_are_seeded() -> None:
+WIDE = (4.0, 15.0, 60.0, 250.0, 1000.0)
+"""care-fluorescence-generalist 0.2.0's levels (its recipe's data_args)."""
+
+
+@pytest.mark.parametrize("levels", [SYNTHETIC_PEAKS, WIDE])
+def test_copies_cover_the_levels_and_are_seeded(levels: tuple[float, ...]) -> None:
     clean = np.full((256, 256), 100.0)
     clean[64:192, 64:192] = 1000.0
-    copies = synthesise(clean, seed=4, correlated=CORRELATED_COPIES)
-    assert len(copies) == len(SYNTHETIC_PEAKS) + CORRELATED_COPIES
-    again = synthesise(clean, seed=4, correlated=CORRELATED_COPIES)
+    copies = synthesise(clean, seed=4, correlated=CORRELATED_COPIES, peaks=levels)
+    assert len(copies) == len(levels) + CORRELATED_COPIES
+    again = synthesise(clean, seed=4, correlated=CORRELATED_COPIES, peaks=levels)
     assert all(np.array_equal(n, m) for (n, _), (m, _) in zip(copies, again, strict=True))
     peaks = [float(t.max()) for _n, t in copies]
-    assert peaks[: len(SYNTHETIC_PEAKS)] == pytest.approx(SYNTHETIC_PEAKS, rel=1e-6)
-    assert all(SYNTHETIC_PEAKS[0] <= p <= SYNTHETIC_PEAKS[-1] for p in peaks)
-    for noisy, target in copies[: len(SYNTHETIC_PEAKS)]:
+    assert peaks[: len(levels)] == pytest.approx(levels, rel=1e-6)
+    assert all(levels[0] <= p <= levels[-1] for p in peaks)
+    for noisy, target in copies[: len(levels)]:
         # photon units: Poisson variance (= the target) plus the read noise
         flat = (noisy - target)[target == target.max()]
         assert flat.var() == pytest.approx(target.max() + SYNTHETIC_READ**2, rel=0.1)
         assert abs(_lag1((noisy - target)[80:176, 80:176], 1)) < 0.05
-    for noisy, target in copies[len(SYNTHETIC_PEAKS) :]:
+    for noisy, target in copies[len(levels) :]:
         flat = (noisy - target)[80:176, 80:176]
         assert _lag1(flat, 1) > 0.15
+
+
+def test_a_recipe_s_synthesis_settings_reach_its_training_and_its_fingerprints() -> None:
+    """The generalist's recipe sets its noise levels (data_args) for the images it trains on
+    and for the sources its card fingerprints alike, and leaving a source out keeps them."""
+    from zoo_bench.training import specs
+
+    spec = specs.load_spec(specs.GENERALIST)
+    assert spec.version == "0.2.0"
+    assert spec.load.keywords == {"peaks": list(WIDE)}  # type: ignore[attr-defined]
+    assert spec.sources.keywords == {"peaks": list(WIDE)}  # type: ignore[union-attr]
+    out = specs.leave_one_out("GigaDB")
+    assert out.load.keywords == {"peaks": list(WIDE), "without": "GigaDB"}  # type: ignore[attr-defined]

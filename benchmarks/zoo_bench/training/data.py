@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
@@ -269,20 +270,24 @@ def _correlate(noise: np.ndarray, a: float, b: float) -> np.ndarray:
 
 
 def synthesise(
-    clean: np.ndarray, seed: int, correlated: int = 0
+    clean: np.ndarray,
+    seed: int,
+    correlated: int = 0,
+    peaks: tuple[float, ...] = SYNTHETIC_PEAKS,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Poisson-Gaussian noisy copies of ``clean`` at each of SYNTHETIC_PEAKS, and
-    ``correlated`` more with neighbour-correlated noise (:data:`CORRELATED_COPIES`), as
-    (noisy, target) pairs in photon units, seeded."""
+    """Poisson-Gaussian noisy copies of ``clean`` at each of ``peaks`` (photons at its 99.9th
+    percentile; :data:`SYNTHETIC_PEAKS` unless given), and ``correlated`` more with
+    neighbour-correlated noise (:data:`CORRELATED_COPIES`) at a peak log-uniform in their
+    range, as (noisy, target) pairs in photon units, seeded."""
     c = clean.astype(np.float64)
     lo, hi = np.percentile(c, [0.1, 99.9])
     c = np.clip((c - lo) / max(hi - lo, 1e-12), 0, None)
     rng = np.random.default_rng(seed)
     pairs = []
-    for peak in SYNTHETIC_PEAKS:
+    for peak in peaks:
         noisy = rng.poisson(c * peak) + rng.normal(0, SYNTHETIC_READ, c.shape)
         pairs.append((noisy.astype(np.float32), (c * peak).astype(np.float32)))
-    low, high = np.log(SYNTHETIC_PEAKS[0]), np.log(SYNTHETIC_PEAKS[-1])
+    low, high = np.log(min(peaks)), np.log(max(peaks))
     for _ in range(correlated):
         peak = float(np.exp(rng.uniform(low, high)))
         a, b = rng.uniform(*CORRELATION_X), rng.uniform(*CORRELATION_Y)
@@ -292,12 +297,24 @@ def synthesise(
     return pairs
 
 
+def binned(image: np.ndarray) -> np.ndarray:
+    """The 2 × 2 means of ``image`` (an odd last row or column dropped): the same sample at
+    twice the pixel size, its structures twice as sharp relative to the pixels."""
+    h, w = (s // 2 * 2 for s in image.shape)
+    return image[:h, :w].astype(np.float64).reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+
 FLUORESCENCE_SOURCES = ("W2S", "GigaDB", "nucleus tracking", "FLIM")
 """The training sources of the fluorescence generalist (SPLITS.md's training parts)."""
 
 
 def fluorescence_sources(
-    without: str | None = None, correlated: int = CORRELATED_COPIES, *, split: bool = False
+    without: str | None = None,
+    correlated: int = CORRELATED_COPIES,
+    *,
+    split: bool = False,
+    peaks: tuple[float, ...] = SYNTHETIC_PEAKS,
+    binned_copies: bool = False,
 ) -> dict[str, tuple[list, list]]:
     """SPLITS.md's training images of every fluorescence source, as (noisy, target) lists
     per source: the real pairs (W2S fields 001-035, GigaDB actin and mito rows 0-1535,
@@ -306,7 +323,9 @@ def fluorescence_sources(
     frames carry scan-line-correlated noise). ``without`` leaves a source out
     (leave-one-source-out runs); ``split`` gives a source's synthetic copies as a source of
     their own ("W2S (synthetic noise)"), for a fingerprint each: the real images' noise
-    levels are not the copies'."""
+    levels are not the copies'. ``peaks``: the synthetic copies' photon levels;
+    ``binned_copies``: each clean image also synthesised at twice its pixel size
+    (:func:`binned`), so that structures sharp at the pixel scale are seen too."""
     real: dict[str, tuple[list, list]] = {}
     w2s_noisy, w2s_clean, _held = load_w2s8()
     real["W2S"] = (list(w2s_noisy), list(w2s_clean))
@@ -322,7 +341,10 @@ def fluorescence_sources(
     for seed, (name, clean) in enumerate(cleans.items(), start=1):
         picked = clean if name != "W2S" else clean[::7]  # W2S has 105 real pairs already
         for k, image in enumerate(picked):
-            for noisy, target in synthesise(image, seed * 1000 + k, correlated):
+            copies = synthesise(image, seed * 1000 + k, correlated, peaks)
+            if binned_copies:
+                copies += synthesise(binned(image), seed * 1000 + k + 500, correlated, peaks)
+            for noisy, target in copies:
                 synthetic[name][0].append(noisy)
                 synthetic[name][1].append(target)
     sources: dict[str, tuple[list, list]] = {}
@@ -338,20 +360,21 @@ def fluorescence_sources(
     return sources
 
 
-def fluorescence_fingerprint_sources() -> dict[str, tuple[list, list]]:
+def fluorescence_fingerprint_sources(**synthesis: Any) -> dict[str, tuple[list, list]]:
     """:func:`fluorescence_sources` with the synthetic copies as sources of their own (the
-    card's ``sources``, a fingerprint each)."""
-    return fluorescence_sources(split=True)
+    card's ``sources``, a fingerprint each); ``synthesis``: its ``peaks`` and
+    ``binned_copies``."""
+    return fluorescence_sources(split=True, **synthesis)
 
 
 def load_fluorescence(
-    without: str | None = None,
+    without: str | None = None, **synthesis: Any
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[Pair]]:
-    """Every fluorescence source's training images (:func:`fluorescence_sources`) but
-    ``without``; held out: the W2S fields 036-045, or, leaving a source out, that source's
-    held-out images (the sets of docs/models.md's held-out tables are scored by
-    zoo_bench.heldout)."""
-    sources = fluorescence_sources(without)
+    """Every fluorescence source's training images (:func:`fluorescence_sources`, with the
+    recipe's ``synthesis`` settings) but ``without``; held out: the W2S fields 036-045, or,
+    leaving a source out, that source's held-out images (the sets of docs/models.md's
+    held-out tables are scored by zoo_bench.heldout)."""
+    sources = fluorescence_sources(without, **synthesis)
     noisy, targets = _pooled(sources)
     return noisy, targets, LEFT_OUT_HELDOUT.get(without or "W2S", lambda: load_w2s8()[2])()
 

@@ -134,6 +134,7 @@ def recorded_runs(work: Path = WORK) -> dict[str, dict[str, Any]]:
                     "summary": json.loads((folder / "evaluation.json").read_text())["summary"],
                     "steps": training["config"]["steps"],
                     "seconds": training["seconds"],
+                    **({"version": spec.version} if kind == "reproduction" else {}),
                     **({"note": note} if note else {}),
                 }
     if json.dumps(runs, sort_keys=True) != before:
@@ -142,23 +143,25 @@ def recorded_runs(work: Path = WORK) -> dict[str, dict[str, Any]]:
 
 
 def _reproduction(reg: Any, runs: dict[str, Any]) -> list[dict[str, Any]]:
-    """Published validation numbers next to those of a retraining from scratch (REPRO)."""
+    """Published validation numbers next to those of a retraining from scratch (REPRO) of
+    the version the run reproduced (runs recorded before versions were: 0.1.0)."""
     rows: list[dict[str, Any]] = []
-    published = {model_id: version for model_id, version, _entry in reg.iter_entries()}
+    published = {(model_id, version) for model_id, version, _entry in reg.iter_entries()}
     for spec in MODELS:
         run = runs.get(spec.id)
-        if spec.id not in published:
+        version = run.get("version", "0.1.0") if run is not None else spec.version
+        if (spec.id, version) not in published:
             continue  # not published (yet): nothing to compare a reproduction with
-        card = reg.load(f"{spec.id}@{published[spec.id]}").card  # pinned: yanked ones too
+        card = reg.load(f"{spec.id}@{version}").card  # pinned: yanked ones too
         numbers = {(m.method.split(" ")[0], m.name): m.value for m in card.validation.metrics}
         if run is None:
-            rows.append({"id": spec.id, "metric": None})
+            rows.append({"id": f"{spec.id}@{version}", "metric": None})
             continue
         metric, value = _model_value(run["summary"])
         before = numbers[("model", metric)]
         rows.append(
             {
-                "id": spec.id,
+                "id": f"{spec.id}@{version}",
                 "metric": metric,
                 "published": before,
                 "retrained": value,

@@ -18,7 +18,6 @@ from zoo_bench.training.specs import ModelSpec
 
 WORK = REPO / "build" / "train"
 """Training output (weights.pt + training.json + evaluation.json), one folder per model."""
-VERSION = "0.1.0"
 SELF_SUPERVISED_LIMITATION = (
     "validation numbers are self-supervised MSEs against the noisy slice; they equal "
     "the MSE against the (unknown) clean image plus the noise variance"
@@ -195,7 +194,7 @@ def run(
         authors=["zoo developers"],
         license="BSD-3-Clause",
         cite=spec.cite,
-        version=VERSION,
+        version=spec.version,
         tags=spec.tags,
     )
     size = built.path.stat().st_size / 1e6

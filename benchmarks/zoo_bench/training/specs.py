@@ -64,23 +64,33 @@ class ModelSpec:
     """A model of several sources: their training images by name (for a fingerprint each)."""
     init: str | None = None
     """A published model (``id@version``) whose weights training starts from (fine-tuning)."""
+    version: str = "0.1.0"
+    """The version this recipe publishes (a changed recipe is a new version, never a rewrite)."""
 
 
 def load_spec(model_id: str, folder: Path = RECIPES) -> ModelSpec:
     """The spec of ``model_id`` from ``folder/<model_id>.yaml``."""
+    import functools
+
     recipe = yaml.safe_load((folder / f"{model_id}.yaml").read_text(encoding="utf-8"))
+    args = recipe.get("data_args", {})  # e.g. the synthetic noise's levels
     return ModelSpec(
         id=model_id,
         description=recipe["description"],
         config=TrainConfig(**recipe["config"]),
-        load=getattr(data, recipe["data"]),
+        load=functools.partial(getattr(data, recipe["data"]), **args),
         card=recipe["card"],
         heldout_label=recipe["heldout"],
         cite=recipe["cite"],
         tags=recipe.get("tags", []),
         note=recipe.get("note", ""),
-        sources=getattr(data, recipe["sources"]) if "sources" in recipe else None,
+        sources=(
+            functools.partial(getattr(data, recipe["sources"]), **args)
+            if "sources" in recipe
+            else None
+        ),
         init=recipe.get("init"),
+        version=str(recipe.get("version", "0.1.0")),
     )
 
 
@@ -90,6 +100,9 @@ LEAVE_OUT = ("GigaDB", "nucleus tracking")
 """The sources the fluorescence generalist is also trained without (leave-one-source-out)."""
 LEAVE_OUT_STEPS = 2000
 """Leave-one-source-out runs are shorter than the generalist's own (CPU time)."""
+LEAVE_OUT_INIT = "care-widefield-w2s@0.1.0"
+"""The weights a leave-one-source-out run starts from: trained on W2S alone, so they never saw
+the source left out (the generalist's own init, its earlier version, saw every source)."""
 
 
 def leave_one_out(source: str) -> ModelSpec:
@@ -103,18 +116,17 @@ def leave_one_out(source: str) -> ModelSpec:
     return dataclasses.replace(
         spec,
         id=f"{GENERALIST}-without-{slug}",
-        load=functools.partial(data.load_fluorescence, without=source),
+        description=f"The fluorescence generalist's training images (real pairs and synthetic "
+        f"copies, as its recipe makes them) without those of {source}.",
+        load=functools.partial(spec.load, without=source),
         config=dataclasses.replace(spec.config, steps=LEAVE_OUT_STEPS),
+        init=LEAVE_OUT_INIT,
         card={k: v for k, v in spec.card.items() if k != "sources"},
         heldout_label=f"held-out images of {source}, a source this run never saw",
         sources=None,
-        note=f"Leave-one-source-out run: the generalist's recipe without {source}, scored on "
-        f"{source}'s held-out images"
-        + (
-            f" (the weights it starts from, {spec.init}'s, never saw {source} either)."
-            if spec.init
-            else "."
-        ),
+        note=f"Leave-one-source-out run: the generalist's training data and settings without "
+        f"{source}, {LEAVE_OUT_STEPS} steps from {LEAVE_OUT_INIT}'s weights (which never saw "
+        f"{source} either), scored on {source}'s held-out images.",
     )
 
 
