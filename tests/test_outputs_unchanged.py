@@ -7,7 +7,9 @@ sha256 of the output pixels, of the check report's JSON and of the provenance's 
 with tests/data/outputs-unchanged.json, which was recorded before zoo's restructuring
 (issue 26): a refactor must not change a single bit. The reports and provenance keys were
 recorded again when the learned score came to decide the verdict (a new check and the
-report's ``learned`` key); every output's pixels stayed the same. ONNX Runtime's CPU
+report's ``learned`` key), and are whenever scripts/bench_domain.py --loso refits that score
+(zoo/learned.json; a newly published model changes the fit); every output's pixels stayed
+the same. ONNX Runtime's CPU
 kernels depend on the processor's instruction set; a machine of another kind records its
 own reference with ``ZOO_RECORD_OUTPUTS=1`` (and says so in the commit).
 """
