@@ -61,8 +61,9 @@ def _w2s() -> HeldOutSet:
 
 SYNTHETIC_LEVELS = (60.0, 250.0, 1000.0)
 """Photons at the 99.9th percentile of the held-out W2S targets for the synthetic-noise
-sets: the heaviest of them as noisy as W2S's own 1-frame images are at their brightest, the
-lightest a well-exposed frame (as the nucleus tracking and GigaDB membrane images are)."""
+sets: from 60, the lightest level the generalist's first versions trained on (W2S's own
+1-frame images are noisier still), to 1000, a well-exposed frame (as clean as the nucleus
+tracking frames are)."""
 
 
 def _w2s_synthetic(peak: float) -> HeldOutSet:
