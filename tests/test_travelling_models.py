@@ -168,7 +168,7 @@ def test_the_generalist_keeps_beating_the_gaussian_on_lightly_noisy_frames(
 ) -> None:
     """A held-out W2S field with noise synthesised at 1000 photons at the brightest (as clean
     as the nucleus tracking frames; zoo_bench.heldout.NOISE_LEVEL_SETS, seeded): 0.2.0 trained
-    on such levels too (0.1.1, which had not, was 2 dB below the best-sigma Gaussian there)."""
+    on such levels too (0.1.1, which had not, fell below the Gaussian there: docs/models.md)."""
     from zoo_bench.heldout import NOISE_LEVEL_SETS, SETS, heldout_sets
 
     name = "W2S fields 036-045, 1000 photons"

@@ -8,6 +8,8 @@ data loaders are in :mod:`zoo_bench.training.data`.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,8 +72,6 @@ class ModelSpec:
 
 def load_spec(model_id: str, folder: Path = RECIPES) -> ModelSpec:
     """The spec of ``model_id`` from ``folder/<model_id>.yaml``."""
-    import functools
-
     recipe = yaml.safe_load((folder / f"{model_id}.yaml").read_text(encoding="utf-8"))
     args = recipe.get("data_args", {})  # e.g. the synthetic noise's levels
     return ModelSpec(
@@ -106,11 +106,9 @@ the source left out (the generalist's own init, its earlier version, saw every s
 
 
 def leave_one_out(source: str) -> ModelSpec:
-    """The fluorescence generalist's recipe without ``source``, scored on that source's
-    held-out images (an experiment: never published)."""
-    import dataclasses
-    import functools
-
+    """The fluorescence generalist's training data and settings without ``source``, a
+    shorter run from LEAVE_OUT_INIT, scored on that source's held-out images (an experiment:
+    never published)."""
     spec = load_spec(GENERALIST)
     slug = source.lower().replace(" ", "-")
     return dataclasses.replace(
