@@ -297,13 +297,6 @@ def synthesise(
     return pairs
 
 
-def binned(image: np.ndarray) -> np.ndarray:
-    """The 2 × 2 means of ``image`` (an odd last row or column dropped): the same sample at
-    twice the pixel size, its structures twice as sharp relative to the pixels."""
-    h, w = (s // 2 * 2 for s in image.shape)
-    return image[:h, :w].astype(np.float64).reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-
-
 FLUORESCENCE_SOURCES = ("W2S", "GigaDB", "nucleus tracking", "FLIM")
 """The training sources of the fluorescence generalist (SPLITS.md's training parts)."""
 
@@ -314,7 +307,6 @@ def fluorescence_sources(
     *,
     split: bool = False,
     peaks: tuple[float, ...] = SYNTHETIC_PEAKS,
-    binned_copies: bool = False,
 ) -> dict[str, tuple[list, list]]:
     """SPLITS.md's training images of every fluorescence source, as (noisy, target) lists
     per source: the real pairs (W2S fields 001-035, GigaDB actin and mito rows 0-1535,
@@ -323,9 +315,7 @@ def fluorescence_sources(
     frames carry scan-line-correlated noise). ``without`` leaves a source out
     (leave-one-source-out runs); ``split`` gives a source's synthetic copies as a source of
     their own ("W2S (synthetic noise)"), for a fingerprint each: the real images' noise
-    levels are not the copies'. ``peaks``: the synthetic copies' photon levels;
-    ``binned_copies``: each clean image also synthesised at twice its pixel size
-    (:func:`binned`), so that structures sharp at the pixel scale are seen too."""
+    levels are not the copies'. ``peaks``: the synthetic copies' photon levels."""
     real: dict[str, tuple[list, list]] = {}
     w2s_noisy, w2s_clean, _held = load_w2s8()
     real["W2S"] = (list(w2s_noisy), list(w2s_clean))
@@ -341,10 +331,7 @@ def fluorescence_sources(
     for seed, (name, clean) in enumerate(cleans.items(), start=1):
         picked = clean if name != "W2S" else clean[::7]  # W2S has 105 real pairs already
         for k, image in enumerate(picked):
-            copies = synthesise(image, seed * 1000 + k, correlated, peaks)
-            if binned_copies:
-                copies += synthesise(binned(image), seed * 1000 + k + 500, correlated, peaks)
-            for noisy, target in copies:
+            for noisy, target in synthesise(image, seed * 1000 + k, correlated, peaks):
                 synthetic[name][0].append(noisy)
                 synthetic[name][1].append(target)
     sources: dict[str, tuple[list, list]] = {}
@@ -362,8 +349,7 @@ def fluorescence_sources(
 
 def fluorescence_fingerprint_sources(**synthesis: Any) -> dict[str, tuple[list, list]]:
     """:func:`fluorescence_sources` with the synthetic copies as sources of their own (the
-    card's ``sources``, a fingerprint each); ``synthesis``: its ``peaks`` and
-    ``binned_copies``."""
+    card's ``sources``, a fingerprint each); ``synthesis``: its ``peaks``."""
     return fluorescence_sources(split=True, **synthesis)
 
 
