@@ -20,7 +20,16 @@ from scipy import ndimage
 from zoo.errors import require
 from zoo.train.evaluate import GAUSSIAN_SIGMAS, best_donut_loss, psnr, ssim
 
-__all__ = ["Score", "bm3d_gat", "fitted", "gaussian_blind", "gaussian_oracle", "score"]
+__all__ = [
+    "Score",
+    "bm3d_gat",
+    "fitted",
+    "gaussian_blind",
+    "gaussian_oracle",
+    "misregistration",
+    "score",
+    "shifted",
+]
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,35 @@ def bm3d_gat(noisy: np.ndarray) -> np.ndarray:
     d = np.maximum(d, 0.8)
     inverse = 0.25 * d**2 + 0.25 * np.sqrt(1.5) / d - 11 / 8 / d**2 + 0.625 * np.sqrt(1.5) / d**3
     return slope * (inverse - 1 / 8 - shift)
+
+
+def shifted(image: np.ndarray, offset: tuple[float, float]) -> np.ndarray:
+    """``image`` moved by ``offset`` (rows, columns; sub-pixel) through the Fourier shift
+    theorem (periodic at the borders: crop them)."""
+    spectrum = ndimage.fourier_shift(np.fft.fftn(image.astype(np.float64)), offset)
+    return np.real(np.fft.ifftn(spectrum))
+
+
+def misregistration(noisy: np.ndarray, target: np.ndarray, margin: int = 8) -> tuple[float, float]:
+    """The sub-pixel shift (rows, columns) of ``target`` that best explains ``noisy``: the
+    least-squares affine fit of the shifted target to the noisy frame, minimised over the
+    shift (the noise is zero-mean, so the minimum is the true offset). (0, 0) for a pair that
+    registers; a target averaged over drifting frames does not, and then a score against it
+    rewards blur (a filter that blurs partly undoes the offset)."""
+    from scipy import optimize
+
+    inner = (slice(margin, -margin), slice(margin, -margin))
+    frame = noisy.astype(np.float64)[inner].ravel()
+
+    def residual(offset: np.ndarray) -> float:
+        moved = shifted(target, (offset[0], offset[1]))[inner].ravel()
+        design = np.stack([moved, np.ones_like(moved)], axis=1)
+        coef, *_ = np.linalg.lstsq(design, frame, rcond=None)
+        return float(np.mean((design @ coef - frame) ** 2))
+
+    found = optimize.minimize(residual, np.zeros(2), method="Nelder-Mead",
+                              options={"xatol": 1e-3, "fatol": 1e-12})  # fmt: skip
+    return float(found.x[0]), float(found.x[1])
 
 
 def _gauss(image: np.ndarray, sigma: float) -> np.ndarray:
