@@ -301,12 +301,32 @@ FLUORESCENCE_SOURCES = ("W2S", "GigaDB", "nucleus tracking", "FLIM")
 """The training sources of the fluorescence generalist (SPLITS.md's training parts)."""
 
 
+RCAN3D = ("actin", "er", "microtubules", "tomm20")
+"""The RCAN3D iSIM samples whose deconvolved targets serve as clean images for synthesis
+(SPLITS.md: extra training signal; their structures are sharp at the pixel scale)."""
+
+
+def rcan3d_copies(sets: int, peaks: tuple[float, ...] = SYNTHETIC_PEAKS) -> tuple[list, list]:
+    """``sets`` rounds of :func:`synthesise` copies (seeds 7000 + 100·round + sample) of the
+    RCAN3D deconvolved targets, their RGB channels summed to one grey image."""
+    noisy: list[np.ndarray] = []
+    targets: list[np.ndarray] = []
+    cleans = [_png(f"pairs/rcan3d_{n}_gt_decon.png").astype(np.float32).sum(-1) for n in RCAN3D]
+    for r in range(sets):
+        for k, clean in enumerate(cleans):
+            for n, t in synthesise(clean, 7000 + 100 * r + k, CORRELATED_COPIES, peaks):
+                noisy.append(n)
+                targets.append(t)
+    return noisy, targets
+
+
 def fluorescence_sources(
     without: str | None = None,
     correlated: int = CORRELATED_COPIES,
     *,
     split: bool = False,
     peaks: tuple[float, ...] = SYNTHETIC_PEAKS,
+    rcan3d_sets: int = 0,
 ) -> dict[str, tuple[list, list]]:
     """SPLITS.md's training images of every fluorescence source, as (noisy, target) lists
     per source: the real pairs (W2S fields 001-035, GigaDB actin and mito rows 0-1535,
@@ -315,7 +335,8 @@ def fluorescence_sources(
     frames carry scan-line-correlated noise). ``without`` leaves a source out
     (leave-one-source-out runs); ``split`` gives a source's synthetic copies as a source of
     their own ("W2S (synthetic noise)"), for a fingerprint each: the real images' noise
-    levels are not the copies'. ``peaks``: the synthetic copies' photon levels."""
+    levels are not the copies'. ``peaks``: the synthetic copies' photon levels;
+    ``rcan3d_sets``: that many rounds of :func:`rcan3d_copies` as a last source."""
     real: dict[str, tuple[list, list]] = {}
     w2s_noisy, w2s_clean, _held = load_w2s8()
     real["W2S"] = (list(w2s_noisy), list(w2s_clean))
@@ -344,6 +365,8 @@ def fluorescence_sources(
         if real[name][0]:
             sources[name] = real[name]
         sources[f"{name} (synthetic noise)"] = synthetic[name]
+    if rcan3d_sets:
+        sources["RCAN3D (synthetic noise)"] = rcan3d_copies(rcan3d_sets, peaks)
     return sources
 
 

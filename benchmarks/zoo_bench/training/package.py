@@ -95,15 +95,18 @@ def build_card(spec: ModelSpec, result: Any, fp: Any, ev: dict[str, Any]) -> Any
     return ZooCard.model_validate(card | {"fingerprint": fp.model_dump()})
 
 
-def initial_weights(model: str) -> dict[str, Any]:
-    """The state dict of the published ``model`` (``id@version``) in the embedded registry."""
+def initial_weights(model: str, config: Any | None = None) -> dict[str, Any]:
+    """The state dict of the published ``model`` (``id@version``) in the embedded registry;
+    widened (:mod:`.widen`) when ``config`` (a TrainConfig) asks for more filters."""
     import torch
 
     from zoo.adapt.network import parent_module
     from zoo.runner import open_model
+    from zoo_bench.training.widen import widened
 
     module, _path, _cls, _kwargs = parent_module(open_model(model, registry=str(REPO)), torch)
-    return module.state_dict()
+    state = module.state_dict()
+    return state if config is None else widened(state, config.arch_kwargs())
 
 
 def train_or_reuse(
@@ -130,7 +133,7 @@ def train_or_reuse(
             last[0] = now
 
     last[0] = time.perf_counter()
-    initial = initial_weights(spec.init) if spec.init else None
+    initial = initial_weights(spec.init, spec.config) if spec.init else None
     # resumable: a rerun continues from the last checkpoint (every 250 steps)
     result = train(
         images,
