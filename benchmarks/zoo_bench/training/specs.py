@@ -100,6 +100,9 @@ LEAVE_OUT = ("GigaDB", "nucleus tracking")
 """The sources the fluorescence generalist is also trained without (leave-one-source-out)."""
 LEAVE_OUT_STEPS = 2000
 """Leave-one-source-out runs are shorter than the generalist's own (CPU time)."""
+LEAVE_OUT_FILTERS = 32
+"""The width of a leave-one-source-out run: the generalist's as they ran (0.2.0's recipe;
+0.3.0 is wider and adds the RCAN3D copies, which these runs leave out)."""
 LEAVE_OUT_INIT = "care-widefield-w2s@0.1.0"
 """The weights a leave-one-source-out run starts from: trained on W2S alone, so they never saw
 the source left out (the generalist's own init, its earlier version, saw every source)."""
@@ -116,15 +119,16 @@ def leave_one_out(source: str) -> ModelSpec:
         id=f"{GENERALIST}-without-{slug}",
         description=f"The fluorescence generalist's training images (real pairs and synthetic "
         f"copies, as its recipe makes them) without those of {source}.",
-        load=functools.partial(spec.load, without=source),
-        config=dataclasses.replace(spec.config, steps=LEAVE_OUT_STEPS),
+        load=functools.partial(spec.load, without=source, rcan3d_sets=0),
+        config=dataclasses.replace(spec.config, steps=LEAVE_OUT_STEPS, filters=LEAVE_OUT_FILTERS),
         init=LEAVE_OUT_INIT,
         card={k: v for k, v in spec.card.items() if k != "sources"},
         heldout_label=f"held-out images of {source}, a source this run never saw",
         sources=None,
         note=f"Leave-one-source-out run: the generalist's training data and settings without "
-        f"{source}, {LEAVE_OUT_STEPS} steps from {LEAVE_OUT_INIT}'s weights (which never saw "
-        f"{source} either), scored on {source}'s held-out images.",
+        f"{source} (as of 0.2.0: {LEAVE_OUT_FILTERS} filters, no RCAN3D copies), "
+        f"{LEAVE_OUT_STEPS} steps from {LEAVE_OUT_INIT}'s weights (which never saw {source} "
+        f"either), scored on {source}'s held-out images.",
     )
 
 
