@@ -141,9 +141,11 @@ def test_models_doc_is_what_the_cards_and_the_recorded_runs_give() -> None:
 
 
 def test_packages_are_small() -> None:
-    """At most 20 MB a package (a depth-3 UNet of 32 filters, three weight formats: 16 MB)."""
+    """At most 36 MB a package: three weight formats of a depth-3 UNet, 16 MB at 32 filters,
+    35 MB at 48 (care-fluorescence-generalist 0.3.0, the width that closed its FMD gap:
+    docs/models.md); a larger network needs a reason as good."""
     for _mid, _ver, entry in Registry(REPO).iter_entries():
-        assert entry.size < 20e6, entry
+        assert entry.size < 36e6, entry
         assert Path(REPO / entry.location).is_file()
 
 
