@@ -306,7 +306,9 @@ RCAN3D = ("actin", "er", "microtubules", "tomm20")
 (SPLITS.md: extra training signal; their structures are sharp at the pixel scale)."""
 
 
-def rcan3d_copies(sets: int, peaks: tuple[float, ...] = SYNTHETIC_PEAKS) -> tuple[list, list]:
+def rcan3d_copies(
+    sets: int, correlated: int = CORRELATED_COPIES, peaks: tuple[float, ...] = SYNTHETIC_PEAKS
+) -> tuple[list, list]:
     """``sets`` rounds of :func:`synthesise` copies (seeds 7000 + 100·round + sample) of the
     RCAN3D deconvolved targets, their RGB channels summed to one grey image."""
     noisy: list[np.ndarray] = []
@@ -314,7 +316,7 @@ def rcan3d_copies(sets: int, peaks: tuple[float, ...] = SYNTHETIC_PEAKS) -> tupl
     cleans = [_png(f"pairs/rcan3d_{n}_gt_decon.png").astype(np.float32).sum(-1) for n in RCAN3D]
     for r in range(sets):
         for k, clean in enumerate(cleans):
-            for n, t in synthesise(clean, 7000 + 100 * r + k, CORRELATED_COPIES, peaks):
+            for n, t in synthesise(clean, 7000 + 100 * r + k, correlated, peaks):
                 noisy.append(n)
                 targets.append(t)
     return noisy, targets
@@ -366,7 +368,7 @@ def fluorescence_sources(
             sources[name] = real[name]
         sources[f"{name} (synthetic noise)"] = synthetic[name]
     if rcan3d_sets:
-        sources["RCAN3D (synthetic noise)"] = rcan3d_copies(rcan3d_sets, peaks)
+        sources["RCAN3D (synthetic noise)"] = rcan3d_copies(rcan3d_sets, correlated, peaks)
     return sources
 
 

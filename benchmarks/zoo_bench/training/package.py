@@ -95,9 +95,9 @@ def build_card(spec: ModelSpec, result: Any, fp: Any, ev: dict[str, Any]) -> Any
     return ZooCard.model_validate(card | {"fingerprint": fp.model_dump()})
 
 
-def initial_weights(model: str, config: Any | None = None) -> dict[str, Any]:
-    """The state dict of the published ``model`` (``id@version``) in the embedded registry;
-    widened (:mod:`.widen`) when ``config`` (a TrainConfig) asks for more filters."""
+def initial_weights(model: str, config: Any) -> dict[str, Any]:
+    """The state dict of the published ``model`` (``id@version``) in the embedded registry,
+    widened (:mod:`.widen`) when ``config`` (the run's TrainConfig) asks for more filters."""
     import torch
 
     from zoo.adapt.network import parent_module
@@ -106,7 +106,7 @@ def initial_weights(model: str, config: Any | None = None) -> dict[str, Any]:
 
     module, _path, _cls, _kwargs = parent_module(open_model(model, registry=str(REPO)), torch)
     state = module.state_dict()
-    return state if config is None else widened(state, config.arch_kwargs())
+    return widened(state, config.arch_kwargs())
 
 
 def train_or_reuse(
