@@ -32,7 +32,7 @@ def test_correlated_noise_has_the_designed_correlation_and_variance() -> None:
 
 
 WIDE = (4.0, 15.0, 60.0, 250.0, 1000.0)
-"""care-fluorescence-generalist 0.2.0's levels (its recipe's data_args)."""
+"""care-fluorescence-generalist's levels since 0.2.0 (its recipe's data_args)."""
 
 
 @pytest.mark.parametrize("levels", [SYNTHETIC_PEAKS, WIDE])
@@ -57,13 +57,16 @@ def test_copies_cover_the_levels_and_are_seeded(levels: tuple[float, ...]) -> No
 
 
 def test_a_recipe_s_synthesis_settings_reach_its_training_and_its_fingerprints() -> None:
-    """The generalist's recipe sets its noise levels (data_args) for the images it trains on
-    and for the sources its card fingerprints alike, and leaving a source out keeps them."""
+    """The generalist's recipe sets its noise levels and RCAN3D copies (data_args) for the
+    images it trains on and for the sources its card fingerprints alike; leaving a source out
+    keeps the levels and, as those runs were made (0.2.0's recipe), leaves the copies out."""
     from zoo_bench.training import specs
 
     spec = specs.load_spec(specs.GENERALIST)
-    assert spec.version == "0.2.0"
-    assert spec.load.keywords == {"peaks": list(WIDE)}  # type: ignore[attr-defined]
-    assert spec.sources.keywords == {"peaks": list(WIDE)}  # type: ignore[union-attr]
+    assert spec.version == "0.3.0"
+    synthesis = {"peaks": list(WIDE), "rcan3d_sets": 2}
+    assert spec.load.keywords == synthesis  # type: ignore[attr-defined]
+    assert spec.sources.keywords == synthesis  # type: ignore[union-attr]
     out = specs.leave_one_out("GigaDB")
-    assert out.load.keywords == {"peaks": list(WIDE), "without": "GigaDB"}  # type: ignore[attr-defined]
+    assert out.load.keywords == synthesis | {"without": "GigaDB", "rcan3d_sets": 0}  # type: ignore[attr-defined]
+    assert out.config.filters == specs.LEAVE_OUT_FILTERS < spec.config.filters
