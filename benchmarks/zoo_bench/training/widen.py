@@ -58,8 +58,9 @@ def widened(narrow: dict[str, Any], arch_kwargs: dict[str, Any], seed: int = 0) 
     from zoo.export.importers import load_architecture
 
     _path, cls = load_architecture("careamics-unet")
-    torch.manual_seed(seed)
-    wide = cls(**arch_kwargs).state_dict()
+    with torch.random.fork_rng():  # the caller's random state is left as it was
+        torch.manual_seed(seed)
+        wide = cls(**arch_kwargs).state_dict()
     if all(narrow[k].shape == v.shape for k, v in wide.items()):
         return narrow
     return widen(narrow, wide)
