@@ -206,9 +206,9 @@ def _structure(rng: np.random.Generator) -> np.ndarray:
 
 
 def test_the_fmd_frame_does_not_register_with_its_average() -> None:
-    """FMD R_1's 50-frame average sits 0.66 px off its single frame along y (measured; the
-    other held-out pairs by at most 0.15 px): SPLITS.md's score on it rewards blur, as
-    docs/models.md says (the generalist's note)."""
+    """FMD R_1's 50-frame average sits more than half a pixel off its single frame along y,
+    where the other held-out pairs register: SPLITS.md's score on it rewards blur
+    (docs/models.md, the generalist's note, gives the measurement)."""
     from zoo_bench.heldout import heldout_sets
     from zoo_bench.splits import misregistration
 
