@@ -93,8 +93,12 @@ def bm3d_gat(noisy: np.ndarray) -> np.ndarray:
 def shifted(image: np.ndarray, offset: tuple[float, float]) -> np.ndarray:
     """``image`` moved by ``offset`` (rows, columns; sub-pixel) through the Fourier shift
     theorem (periodic at the borders: crop them)."""
-    spectrum = ndimage.fourier_shift(np.fft.fftn(image.astype(np.float64)), offset)
-    return np.real(np.fft.ifftn(spectrum))
+    return _shifted_spectrum(np.fft.fftn(image.astype(np.float64)), offset)
+
+
+def _shifted_spectrum(spectrum: np.ndarray, offset: tuple[float, float]) -> np.ndarray:
+    """The image of ``spectrum`` (its FFT) moved by ``offset``."""
+    return np.real(np.fft.ifftn(ndimage.fourier_shift(spectrum, offset)))
 
 
 def misregistration(noisy: np.ndarray, target: np.ndarray, margin: int = 8) -> tuple[float, float]:
@@ -107,9 +111,10 @@ def misregistration(noisy: np.ndarray, target: np.ndarray, margin: int = 8) -> t
 
     inner = (slice(margin, -margin), slice(margin, -margin))
     frame = noisy.astype(np.float64)[inner].ravel()
+    spectrum = np.fft.fftn(target.astype(np.float64))
 
     def residual(offset: np.ndarray) -> float:
-        moved = shifted(target, (offset[0], offset[1]))[inner].ravel()
+        moved = _shifted_spectrum(spectrum, (offset[0], offset[1]))[inner].ravel()
         design = np.stack([moved, np.ones_like(moved)], axis=1)
         coef, *_ = np.linalg.lstsq(design, frame, rcond=None)
         return float(np.mean((design @ coef - frame) ** 2))
