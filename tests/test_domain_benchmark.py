@@ -120,9 +120,9 @@ def test_leave_one_source_out_never_calibrates_on_the_source_it_judges(
     monkeypatch.setattr(loso, "calibrate", spy)
     fitted, real_fitted = [], learned.fitted_on
 
-    def spy_fitted(x: object, y: object, train: object) -> object:
+    def spy_fitted(x: object, y: object, train: object, table: object = None) -> object:
         fitted.append(list(train))  # type: ignore[call-overload]
-        return real_fitted(x, y, train)  # type: ignore[arg-type]
+        return real_fitted(x, y, train, table)  # type: ignore[arg-type]
 
     monkeypatch.setattr(learned, "fitted_on", spy_fitted)
     result = loso.run(quick, log=lambda _: None)
@@ -198,3 +198,44 @@ def test_zoo_judges_each_pair_as_the_benchmark_measured_it(
         if report.learned is not None:
             assert report.learned == pytest.approx(float(shipped.level(sc, fitted)), abs=1e-4)
     assert len(set(status.tolist())) >= 2
+
+
+@pytest.mark.slow
+def test_zoo_stages_the_trial_as_the_benchmark_measured_it(
+    quick: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With trial outcomes on the pairs, the benchmark fits a ``trial`` cut, and zoo's
+    ``with_trial`` gives each pair the verdict the benchmark's trial stage measured."""
+    import dataclasses
+
+    import numpy as np
+
+    from zoo import learned as shipped
+    from zoo.domain import check_image, with_trial
+    from zoo.trial import Trial
+    from zoo_bench.domain import learned, loso
+
+    rng = np.random.default_rng(0)
+    pairs = [dataclasses.replace(p, trial_wins=bool(rng.random() < 0.5)) for p in quick]
+    table = loso.Table.of(pairs, lambda _: None)
+    x, y = learned.features(table), np.array([p.degraded for p in pairs])
+    fitted = learned.fitted_on(x, y, np.ones(len(y), bool), table)
+    assert fitted["trial"] <= fitted["caution"]
+    status, _score = learned.judged(table, x, fitted, trial=True)
+    assert (status[y] == 0).mean() <= learned.TRIAL_MATCH
+    assert (status >= learned.judged(table, x, fitted)[0]).all()  # the stage only warns
+    monkeypatch.setattr(shipped, "LEARNED", fitted)
+    codes = {"match": 0, "caution": 1, "mismatch": 2}
+    for p, s in zip(pairs, status, strict=True):
+        mse = (10.0, 20.0) if p.trial_wins else (40.0, 20.0)
+        trial = Trial(model_mse=mse[0], gaussian_mse=mse[1], gaussian_sigma=1.0,
+                      noise_variance=1.0, pixels=1, windows=1, seconds=0.0)  # fmt: skip
+        report = check_image(p.package, p.image, statistics=p.stats)
+        if not report.incompatible():
+            report = with_trial(report, trial)
+        assert codes[report.verdict] == s, p.case
+    # the document's row and sentence for the stage
+    result = loso.run(pairs, log=lambda _: None)
+    assert result["with_trial"]["pairs"] == len(pairs)
+    shown = result | {"field": 256, "small_fields": result | {"field": 128}}
+    assert "the same with the trial as its last stage" in loso.render(shown)

@@ -17,6 +17,7 @@ from zoo.fingerprint import fingerprint, image_statistics
 from zoo.imageio import Image, read_image
 from zoo.package import Package, load_package
 from zoo.spec import ZooCard
+from zoo.trial import Trial
 
 REPO = Path(__file__).resolve().parents[1]
 NOISE_SIDE = learned.feature_names().index("noise_sigma (ratio_above)")
@@ -152,3 +153,68 @@ def test_another_family_by_polarity_is_a_caution_whatever_the_score(domain, monk
     score = report.checks[-1]
     assert score.status == "warn" and score.distance == 1.0
     assert "another modality family" in score.message
+
+
+def _trial(wins: bool) -> Trial:
+    model, gauss = (10.0, 20.0) if wins else (40.0, 20.0)
+    return Trial(model_mse=model, gaussian_mse=gauss, gaussian_sigma=1.5, noise_variance=100.0,
+                 pixels=4096, windows=1, seconds=0.1)  # fmt: skip
+
+
+def test_a_lost_trial_is_a_caution_from_the_trial_cut_and_never_a_refusal(
+    domain, monkeypatch
+) -> None:
+    """zoo check --trial: a lost trial warns where the learned score is at or above the
+    fitted ``trial`` cut, is reported as ok below it, and never fails by itself; a won trial
+    passes."""
+    from zoo.domain import with_trial
+
+    package, held_out = domain
+    image = Image(held_out, "yx")  # learned score -1: between the trial and caution cuts
+    monkeypatch.setattr(learned, "LEARNED", _rule(weight=4.0, intercept=-1.0) | {"trial": -3.0})
+    report = check_image(package, image)
+    assert report.verdict == "match" and learned.trial_level() <= report.learned < 1
+    lost = with_trial(report, _trial(wins=False))
+    assert lost.verdict == "caution" and lost.checks[-1].status == "warn"
+    assert "plain filter" in lost.checks[-1].message and lost.checks[-1].measured < 0
+    assert with_trial(report, _trial(wins=True)).verdict == "match"
+    # the same image below the trial cut: the lost trial is reported, not a warning
+    monkeypatch.setattr(learned, "LEARNED", _rule(weight=4.0, intercept=-1.0) | {"trial": -0.5})
+    inside = with_trial(check_image(package, image), _trial(wins=False))
+    assert inside.verdict == "match" and inside.checks[-1].status == "ok"
+    assert "not a warning" in inside.checks[-1].message
+    # a mismatch stays one; the trial adds no failure of its own
+    strong = with_trial(check_image(package, _noisier(held_out, 6.0)), _trial(wins=False))
+    assert strong.verdict == "mismatch" and strong.checks[-1].status == "warn"
+
+
+def test_without_a_trial_cut_every_lost_trial_warns(domain, monkeypatch) -> None:
+    from zoo.domain import with_trial
+
+    package, held_out = domain
+    monkeypatch.setattr(learned, "LEARNED", {})
+    assert learned.trial_level() == 0.0
+    report = with_trial(check_image(package, Image(held_out, "yx")), _trial(wins=False))
+    assert report.verdict == "caution" and report.checks[-1].status == "warn"
+
+
+def test_the_trial_cut_leaves_at_most_the_target_share_of_degraded_pairs_a_match() -> None:
+    """The benchmark's fit of the ``trial`` cut (zoo_bench.domain.learned.trial_cut)."""
+    from zoo_bench.domain.learned import TRIAL_MATCH, trial_cut
+
+    rng = np.random.default_rng(0)
+    score = rng.normal(size=2000)
+    y = score + rng.normal(size=2000) > 0.5
+    before = (score > 1.5).astype(np.int8)
+    wins = rng.random(2000) < np.where(y, 0.005, 0.6)
+    cut = trial_cut(score, before, y, wins)
+    after = np.maximum(before, (~wins & (score >= cut)).astype(np.int8))
+    assert (after[y] == 0).mean() <= TRIAL_MATCH
+    # the cut is the highest that reaches it: above the next degraded pair it would catch,
+    # one more would keep match
+    catchable = y & (before == 0) & ~wins
+    nearest = score[catchable & (score >= cut)].min()
+    higher = np.maximum(before, (~wins & (score > nearest)).astype(np.int8))
+    assert (higher[y] == 0).mean() > TRIAL_MATCH
+    # when even every lost trial cannot reach it, every lost trial warns
+    assert trial_cut(score, before * 0, y, np.ones(2000, bool)) == score.min()

@@ -143,19 +143,22 @@ def test_the_per_pixel_terms_average_to_the_estimate() -> None:
 
 
 def test_the_trial_is_the_check_s_last_stage(w2s_field: Path, tmp_path: Path) -> None:
-    """A model estimated not to beat a Gaussian filter is a mismatch with --trial: zoo check
-    exits 4 with a failed ``trial`` check, zoo run refuses (nothing written) unless forced."""
+    """--trial adds the trial as the check's last stage: care-mito-widefield on a W2S field
+    (already a mismatch by its learned score) gets a warning ``trial`` check (estimated not
+    to beat a Gaussian filter; a lost trial warns, never refuses by itself:
+    tests/test_learned.py), zoo check exits 4, zoo run refuses (nothing written) unless
+    forced, and records the trial in the provenance."""
     cache = ["--cache", str(tmp_path / "cache")]
     loses = CliRunner().invoke(app, ["check", "care-mito-widefield", str(w2s_field),
                                      "--trial", "--json", *ENV, *cache])  # fmt: skip
     assert loses.exit_code == 4, loses.output
     [check] = [c for c in json.loads(loses.output)["checks"] if c["name"] == "trial"]
-    assert check["status"] == "fail" and check["kind"] == "trial" and check["measured"] < 0
+    assert check["status"] == "warn" and check["kind"] == "trial" and check["measured"] < 0
     out = tmp_path / "out.tif"
     args = ["run", "care-mito-widefield", str(w2s_field), "-o", str(out), "--trial", *ENV,
             *cache]  # fmt: skip
     refused = CliRunner().invoke(app, args)
-    assert refused.exit_code == 4 and "trial" in refused.output and not out.exists()
+    assert refused.exit_code == 4 and not out.exists()
     forced = CliRunner().invoke(app, [*args, "--force"])
     assert forced.exit_code == 0, forced.output
     provenance = Provenance.from_file(Path(f"{out}.json"))

@@ -43,6 +43,8 @@ __all__ = [
     "other_family",
     "side_distances",
     "status_of",
+    "trial_level",
+    "trial_warns",
 ]
 
 LEARNED_FILE = Path(__file__).with_name("learned.json")
@@ -130,10 +132,32 @@ def level(score: np.ndarray, fitted: Mapping[str, Any]) -> np.ndarray:
     return np.where(s < c, np.exp(np.minimum(s - c, 0.0)), 1.0 + (s - c) / max(m - c, 1e-9))
 
 
+def trial_warns(learned: np.ndarray, wins: np.ndarray, fitted: Mapping[str, Any]) -> np.ndarray:
+    """Per pair: does the no-reference trial (:mod:`zoo.trial`, ``zoo check --trial``) warn?
+    When the model is estimated not to beat the best Gaussian filter (not ``wins``) and the
+    learned score on the checks' scale (``learned``: :func:`level`, as a report holds it,
+    to 4 decimals) is at or above :func:`trial_level`. A lost trial is a caution, never a
+    refusal by itself: its estimate misjudges images whose noise its model does not describe
+    (docs/domain-loso.md measures how often)."""
+    lost = ~np.asarray(wins, bool)
+    held = np.round(np.asarray(learned, np.float64), 4)
+    return lost & (held >= round(trial_level(fitted), 4))
+
+
+def trial_level(fitted: Mapping[str, Any] | None = None) -> float:
+    """:func:`trial_warns`'s cut on the checks' scale (:func:`level`, what a report's
+    ``learned`` holds); 0, every lost trial warns, when no cut is fitted."""
+    fitted = LEARNED if fitted is None else fitted
+    if not fitted or "trial" not in fitted:
+        return 0.0
+    return float(level(np.array(fitted["trial"]), fitted))
+
+
 LEARNED: dict[str, Any] = read_fitted(LEARNED_FILE)
 """What ``scripts/bench_domain.py --loso`` fitted: ``features``, ``mean``, ``scale``,
-``coefficients`` (intercept first), the ``caution`` and ``mismatch`` cuts on the score, and
-their provenance; empty when the file is absent (the checks' own thresholds decide then)."""
+``coefficients`` (intercept first), the ``caution`` and ``mismatch`` cuts on the score, the
+``trial`` cut (:func:`trial_warns`), and their provenance; empty when the file is absent
+(the checks' own thresholds decide then)."""
 
 
 def score(row: np.ndarray, fitted: Mapping[str, Any]) -> np.ndarray:

@@ -210,8 +210,8 @@ def run(
     pixels (:attr:`~zoo.tiling.Tiling.area`); else square windows of at most ``tile``.
     ``with_trial``: run the no-reference trial (:mod:`zoo.trial`) before the run as the
     check's last stage (:func:`~zoo.domain.with_trial`: a model estimated not to beat a
-    Gaussian filter on the image is a mismatch, refused unless ``force``) and record it in
-    the provenance."""
+    Gaussian filter on the image is at least a caution where the learned score is at or
+    above the trial cut; it never refuses by itself) and record it in the provenance."""
     output_dtype(dtype, np.float32)  # an unknown rule is refused before anything is read
     ref = open_model(model, registry=registry, cache=cache)
     out, in_path = Path(output), Path(image)

@@ -40,8 +40,9 @@ TrialOpt = Annotated[
     bool,
     typer.Option(
         help="Also run the no-reference trial as the check's last stage: does the model beat "
-        "a Gaussian filter on this image? Estimated not to: mismatch. (SURE on at most 4 "
-        "windows of 256², about 1 s in all on 2 cores)"
+        "a Gaussian filter on this image? Estimated not to: caution, unless the image sits well "
+        "inside the model's measured range (docs/domain-check.md). (SURE on at most 4 windows "
+        "of 256², about 1 s in all on 2 cores)"
     ),
 ]
 
@@ -96,7 +97,7 @@ def check(
     """Check an image against a model's domain before inference.
 
     Exit codes: 0 match, 3 caution, 4 mismatch, 2 error. With --trial, a model estimated
-    not to beat a Gaussian filter on the image is a mismatch.
+    not to beat a Gaussian filter on the image is at least a caution (docs/domain-check.md).
     """
     import json
 

@@ -163,7 +163,8 @@ def run_loso(log: Callable[[str], None] = print) -> Path:
     for side in (loso.FIELD, loso.SMALL_FIELD):
         cases = build_cases(sorted(set(ids) | set(published_domains())), field=side)
         log(f"{len(loaded)} models × {len(cases)} images, fields of {side}²")
-        pairs = measure(loaded, cases, best_classic(cases), log=log)
+        # the trial's stage is measured on the fields every check is judged from
+        pairs = measure(loaded, cases, best_classic(cases), log=log, trial=side == loso.FIELD)
         results[side] = loso.run(pairs, log=log) | {"field": side}
     result = results[loso.FIELD] | {"small_fields": results[loso.SMALL_FIELD]}
     result["seconds"] = time.perf_counter() - t0  # cases, outcomes and calibration

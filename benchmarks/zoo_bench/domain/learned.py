@@ -7,6 +7,8 @@ fit: L2-penalised logistic regression (Newton steps) on standardised features. T
 zoo applies them (:func:`zoo.learned.status_of`): ``caution`` where at most 5 % of the
 training pairs that were not degraded warn, ``mismatch`` where at most 1 % do; a failing
 fixed check (incompatible, another modality family) is a mismatch whatever the score.
+Where the pairs carry the no-reference trial's outcome, a third cut, ``trial``: with
+``zoo check --trial`` a lost trial is a caution from it (:func:`trial_cut`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from zoo.checks import model_families
-from zoo.learned import SIDES, feature_names, feature_row, status_of
+from zoo.learned import SIDES, feature_names, feature_row, level, status_of, trial_warns
 from zoo.learned import score as score_of
 from zoo_bench.domain.numbers import MAX_FALSE_WARNINGS, recall_at
 
@@ -28,6 +30,9 @@ PENALTY = 1.0
 """The L2 penalty on the standardised coefficients (the intercept is not penalised)."""
 MAX_REFUSALS = 0.01
 """The share of training pairs that were not degraded allowed a ``mismatch``."""
+TRIAL_MATCH = 0.02
+"""With the trial as the verdict's last stage (``zoo check --trial``): the share of degraded
+training pairs allowed a ``match``, which sets the ``trial`` cut (issue 24's target)."""
 
 
 def sides(table: Table) -> np.ndarray:
@@ -58,8 +63,38 @@ def fit(x: np.ndarray, y: np.ndarray, penalty: float = PENALTY) -> np.ndarray:
     return beta
 
 
-def fitted_on(x: np.ndarray, y: np.ndarray, train: np.ndarray) -> dict[str, Any]:
-    """The rule fitted on the ``train`` pairs, as zoo/learned.json holds it."""
+def trial_wins(table: Table) -> np.ndarray | None:
+    """Every pair's trial outcome (True: the model was estimated to beat the Gaussian filter;
+    a trial that cannot run counts as won: it adds no warning); None when the trial was not
+    run on the pairs."""
+    wins = [p.trial_wins for p in table.pairs]
+    if all(w is None for w in wins):
+        return None
+    return np.array([w is None or w for w in wins])
+
+
+def trial_cut(score: np.ndarray, before: np.ndarray, y: np.ndarray, wins: np.ndarray) -> float:
+    """The highest cut on the score such that, with every lost trial (not ``wins``) at or
+    above it a caution, at most :data:`TRIAL_MATCH` of the degraded pairs (``y``) are left a
+    ``match``; ``before``: each pair's status without the trial. The lowest score (every
+    lost trial warns) when no cut reaches it."""
+    missed = y & (before == 0)
+    allowed = int(np.floor(TRIAL_MATCH * int(y.sum()))) - int((missed & wins).sum())
+    catchable = np.sort(score[missed & ~wins])
+    if allowed < 0 or not len(score):
+        return float(score.min()) if len(score) else 0.0
+    if allowed >= len(catchable):
+        return float(score.max()) + 1.0
+    # halfway to the next lower score, so that no pair sits on the cut
+    below = catchable[allowed - 1] if allowed > 0 else catchable[0] - 1.0
+    return float((below + catchable[allowed]) / 2)
+
+
+def fitted_on(
+    x: np.ndarray, y: np.ndarray, train: np.ndarray, table: Table | None = None
+) -> dict[str, Any]:
+    """The rule fitted on the ``train`` pairs, as zoo/learned.json holds it; with the
+    ``table`` whose pairs carry trial outcomes, the ``trial`` cut too."""
     mean, sd = x[train].mean(0), x[train].std(0)
     scale = np.where(sd > 0, sd, 1.0)
     beta = fit((x[train] - mean) / scale, y[train].astype(np.float64))
@@ -69,7 +104,7 @@ def fitted_on(x: np.ndarray, y: np.ndarray, train: np.ndarray) -> dict[str, Any]
     # when training saw none)
     k = int(np.ceil((1 - MAX_REFUSALS) * len(good)))
     refused = good[k] if k < len(good) else (good[-1] if len(good) else score.max()) + 1.0
-    return {
+    out = {
         "features": feature_names(),
         "mean": mean.tolist(),
         "scale": scale.tolist(),
@@ -77,22 +112,37 @@ def fitted_on(x: np.ndarray, y: np.ndarray, train: np.ndarray) -> dict[str, Any]
         "caution": recall_at(score, y[train], MAX_FALSE_WARNINGS)[1],
         "mismatch": float(refused),
     }
+    wins = None if table is None else trial_wins(table)
+    if wins is not None:
+        before = judged(table, x, out)[0][train]
+        cut = trial_cut(score, before, y[train], wins[train])
+        out["trial"] = min(cut, out["caution"])
+    return out
 
 
-def judged(table: Table, x: np.ndarray, fitted: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def judged(
+    table: Table, x: np.ndarray, fitted: dict[str, Any], trial: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """(status 0 match / 1 caution / 2 mismatch, score) of every pair of ``table`` (``x``:
-    its :func:`features`) by ``fitted``, as zoo judges: a failing fixed check is a mismatch."""
+    its :func:`features`) by ``fitted``, as zoo judges: a failing fixed check is a mismatch;
+    with ``trial``, the trial's stage as ``zoo check --trial`` adds it."""
     score = score_of(x, fitted)
     status = status_of(score, sides(table), table.polarity_warned, fitted)
-    return np.maximum(status, np.where(table.fixed_status == 2, 2, 0)), score
+    status = np.maximum(status, np.where(table.fixed_status == 2, 2, 0))
+    if trial:
+        wins = trial_wins(table)
+        warns = trial_warns(level(score, fitted), wins, fitted)
+        status = np.maximum(status, warns.astype(np.int8))
+    return status, score
 
 
 def judge_loso(
-    table: Table, sources: np.ndarray, models: np.ndarray | None = None
+    table: Table, sources: np.ndarray, models: np.ndarray | None = None, trial: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """(status, score) of every pair, each source judged by the rule fitted on the others;
     given each pair's model, each (source, model) by the rule fitted on the pairs of neither
-    (a model published after the fit, on a source nobody calibrated on)."""
+    (a model published after the fit, on a source nobody calibrated on); with ``trial``, the
+    verdict with the trial's stage (its cut fitted on the others too)."""
     x, y = features(table), np.array([p.degraded for p in table.pairs])
     status, score = np.zeros(len(y), np.int8), np.zeros(len(y))
     for source in sorted(set(sources)):
@@ -101,7 +151,7 @@ def judge_loso(
             held, train = here, ~here
             if model is not None:
                 held, train = here & (models == model), ~here & (models != model)
-            s, sc = judged(table, x, fitted_on(x, y, train))
+            s, sc = judged(table, x, fitted_on(x, y, train, table), trial)
             status[held], score[held] = s[held], sc[held]
     return status, score
 
@@ -110,7 +160,7 @@ def shipped(table: Table) -> dict[str, Any]:
     """The rule fitted on every pair: what ``scripts/bench_domain.py --loso`` writes to
     zoo/learned.json."""
     x, y = features(table), np.array([p.degraded for p in table.pairs])
-    out = fitted_on(x, y, np.ones(len(y), bool))
+    out = fitted_on(x, y, np.ones(len(y), bool), table)
     provenance = {"benchmark": "scripts/bench_domain.py --loso", "doc": "docs/domain-loso.md",
                   "date": datetime.date.today().isoformat(), "pairs": int(y.size),
                   "models": sorted({p.model for p in table.pairs})}  # fmt: skip

@@ -25,7 +25,7 @@ import numpy as np
 
 from zoo.checks import check_statistics, model_families
 from zoo.domain import DEFAULT_THRESHOLDS, check_image, model_fingerprint
-from zoo.learned import STANDING, other_family
+from zoo.learned import STANDING, level, other_family
 from zoo_bench.domain import learned
 from zoo_bench.domain.numbers import (
     FIRST_PRINCIPLES,
@@ -228,7 +228,7 @@ def run(pairs: list[Pair], *, log: Callable[[str], None] = print) -> dict[str, A
     cross = _cross(pairs)
     same = ~cross
     unseen = learned.judge_loso(table, sources, models)
-    return {
+    return _trial(table, sources, y, cross) | {
         "date": datetime.date.today().isoformat(),
         "models": sorted({p.model for p in pairs}),
         "pooled": metrics(status, score, y),
@@ -247,6 +247,22 @@ def run(pairs: list[Pair], *, log: Callable[[str], None] = print) -> dict[str, A
         "thresholds_families": _families(cross, thresholds[0]),
         "learned": fitted,
         "seconds": time.perf_counter() - t0,
+    }
+
+
+def _trial(table: Table, sources: np.ndarray, y: np.ndarray, cross: np.ndarray) -> dict[str, Any]:
+    """The verdict with the trial as its last stage (``zoo check --trial``), leave-one-source-
+    out, and how often the trial lost on fine and on degraded pairs; empty when the pairs
+    carry no trial outcome."""
+    wins = learned.trial_wins(table)
+    if wins is None:
+        return {}
+    status, score = learned.judge_loso(table, sources, trial=True)
+    return {
+        "with_trial": metrics(status, score, y),
+        "with_trial_ci95": bootstrap(status, score, y),
+        "with_trial_families": _families(cross, status),
+        "trial_lost": {"fine": float((~wins[~y]).mean()), "degraded": float((~wins[y]).mean())},
     }
 
 
@@ -310,6 +326,8 @@ def _pooled(result: dict[str, Any]) -> list[str]:
     ci, fam, old = result["pooled_ci95"], result["families"], result["thresholds_families"]
     return [
         *_rows({"**the learned score, leave-one-source-out (zoo's verdict)**": result["pooled"],
+                **({"the same with the trial as its last stage (`zoo check --trial`)":
+                    result["with_trial"]} if "with_trial" in result else {}),
                 **({"the same, pairs of the model's own modality family only":
                     result["same_family"]} if "same_family" in result else {}),
                 "the learned score fitted on every source (in-sample: what zoo ships)":
@@ -326,9 +344,32 @@ def _pooled(result: dict[str, Any]) -> list[str]:
         f"Cross-family pairs (a model of another modality family than the image): "
         f"{fam['warned']} of {fam['cross_family_pairs']} warned by the learned score "
         f"({100 * fam['share']:.1f} %; the calibrated thresholds: {old['warned']}).",
+        *([] if "with_trial" not in result else ["", _trial_line(result)]),
         *([] if "cross_to_warn" not in result else ["", _cross_line(result["cross_to_warn"])]),
         *([] if "unseen_model" not in result else ["", _unseen_line(result["unseen_model"])]),
     ]  # fmt: skip
+
+
+def _trial_line(result: dict[str, Any]) -> str:
+    """What the trial's stage does to the verdict."""
+    lost, fam = result["trial_lost"], result["with_trial_families"]
+    m, ci = result["with_trial"], result.get("with_trial_ci95", {})
+    within = {k: f" (95 % interval {v[0]:.3f}–{v[1]:.3f})" for k, v in ci.items()}
+    return (
+        f"With the trial as its last stage (`zoo check --trial`: a model estimated not to beat "
+        f"the best Gaussian filter is a `caution` where the learned score is at or above the "
+        f"trial cut, fitted, like the other cuts, on the sources left in so that at most "
+        f"{100 * learned.TRIAL_MATCH:.0f} % of their degraded pairs keep `match`; it never "
+        f"refuses): `match` on degraded {_fmt(m['match_on_degraded'])}"
+        f"{within.get('match_on_degraded', '')}, verdict false warnings "
+        f"{_fmt(m['verdict_false_warnings'])}{within.get('verdict_false_warnings', '')}, "
+        f"`mismatch` on fine "
+        f"{_fmt(m['mismatch_on_fine'])}; cross-family pairs warned {fam['warned']} of "
+        f"{fam['cross_family_pairs']}. The trial lost on {100 * lost['degraded']:.1f} % of the "
+        f"degraded pairs and on {100 * lost['fine']:.1f} % of the fine ones: a lost trial says "
+        "little by itself (its noise model misjudges correlated, striped, saturated or "
+        "strongly changed noise), which is why it warns and does not refuse."
+    )
 
 
 def _unseen_line(m: dict[str, Any]) -> str:
@@ -379,7 +420,14 @@ def _weights(result: dict[str, Any]) -> list[str]:
         f"score 1) where its estimate of the odds puts a pair's chance of being degraded at "
         f"{p[0]:.3f}, `mismatch` (learned score 2) at {p[1]:.3f}; whatever the score, a "
         f"failure of {', '.join(f'`{n}`' for n in STANDING)} (first-principles thresholds) is "
-        "a mismatch. Its coefficients, on standardised log(1 + x) features:",
+        "a mismatch."
+        + (
+            f" With `--trial`, a lost trial is a `caution` from learned score "
+            f"{float(level(np.array(fitted['trial']), fitted)):.3f}."
+            if "trial" in fitted
+            else ""
+        )
+        + " Its coefficients, on standardised log(1 + x) features:",
         "",
         "| feature | coefficient |",
         "|---|---:|",

@@ -123,6 +123,9 @@ class Pair:
     package: Any = field(repr=False)
     image: Image = field(repr=False)
     stats: dict[str, Any] = field(repr=False)
+    trial_wins: bool | None = None
+    """Whether the no-reference trial (:mod:`zoo.trial`) estimated the model to beat the best
+    Gaussian filter on the image; None when it was not run or cannot run on it."""
 
     @property
     def deficit(self) -> float:
@@ -164,11 +167,14 @@ def measure(
     classic: list[tuple[float, str]],
     *,
     log: Callable[[str], None],
+    trial: bool = False,
 ) -> list[Pair]:
     """Run every model on every case: outcomes, consistency scores, and each image's
-    statistics for the checks. ``classic`` is :func:`best_classic` of the cases."""
+    statistics for the checks; with ``trial``, the no-reference trial of each pair too.
+    ``classic`` is :func:`best_classic` of the cases."""
     from zoo.consistency import consistency
     from zoo.errors import ImageError
+    from zoo.trial import run_trial
 
     ids = {m.id for m in models}
     pairs = []
@@ -188,6 +194,12 @@ def measure(
                 cons: float | None = consistency(m.denoise, plane).score
             except ImageError:
                 cons = None
+            wins: bool | None = None
+            if trial:
+                try:
+                    wins = run_trial(m.predictor, plane).model_wins
+                except ImageError:
+                    wins = None
             pairs.append(
                 Pair(
                     m.id,
@@ -206,6 +218,7 @@ def measure(
                     package=m.package,
                     image=image,
                     stats=stats,
+                    trial_wins=wins,
                 )
             )
         log(f"  [{n + 1}/{len(cases)}] {case.name} ({time.perf_counter() - t0:.1f} s)")
