@@ -234,7 +234,18 @@ def test_zoo_stages_the_trial_as_the_benchmark_measured_it(
         if not report.incompatible():
             report = with_trial(report, trial)
         assert codes[report.verdict] == s, p.case
-    # the document's row and sentence for the stage
+    # the document's row and sentence for the stage; each fold fitted once for both verdicts
+    fits, real_fitted = [], learned.fitted_on
+
+    def spy_fitted(x: object, y: object, train: object, table: object = None) -> object:
+        fits.append(list(train))  # type: ignore[call-overload]
+        return real_fitted(x, y, train, table)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(learned, "fitted_on", spy_fitted)
+    sources = np.array([loso.source_of(p) for p in pairs])
+    judged = learned.judge_loso(table, sources)
+    assert len(fits) == len(set(sources.tolist()))
+    assert judged.with_trial is not None and (judged.with_trial >= judged.status).all()
     result = loso.run(pairs, log=lambda _: None)
     assert result["with_trial"]["pairs"] == len(pairs)
     shown = result | {"field": 256, "small_fields": result | {"field": 128}}

@@ -14,7 +14,7 @@ Where the pairs carry the no-reference trial's outcome, a third cut, ``trial``: 
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -136,24 +136,36 @@ def judged(
     return status, score
 
 
-def judge_loso(
-    table: Table, sources: np.ndarray, models: np.ndarray | None = None, trial: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """(status, score) of every pair, each source judged by the rule fitted on the others;
-    given each pair's model, each (source, model) by the rule fitted on the pairs of neither
-    (a model published after the fit, on a source nobody calibrated on); with ``trial``, the
-    verdict with the trial's stage (its cut fitted on the others too)."""
+class Judged(NamedTuple):
+    """Every pair's verdict by the rule fitted without it: status (0 match / 1 caution /
+    2 mismatch) and learned score, and the status with the trial's stage (``zoo check
+    --trial``) where the pairs carry trial outcomes (else None)."""
+
+    status: np.ndarray
+    score: np.ndarray
+    with_trial: np.ndarray | None
+
+
+def judge_loso(table: Table, sources: np.ndarray, models: np.ndarray | None = None) -> Judged:
+    """Every pair judged by the rule fitted on the other sources (one fit a fold, which also
+    gives the trial's cut); given each pair's model, each (source, model) by the rule fitted
+    on the pairs of neither (a model published after the fit, on a source nobody calibrated
+    on)."""
     x, y = features(table), np.array([p.degraded for p in table.pairs])
     status, score = np.zeros(len(y), np.int8), np.zeros(len(y))
+    tried = None if trial_wins(table) is None else np.zeros(len(y), np.int8)
     for source in sorted(set(sources)):
         here = sources == source
         for model in [None] if models is None else sorted(set(models[here])):
             held, train = here, ~here
             if model is not None:
                 held, train = here & (models == model), ~here & (models != model)
-            s, sc = judged(table, x, fitted_on(x, y, train, table), trial)
+            fitted = fitted_on(x, y, train, table)
+            s, sc = judged(table, x, fitted)
             status[held], score[held] = s[held], sc[held]
-    return status, score
+            if tried is not None:
+                tried[held] = judged(table, x, fitted, trial=True)[0][held]
+    return Judged(status, score, tried)
 
 
 def shipped(table: Table) -> dict[str, Any]:

@@ -216,7 +216,7 @@ def run(pairs: list[Pair], *, log: Callable[[str], None] = print) -> dict[str, A
     table = Table.of(pairs, log)
     sources = np.array([source_of(p) for p in pairs])
     y = np.array([p.degraded for p in pairs])
-    status, score = learned.judge_loso(table, sources)
+    status, score, tried = learned.judge_loso(table, sources)
     for source in sorted(set(sources)):
         held = sources == source
         log(f"  left out {source}: {metrics(status[held], score[held], y[held])}")
@@ -228,14 +228,14 @@ def run(pairs: list[Pair], *, log: Callable[[str], None] = print) -> dict[str, A
     cross = _cross(pairs)
     same = ~cross
     unseen = learned.judge_loso(table, sources, models)
-    return _trial(table, sources, y, cross) | {
+    return _trial(table, tried, score, y, cross) | {
         "date": datetime.date.today().isoformat(),
         "models": sorted({p.model for p in pairs}),
         "pooled": metrics(status, score, y),
         "pooled_ci95": bootstrap(status, score, y),
         "same_family": metrics(status[same], score[same], y[same]),
         "cross_to_warn": metrics(status, score, y | cross),
-        "unseen_model": metrics(*unseen, y),
+        "unseen_model": metrics(unseen.status, unseen.score, y),
         "thresholds_loso": metrics(thresholds[0], thresholds[1], y),
         "per_model_thresholds": metrics(per_model[0], per_model[1], y),
         "every_source": metrics(*table.judge(every), y),
@@ -250,14 +250,14 @@ def run(pairs: list[Pair], *, log: Callable[[str], None] = print) -> dict[str, A
     }
 
 
-def _trial(table: Table, sources: np.ndarray, y: np.ndarray, cross: np.ndarray) -> dict[str, Any]:
-    """The verdict with the trial as its last stage (``zoo check --trial``), leave-one-source-
-    out, and how often the trial lost on fine and on degraded pairs; empty when the pairs
-    carry no trial outcome."""
+def _trial(table: Table, status: np.ndarray | None, score: np.ndarray, y: np.ndarray,
+           cross: np.ndarray) -> dict[str, Any]:  # fmt: skip
+    """The verdict with the trial as its last stage (``zoo check --trial``: ``status``,
+    leave-one-source-out) and how often the trial lost on fine and on degraded pairs; empty
+    when the pairs carry no trial outcome."""
     wins = learned.trial_wins(table)
-    if wins is None:
+    if wins is None or status is None:
         return {}
-    status, score = learned.judge_loso(table, sources, trial=True)
     return {
         "with_trial": metrics(status, score, y),
         "with_trial_ci95": bootstrap(status, score, y),
