@@ -94,13 +94,13 @@ def test_calibrated_thresholds_apply_to_the_calibrated_models_only() -> None:
 
 
 def test_the_loso_document_is_rendered_from_the_numbers_of_its_run() -> None:
-    """docs/domain-loso.md is :func:`loso.render` of docs/domain-loso.json: fields of 256²
-    with a section for 128² ones, every row's numbers from the run."""
-    from zoo_bench.domain import loso
+    """docs/domain-loso.md is :func:`loso_doc.render` of docs/domain-loso.json: fields of
+    256² with a section for 128² ones, every row's numbers from the run."""
+    from zoo_bench.domain import loso, loso_doc
 
-    result = json.loads(loso.REPORT.read_text())
+    result = json.loads(loso_doc.REPORT.read_text())
     assert (result["field"], result["small_fields"]["field"]) == (loso.FIELD, loso.SMALL_FIELD)
-    assert loso.render(result) == loso.DOC.read_text()
+    assert loso_doc.render(result) == loso_doc.DOC.read_text()
 
 
 @pytest.mark.slow
@@ -108,7 +108,7 @@ def test_leave_one_source_out_never_calibrates_on_the_source_it_judges(
     quick: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from zoo.learned import feature_names
-    from zoo_bench.domain import learned, loso
+    from zoo_bench.domain import learned, loso, loso_doc
 
     seen = []
     real = loso.calibrate
@@ -149,11 +149,11 @@ def test_leave_one_source_out_never_calibrates_on_the_source_it_judges(
     assert result["pooled"]["pairs"] == len(quick)
     assert set(result["by_source"]) == set(sources)
     shown = result | {"field": 256, "small_fields": result | {"field": 128}}
-    assert "the learned score, leave-one-source-out (zoo's verdict)" in loso.render(shown)
+    assert "the learned score, leave-one-source-out (zoo's verdict)" in loso_doc.render(shown)
     # the same verdicts measured with every cross-family pair one to warn, degraded or not
     crossed = result["cross_to_warn"]
     assert crossed["pairs"] == len(quick) and crossed["degraded"] >= result["pooled"]["degraded"]
-    assert "counted as one to warn" in loso.render(shown)
+    assert "counted as one to warn" in loso_doc.render(shown)
     assert result["learned"]["features"] == feature_names()
 
 
@@ -213,7 +213,7 @@ def test_zoo_stages_the_trial_as_the_benchmark_measured_it(
     from zoo import learned as shipped
     from zoo.domain import check_image, with_trial
     from zoo.trial import Trial
-    from zoo_bench.domain import learned, loso
+    from zoo_bench.domain import learned, loso, loso_doc
 
     rng = np.random.default_rng(0)
     pairs = [dataclasses.replace(p, trial_wins=bool(rng.random() < 0.5)) for p in quick]
@@ -249,4 +249,4 @@ def test_zoo_stages_the_trial_as_the_benchmark_measured_it(
     result = loso.run(pairs, log=lambda _: None)
     assert result["with_trial"]["pairs"] == len(pairs)
     shown = result | {"field": 256, "small_fields": result | {"field": 128}}
-    assert "the same with the trial as its last stage" in loso.render(shown)
+    assert "the same with the trial as its last stage" in loso_doc.render(shown)

@@ -153,7 +153,7 @@ def run_loso(log: Callable[[str], None] = print) -> Path:
     """Every published model on every case, calibrated leave-one-source-out
     (:mod:`zoo_bench.domain.loso`), with fields of :data:`~.loso.FIELD` and, as a section of
     its own, of :data:`~.loso.SMALL_FIELD`; writes docs/domain-loso.md and .json."""
-    from zoo_bench.domain import loso
+    from zoo_bench.domain import loso, loso_doc
     from zoo_bench.heldout import published
 
     t0 = time.perf_counter()
@@ -168,4 +168,4 @@ def run_loso(log: Callable[[str], None] = print) -> Path:
         results[side] = loso.run(pairs, log=log) | {"field": side}
     result = results[loso.FIELD] | {"small_fields": results[loso.SMALL_FIELD]}
     result["seconds"] = time.perf_counter() - t0  # cases, outcomes and calibration
-    return loso.write(result)
+    return loso_doc.write(result)
