@@ -3,6 +3,8 @@
     python scripts/bench_domain.py [--quick] [--no-calibrate] [--write] [--json FILE]
     python scripts/bench_domain.py --loso   (every published model, leave-one-source-out;
                                              fits the verdict's learned score)
+    python scripts/bench_domain.py --reading  (fits the family reading on the training
+                                               split: zoo/families.json; run before --loso)
 
 Runs the zoo's own models on real images with a clean target and sets each pair's outcome
 against what ``zoo check`` says before inference (zoo_bench.domain; docs/domain-benchmark.md
@@ -33,7 +35,19 @@ def main() -> int:
         "leave-one-source-out: writes docs/domain-loso.md and docs/domain-loso.json, and the "
         "learned score fitted on every source to zoo/learned.json (zoo's verdict)",
     )
+    parser.add_argument(
+        "--reading",
+        action="store_true",
+        help="fit the family reading on the training split's windows: writes zoo/families.json",
+    )
     args = parser.parse_args()
+    if args.reading:
+        from zoo_bench.domain import reading
+
+        fitted = reading.fit_reading(reading.windows())
+        reading.write(fitted)
+        print({k: fitted[k] for k in ("light_below", "dark_above", "windows")})
+        return 0
     if args.loso:
         from zoo_bench.domain.benchmark import run_loso
 

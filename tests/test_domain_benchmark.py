@@ -250,3 +250,45 @@ def test_zoo_stages_the_trial_as_the_benchmark_measured_it(
     assert result["with_trial"]["pairs"] == len(pairs)
     shown = result | {"field": 256, "small_fields": result | {"field": 128}}
     assert "the same with the trial as its last stage" in loso_doc.render(shown)
+
+
+@pytest.mark.slow
+def test_the_benchmark_reads_each_source_by_the_reading_it_is_given(quick: list) -> None:
+    """:func:`reading.read_by` redoes every pair's polarity check with another reading: by
+    zoo's own the table is unchanged; by one that reads everything dark on bright, every
+    fluorescence model whose image was read warns, no EM model does; ``loso.run`` takes one
+    reading per source."""
+    import numpy as np
+
+    from zoo.checks import model_families
+    from zoo.families import READING
+    from zoo_bench.domain import loso, reading
+
+    table = loso.Table.of(quick, lambda _: None)
+    same = reading.read_by(table, READING)
+    assert (same.polarity_warned == table.polarity_warned).all()
+    assert (same.fixed_status == table.fixed_status).all()
+    assert np.allclose(same.fixed_d2, table.fixed_d2)
+    dark = READING | {"coefficients": [50.0] + [0.0] * (len(READING["coefficients"]) - 1)}
+    view = reading.read_by(table, dark)
+    # the reading is measured where the polarity alone does not read light microscopy (the
+    # quick pairs' polarity does): every pair read as if its polarity were in between
+    from zoo.checks import representative_plane
+    from zoo.families import Polarity, reading_features
+
+    table.readings = [
+        None if r is None else Polarity(0.0, r.small, None, tuple(
+            reading_features(representative_plane(p.image)).tolist()))
+        for p, r in zip(quick, table.readings, strict=True)
+    ]  # fmt: skip
+    view = reading.read_by(table, dark)
+    read = [i for i, r in enumerate(table.readings) if table.has_polarity[i] and r]
+    assert read
+    for i in read:
+        families = model_families(quick[i].package)
+        small = table.readings[i].small  # type: ignore[union-attr]
+        assert view.polarity_warned[i] == ("electron" not in families and not small)
+        assert view.fixed_status[i] >= view.polarity_warned[i]
+    sources = sorted({loso.source_of(p) for p in quick})
+    result = loso.run(quick, log=lambda _: None, readings={s: dark for s in sources})
+    assert result["pooled"]["pairs"] == len(quick)

@@ -17,11 +17,14 @@ from zoo.families import (
     BRIGHT_ON_DARK,
     DARK_ON_BRIGHT,
     FAMILY_NAMES,
+    READING,
     Family,
     Polarity,
+    dark_probability,
     family_of,
     polarity,
     polarity_family,
+    reading_features,
 )
 from zoo.imageio import Image
 from zoo.package import Package, declared_halo
@@ -266,27 +269,34 @@ def _modality(package: Package, modality: str) -> Check:
 
 
 def check_polarity(package: Package, measured: Polarity | None) -> list[Check]:
-    """The image's contrast polarity (:func:`zoo.families.polarity`) against the family of
-    the model's training data, for an image whose modality is unknown: warns when it reads
-    as another family (bright on dark for an electron-microscopy model, dark on bright for a
-    fluorescence one; on a small plane only the first)."""
+    """The image's contrast (:mod:`zoo.families`: the family reading, or the polarity alone
+    without a fitted one) against the family of the model's training data, for an image
+    whose modality is unknown: warns when it reads as another family (bright on dark for an
+    electron-microscopy model, dark on bright for a fluorescence one; on a small plane only
+    the first)."""
     theirs = model_families(package)
     if measured is None or not theirs:
         return []
-    value = measured.value
-    fits = bool(theirs & set(polarity_family(value, small=measured.small)))
+    fits = bool(theirs & set(polarity_family(measured.value, small=measured.small,
+                                             dark=measured.dark)))  # fmt: skip
     dark = theirs.isdisjoint({"light"})
-    expected = [None, BRIGHT_ON_DARK] if dark else [DARK_ON_BRIGHT, None]
+    if measured.dark is not None and READING:
+        value: float = measured.dark
+        expected = [READING["light_below"], None] if dark else [None, READING["dark_above"]]
+        said = f" (probability {value:.2f} of a dark-on-bright image from its contrast)"
+    else:
+        value, said = measured.value, f" (contrast polarity {measured.value:.2f})"
+        expected = [None, BRIGHT_ON_DARK] if dark else [DARK_ON_BRIGHT, None]
     if fits:
         msg = "Contrast as in the training data's kind of image."
     elif dark:
-        msg = ("Bright structures on a dark background, as in fluorescence; the model was "
-               "trained on dark structures on a bright background (electron or transmitted "
-               "light). Give the modality (--modality) if you know it.")  # fmt: skip
+        msg = (f"Bright structures on a dark background, as in fluorescence{said}; the model "
+               "was trained on dark structures on a bright background (electron or "
+               "transmitted light). Give the modality (--modality) if you know it.")  # fmt: skip
     else:
-        msg = ("Dark structures on a bright background, as in electron or transmitted-light "
-               "micrographs; the model was trained on fluorescence (bright on dark). Give the "
-               "modality (--modality) if you know it.")  # fmt: skip
+        msg = (f"Dark structures on a bright background, as in electron or transmitted-light "
+               f"micrographs{said}; the model was trained on fluorescence (bright on dark). "
+               "Give the modality (--modality) if you know it.")  # fmt: skip
     return [Check(name="polarity", kind="statistics", status="ok" if fits else "warn",
                   measured=round(value, 4), expected=expected, message=msg,
                   distance=0.0 if fits else 1.0)]  # fmt: skip
@@ -367,15 +377,21 @@ its bright-on-dark reading counts (fluorescence given to an EM model)."""
 
 def image_polarity(image: Image) -> Polarity | None:
     """The contrast polarity of the image's representative plane (``small`` under
-    :data:`POLARITY_MIN` a side); None when it cannot be measured or the plane is smaller
-    than :data:`POLARITY_SMALL` on a side."""
+    :data:`POLARITY_MIN` a side) and, with a fitted family reading, its probability of a
+    dark-on-bright image (not measured where the polarity alone reads light microscopy:
+    :func:`~zoo.families.polarity_family`); None when it cannot be measured or the plane is
+    smaller than :data:`POLARITY_SMALL` on a side."""
     from zoo.errors import ImageError
 
     try:
         plane = representative_plane(image)
         if plane.ndim != 2 or min(plane.shape) < POLARITY_SMALL:
             return None
-        return Polarity(polarity(plane), small=min(plane.shape) < POLARITY_MIN)
+        small, value = min(plane.shape) < POLARITY_MIN, polarity(plane)
+        if not READING or value > BRIGHT_ON_DARK:
+            return Polarity(value, small=small)  # clearly bright on dark: no reading needed
+        features = reading_features(plane)
+        return Polarity(value, small, dark_probability(features), tuple(map(float, features)))
     except ImageError:
         return None
 

@@ -126,7 +126,9 @@ def image_families(
     if known is not None:
         return (known,)
     measured = image_polarity(image) if polarity is None else polarity
-    return () if measured is None else polarity_family(measured.value, small=measured.small)
+    if measured is None:
+        return ()
+    return polarity_family(measured.value, small=measured.small, dark=measured.dark)
 
 
 def _short(value: Any) -> str:

@@ -152,11 +152,14 @@ def write(result: dict[str, Any], pairs: list[Pair], thresholds: dict) -> list[P
 def run_loso(log: Callable[[str], None] = print) -> Path:
     """Every published model on every case, calibrated leave-one-source-out
     (:mod:`zoo_bench.domain.loso`), with fields of :data:`~.loso.FIELD` and, as a section of
-    its own, of :data:`~.loso.SMALL_FIELD`; writes docs/domain-loso.md and .json."""
-    from zoo_bench.domain import loso, loso_doc
+    its own, of :data:`~.loso.SMALL_FIELD`, each source read by a family reading fitted
+    without it (:mod:`.reading`); writes docs/domain-loso.md and .json."""
+    from zoo_bench.domain import loso, loso_doc, reading
     from zoo_bench.heldout import published
 
     t0 = time.perf_counter()
+    windows = reading.windows(log=log)
+    every = reading.shipped_reading(windows)
     ids = sorted({name.split("@")[0] for name in published()})
     loaded = load_models(ids)
     results = {}
@@ -165,7 +168,9 @@ def run_loso(log: Callable[[str], None] = print) -> Path:
         log(f"{len(loaded)} models × {len(cases)} images, fields of {side}²")
         # the trial's stage is measured on the fields every check is judged from
         pairs = measure(loaded, cases, best_classic(cases), log=log, trial=side == loso.FIELD)
-        results[side] = loso.run(pairs, log=log) | {"field": side}
+        readings = reading.readings(windows, sorted({loso.source_of(p) for p in pairs}))
+        results[side] = loso.run(pairs, log=log, readings=readings) | {"field": side}
     result = results[loso.FIELD] | {"small_fields": results[loso.SMALL_FIELD]}
+    result["reading"] = {k: every[k] for k in ("light_below", "dark_above", "windows")}
     result["seconds"] = time.perf_counter() - t0  # cases, outcomes and calibration
     return loso_doc.write(result)

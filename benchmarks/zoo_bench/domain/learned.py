@@ -14,6 +14,7 @@ Where the pairs carry the no-reference trial's outcome, a third cut, ``trial``: 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -46,16 +47,20 @@ def features(table: Table) -> np.ndarray:
     return feature_row(sides(table), np.sqrt(table.fixed_d2), table.fixed_status > 0, em)
 
 
-def fit(x: np.ndarray, y: np.ndarray, penalty: float = PENALTY) -> np.ndarray:
-    """Coefficients (intercept first) of the L2-penalised logistic regression of ``y``."""
+def fit(
+    x: np.ndarray, y: np.ndarray, penalty: float = PENALTY, weight: np.ndarray | None = None
+) -> np.ndarray:
+    """Coefficients (intercept first) of the L2-penalised logistic regression of ``y``, each
+    row weighted by ``weight`` (1 when None)."""
+    w = np.ones(len(y)) if weight is None else np.asarray(weight, np.float64)
     design = np.hstack([np.ones((len(x), 1)), x])
     # the intercept's tiny penalty keeps the steps finite when the labels are all one
     ridge = penalty * np.diag(np.r_[1e-6, np.ones(x.shape[1])])
     beta = np.zeros(design.shape[1])
     for _ in range(100):
         p = 1 / (1 + np.exp(-(design @ beta)))
-        grad = design.T @ (p - y) + ridge @ beta
-        hess = (design * (p * (1 - p))[:, None]).T @ design + ridge
+        grad = design.T @ (w * (p - y)) + ridge @ beta
+        hess = (design * (w * p * (1 - p))[:, None]).T @ design + ridge
         step = np.linalg.solve(hess, grad)
         beta -= step
         if np.abs(step).max() < 1e-9:
@@ -146,25 +151,31 @@ class Judged(NamedTuple):
     with_trial: np.ndarray | None
 
 
-def judge_loso(table: Table, sources: np.ndarray, models: np.ndarray | None = None) -> Judged:
+def judge_loso(
+    table: Table, sources: np.ndarray, models: np.ndarray | None = None,
+    views: Mapping[str, Table] | None = None,
+) -> Judged:  # fmt: skip
     """Every pair judged by the rule fitted on the other sources (one fit a fold, which also
     gives the trial's cut); given each pair's model, each (source, model) by the rule fitted
     on the pairs of neither (a model published after the fit, on a source nobody calibrated
-    on)."""
-    x, y = features(table), np.array([p.degraded for p in table.pairs])
+    on); ``views``: each source's fold as the family reading fitted without it reads the
+    pairs (:func:`zoo_bench.domain.reading.read_by`)."""
+    y = np.array([p.degraded for p in table.pairs])
     status, score = np.zeros(len(y), np.int8), np.zeros(len(y))
     tried = None if trial_wins(table) is None else np.zeros(len(y), np.int8)
     for source in sorted(set(sources)):
         here = sources == source
+        fold = table if views is None else views[source]
+        x = features(fold)
         for model in [None] if models is None else sorted(set(models[here])):
             held, train = here, ~here
             if model is not None:
                 held, train = here & (models == model), ~here & (models != model)
-            fitted = fitted_on(x, y, train, table)
-            s, sc = judged(table, x, fitted)
+            fitted = fitted_on(x, y, train, fold)
+            s, sc = judged(fold, x, fitted)
             status[held], score[held] = s[held], sc[held]
             if tried is not None:
-                tried[held] = judged(table, x, fitted, trial=True)[0][held]
+                tried[held] = judged(fold, x, fitted, trial=True)[0][held]
     return Judged(status, score, tried)
 
 

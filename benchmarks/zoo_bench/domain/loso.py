@@ -15,14 +15,15 @@ from __future__ import annotations
 import datetime
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from zoo.checks import check_statistics, model_families
+from zoo.checks import check_statistics, image_polarity, model_families
 from zoo.domain import DEFAULT_THRESHOLDS, check_image, model_fingerprint
+from zoo.families import Polarity
 from zoo.learned import other_family
 from zoo_bench.domain import learned
 from zoo_bench.domain.numbers import (
@@ -35,6 +36,7 @@ from zoo_bench.domain.numbers import (
     scaled,
 )
 from zoo_bench.domain.outcomes import Pair
+from zoo_bench.domain.reading import read_by
 
 FIELD = 256
 """Side of the held-out fields of the zoo-trained domains here: the size from which every
@@ -59,30 +61,43 @@ def source_of(pair: Pair) -> str:
 @dataclass
 class Table:
     """Every pair's checks as arrays: the fixed checks (compatibility, metadata, polarity)
-    and, per statistic and calibration setting, each pair's status and distance."""
+    and, per statistic and calibration setting, each pair's status and distance; each
+    pair's contrast reading (:func:`zoo.checks.image_polarity`), whether the polarity check
+    judged it, and the fixed checks' status without that check (for
+    :func:`~zoo_bench.domain.reading.read_by`)."""
 
     pairs: list[Pair]
     fixed_status: np.ndarray
     fixed_d2: np.ndarray
     polarity_warned: np.ndarray
     settings: dict[tuple[str, Choice], tuple[np.ndarray, np.ndarray]]
+    readings: list[Polarity | None] = field(default_factory=list)
+    has_polarity: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    rest_status: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
 
     @classmethod
     def of(cls, pairs: list[Pair], log: Callable[[str], None]) -> Table:
         n = len(pairs)
         fixed_status, fixed_d2, polarity = np.zeros(n, np.int8), np.zeros(n), np.zeros(n, bool)
+        has, rest = np.zeros(n, bool), np.zeros(n, np.int8)
         settings = {
             (name, c): (np.zeros(n, np.int8), np.zeros(n))
             for name in DEFAULT_THRESHOLDS
             for c in choices(name)
         }
+        read: dict[int, Polarity | None] = {}  # one reading an image, whatever the model
         for i, p in enumerate(pairs):
-            report = check_image(
-                p.package, p.image, statistics=p.stats, thresholds={}, learned=False
-            )
+            if id(p.image) not in read:
+                read[id(p.image)] = image_polarity(p.image)
+            report = check_image(p.package, p.image, statistics=p.stats, thresholds={},
+                                 learned=False, polarity=read[id(p.image)])  # fmt: skip
             for c in report.checks:
                 fixed_status[i] = max(fixed_status[i], _STATUS[c.status])
                 fixed_d2[i] += c.distance**2
+                if c.name == "polarity":
+                    has[i] = True
+                else:
+                    rest[i] = max(rest[i], _STATUS[c.status])
             polarity[i] = other_family(report.checks)
             if report.incompatible():
                 continue
@@ -97,7 +112,8 @@ class Table:
                     status[i], d2[i] = _STATUS[c.status], c.distance**2
             if i % 500 == 0:
                 log(f"  checks of pair {i + 1}/{n}")
-        return cls(pairs, fixed_status, fixed_d2, polarity, settings)
+        readings = [read[id(p.image)] for p in pairs]
+        return cls(pairs, fixed_status, fixed_d2, polarity, settings, readings, has, rest)
 
     def judge(self, chosen: dict[str, Choice]) -> tuple[np.ndarray, np.ndarray]:
         """(status 0 match / 1 caution / 2 mismatch, score) of every pair."""
@@ -179,50 +195,60 @@ def bootstrap(
 
 
 def judge_loso(
-    table: Table, sources: np.ndarray, models: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, dict[str, dict[str, Choice]]]:
+    table: Table, sources: np.ndarray, models: np.ndarray | None = None,
+    views: Mapping[str, Table] | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, dict[str, Choice]]]:  # fmt: skip
     """Every pair judged by thresholds calibrated on the other sources' pairs: one set for
     all models (``models`` None) or, given each pair's model, a set per model calibrated on
-    that model's pairs of the other sources. Returns (status, score, thresholds by fold)."""
+    that model's pairs of the other sources; ``views``: each source's fold as the family
+    reading fitted without it reads the pairs. Returns (status, score, thresholds by fold)."""
     n = len(table.pairs)
     status, score = np.zeros(n, np.int8), np.zeros(n)
     folds: dict[str, dict[str, Choice]] = {}
     for source in sorted(set(sources)):
         held = sources == source
         groups = [None] if models is None else sorted(set(models[held]))
+        fold = table if views is None else views[source]
         for model in groups:
             mine = held if model is None else held & (models == model)
             train = ~held if model is None else ~held & (models == model)
-            chosen = calibrate(table, train)
-            s, sc = table.judge(chosen)
+            chosen = calibrate(fold, train)
+            s, sc = fold.judge(chosen)
             status[mine], score[mine] = s[mine], sc[mine]
             key = source if model is None else f"{source} / {model}"
             folds[key] = {k: c for k, c in chosen.items() if c is not None}
     return status, score, folds
 
 
-def run(pairs: list[Pair], *, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run(
+    pairs: list[Pair], *, log: Callable[[str], None] = print,
+    readings: Mapping[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """The verdict as zoo ships it (the learned score, :mod:`.learned`) fitted on every
     source but one and judging that one, pooled, by model and by source; beside it the
     calibrated thresholds (one set leave-one-source-out, a set per model, one set on every
     source in-sample, the first-principles set) and the learned rule fitted on every source
-    (``learned``: what zoo/learned.json ships, judged in-sample)."""
+    (``learned``: what zoo/learned.json ships, judged in-sample). With ``readings`` (per
+    source, the family reading fitted without it: :func:`.reading.readings`) each source is
+    also read by a family reading that never saw it; else by zoo's."""
     t0 = time.perf_counter()
     table = Table.of(pairs, log)
     sources = np.array([source_of(p) for p in pairs])
     y = np.array([p.degraded for p in pairs])
-    status, score, tried = learned.judge_loso(table, sources)
+    views = None if readings is None else {
+        s: read_by(table, readings[s]) for s in sorted(set(sources))}  # fmt: skip
+    status, score, tried = learned.judge_loso(table, sources, views=views)
     for source in sorted(set(sources)):
         held = sources == source
         log(f"  left out {source}: {metrics(status[held], score[held], y[held])}")
-    thresholds = judge_loso(table, sources)
+    thresholds = judge_loso(table, sources, views=views)
     every = calibrate(table, np.ones(len(pairs), bool))
     models = np.array([p.model for p in pairs])
-    per_model = judge_loso(table, sources, models)
+    per_model = judge_loso(table, sources, models, views)
     fitted = learned.shipped(table)
     cross = _cross(pairs)
     same = ~cross
-    unseen = learned.judge_loso(table, sources, models)
+    unseen = learned.judge_loso(table, sources, models, views)
     return _trial(table, tried, score, y, cross) | {
         "date": datetime.date.today().isoformat(),
         "models": sorted({p.model for p in pairs}),
