@@ -23,7 +23,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from zoo.errors import ImageError
-from zoo.thresholds import read_fitted
+from zoo.thresholds import log_odds, read_fitted
 
 __all__ = [
     "BRIGHT_ON_DARK",
@@ -180,9 +180,7 @@ def dark_probability(features: np.ndarray, fitted: dict[str, Any] | None = None)
     """The family reading's probability that an image of these :func:`reading_features` is a
     dark-on-bright one (electron or transmitted light), by ``fitted`` (the shipped
     :data:`READING` when None)."""
-    f = READING if fitted is None else fitted
-    z = (np.asarray(features, np.float64) - np.asarray(f["mean"])) / np.asarray(f["scale"])
-    t = float(f["coefficients"][0] + z @ np.asarray(f["coefficients"][1:]))
+    t = float(log_odds(features, READING if fitted is None else fitted))
     return 1.0 / (1.0 + np.exp(-t)) if t > -700 else 0.0
 
 

@@ -28,7 +28,7 @@ from zoo.checks import Check, check_statistics, model_families
 from zoo.imageio import Image
 from zoo.package import Package
 from zoo.spec import Fingerprint, Stat
-from zoo.thresholds import DEFAULT_THRESHOLDS, RATIO_KINDS, read_fitted
+from zoo.thresholds import DEFAULT_THRESHOLDS, RATIO_KINDS, log_odds, read_fitted
 
 __all__ = [
     "LEARNED",
@@ -162,9 +162,7 @@ LEARNED: dict[str, Any] = read_fitted(LEARNED_FILE)
 
 def score(row: np.ndarray, fitted: Mapping[str, Any]) -> np.ndarray:
     """The logistic scores (log-odds of degraded) of :func:`feature_row`'s rows."""
-    z = (row - np.asarray(fitted["mean"])) / np.asarray(fitted["scale"])
-    beta = np.asarray(fitted["coefficients"])
-    return np.asarray(beta[0] + z @ beta[1:])
+    return log_odds(row, fitted)
 
 
 def learned_check(

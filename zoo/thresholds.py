@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from zoo.package import Package
     from zoo.spec import Stat
@@ -70,6 +72,14 @@ def read_fitted(path: Path) -> dict[str, Any]:
         return {}
     data: dict[str, Any] = json.loads(path.read_text())
     return data
+
+
+def log_odds(rows: np.ndarray, fitted: Mapping[str, Any]) -> np.ndarray:
+    """The log-odds of a fitted logistic regression (zoo/learned.json, zoo/families.json:
+    ``mean``, ``scale`` and ``coefficients``, intercept first) for rows of raw features."""
+    z = (np.asarray(rows, np.float64) - np.asarray(fitted["mean"])) / np.asarray(fitted["scale"])
+    beta = np.asarray(fitted["coefficients"])
+    return np.asarray(beta[0] + z @ beta[1:])
 
 
 CALIBRATION: dict[str, Any] = read_fitted(CALIBRATION_FILE)

@@ -134,11 +134,16 @@ def judged(
     score = score_of(x, fitted)
     status = status_of(score, sides(table), table.polarity_warned, fitted)
     status = np.maximum(status, np.where(table.fixed_status == 2, 2, 0))
-    if trial:
-        wins = trial_wins(table)
-        warns = trial_warns(level(score, fitted), wins, fitted)
-        status = np.maximum(status, warns.astype(np.int8))
-    return status, score
+    return (trial_stage(table, status, score, fitted) if trial else status), score
+
+
+def trial_stage(
+    table: Table, status: np.ndarray, score: np.ndarray, fitted: dict[str, Any]
+) -> np.ndarray:
+    """``status`` (:func:`judged` without the trial) with the trial's stage added, as ``zoo
+    check --trial`` adds it."""
+    warns = trial_warns(level(score, fitted), trial_wins(table), fitted)
+    return np.maximum(status, warns.astype(np.int8))
 
 
 class Judged(NamedTuple):
@@ -175,7 +180,7 @@ def judge_loso(
             s, sc = judged(fold, x, fitted)
             status[held], score[held] = s[held], sc[held]
             if tried is not None:
-                tried[held] = judged(fold, x, fitted, trial=True)[0][held]
+                tried[held] = trial_stage(fold, s, sc, fitted)[held]
     return Judged(status, score, tried)
 
 

@@ -35,6 +35,7 @@ from zoo.families import (
     polarity_family,
     reading_features,
 )
+from zoo.thresholds import log_odds
 from zoo_bench.domain.cases import VARIANTS, Base, _crops, _fit_noise
 from zoo_bench.domain.learned import fit
 
@@ -137,12 +138,14 @@ def fit_reading(ws: list[Window], left_out: str | None = None) -> dict[str, Any]
     scale = np.where(sd > 0, sd, 1.0)
     weight = np.where(y, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
     beta = fit((x - mean) / scale, y.astype(np.float64), PENALTY, weight)
-    prob = 1 / (1 + np.exp(-(beta[0] + ((x - mean) / scale) @ beta[1:])))
-    return {
+    out: dict[str, Any] = {
         "features": list(READING_FEATURES),
         "mean": mean.tolist(),
         "scale": scale.tolist(),
         "coefficients": beta.tolist(),
+    }
+    prob = 1 / (1 + np.exp(-log_odds(x, out)))
+    return out | {
         "light_below": _cut(prob[y]),
         "dark_above": 1.0 - _cut(1.0 - prob[~y]),
         "windows": {
