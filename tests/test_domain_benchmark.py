@@ -257,7 +257,8 @@ def test_the_benchmark_reads_each_source_by_the_reading_it_is_given(quick: list)
     """:func:`reading.read_by` redoes every pair's polarity check with another reading: by
     zoo's own the table is unchanged; by one that reads everything dark on bright, every
     fluorescence model whose image was read warns, no EM model does; ``loso.run`` takes one
-    reading per source."""
+    reading per source; by one that reads everything in between, every EM model whose image
+    was read warns and no fluorescence model does."""
     import numpy as np
 
     from zoo.checks import model_families
@@ -289,6 +290,23 @@ def test_the_benchmark_reads_each_source_by_the_reading_it_is_given(quick: list)
         small = table.readings[i].small  # type: ignore[union-attr]
         assert view.polarity_warned[i] == ("electron" not in families and not small)
         assert view.fixed_status[i] >= view.polarity_warned[i]
+    # a reading in between the cuts (probability 0.5) keeps EM models off and warns no
+    # fluorescence model (zoo.families.fits_family)
+    between = READING | {"coefficients": [0.0] * len(READING["coefficients"])}
+    assert READING["light_below"] < 0.5 < READING["dark_above"]
+    view = reading.read_by(table, between)
+    for i in read:
+        families = model_families(quick[i].package)
+        small = table.readings[i].small  # type: ignore[union-attr]
+        assert view.polarity_warned[i] == ("light" not in families and not small)
+    # electron against light microscopy: the cross-family pairs without a transmitted side
+    cross, em_light = loso._cross(quick), loso._cross(quick, loso.EM_LIGHT)
+    assert (em_light <= cross).all()
+    for pair, crossed, both in zip(quick, cross, em_light, strict=True):
+        transmitted = "transmitted" in model_families(pair.package) or (
+            loso.source_of(pair) == "IHC (synthetic)")  # fmt: skip
+        assert both == (crossed and not transmitted)
     sources = sorted({loso.source_of(p) for p in quick})
     result = loso.run(quick, log=lambda _: None, readings={s: dark for s in sources})
+    assert result["em_light"]["cross_family_pairs"] == int(em_light.sum())
     assert result["pooled"]["pairs"] == len(quick)

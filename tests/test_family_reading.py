@@ -1,6 +1,6 @@
 """The family reading (zoo/families.json, :mod:`zoo.families`): fitted on windows of the
-training split alone, it reads a saturated fluorescence field as light microscopy where the
-contrast polarity alone reads it as an electron micrograph (the leave-one-source-out
+training split alone, it keeps an EM model off a saturated fluorescence field that the
+contrast polarity alone reads as an electron micrograph (the leave-one-source-out
 benchmark's reading of each source by a reading that never saw it: test_domain_benchmark)."""
 
 from __future__ import annotations
@@ -10,9 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo.checks import image_polarity
+from zoo.checks import check_polarity, image_polarity
 from zoo.domain import check_image
-from zoo.families import READING, dark_probability, polarity, polarity_family
+from zoo.families import (
+    CLIPPED,
+    READING,
+    Polarity,
+    dark_probability,
+    fits_family,
+    polarity,
+    polarity_family,
+)
 from zoo.imageio import Image, read_image
 from zoo.runner import open_model
 
@@ -20,19 +28,50 @@ TRAINING_SOURCES = {"W2S", "nucleus tracking", "GigaDB", "FLIM", "hiPSC", "RCAN3
                     "EM-EPFL"}  # fmt: skip
 
 
-def test_a_saturated_fluorescence_field_reads_as_light(shared_data: Path) -> None:
-    """A held-out W2S field at four times its gain (saturated plateaus): the polarity alone
-    reads it dark on bright, the reading as fluorescence, and an EM model warns."""
+def test_a_saturated_fluorescence_field_reads_as_no_family(shared_data: Path) -> None:
+    """A held-out W2S field at four times its gain (two thirds of it clipped): the polarity
+    alone reads it dark on bright; clipped, its contrast reads as no family, so an EM model
+    warns and a fluorescence model is not warned by it."""
     plane = read_image(shared_data / "images" / "w2s" / "w2s_042_1_noisy_avg1.tif").data
     saturated = np.clip(plane.astype(np.float64) * 4, 0, 255).astype(np.uint8)
     assert polarity_family(polarity(saturated), fitted={}) == ("electron", "transmitted")
     read = image_polarity(Image(saturated, "yx"))
-    assert read is not None and read.dark is not None
-    assert polarity_family(read.value, dark=read.dark) == ("light",)
+    assert read is not None and read.dark is not None and read.clipped >= CLIPPED
+    assert len(polarity_family(read.value, dark=read.dark, clipped=read.clipped)) == 3
     report = check_image(open_model("care-em-generalist").package, Image(saturated, "yx"))
     check = next(c for c in report.checks if c.name == "polarity")
-    assert check.status == "warn" and "probability" in check.message
+    assert check.status == "warn" and "clipped" in check.message
     assert report.verdict in ("caution", "mismatch")
+    light = check_image(open_model("care-widefield-w2s").package, Image(saturated, "yx"))
+    assert next(c for c in light.checks if c.name == "polarity").status == "ok"
+
+
+def test_an_em_model_needs_an_image_that_reads_dark_on_bright() -> None:
+    """A reading between the two cuts fits a fluorescence model, not an EM one (every
+    electron micrograph of the training split reads dark on bright; dense or zoomed
+    fluorescence reads in between); a clearly dark reading fits the EM model only."""
+    em, light = {"electron"}, {"light"}
+    between = (READING["light_below"] + READING["dark_above"]) / 2
+    assert fits_family(light, 0.1, dark=between) and not fits_family(em, 0.1, dark=between)
+    assert fits_family(em, 0.1, dark=between, small=True)  # small planes: as before
+    dark = READING["dark_above"] + 0.01
+    assert fits_family(em, -0.2, dark=dark) and not fits_family(light, -0.2, dark=dark)
+    assert fits_family(light, -0.2, dark=dark, clipped=CLIPPED)  # clipped: no family
+    assert not fits_family(em, 0.5)  # clearly bright on dark, whatever the reading
+    package = open_model("care-em-generalist").package
+    [check] = check_polarity(package, Polarity(0.1, dark=between))
+    assert check.status == "warn" and "in between" in check.message
+
+
+def test_electron_micrographs_keep_the_em_model(shared_data: Path) -> None:
+    """The held-out EM slices read dark on bright: the EM model's polarity check holds."""
+    package = open_model("care-em-generalist").package
+    for rel in ("em/isbi2012_train_5.png", "em/epfl_fibsem_testing0002.png"):
+        image = read_image(shared_data / "images" / rel)
+        read = image_polarity(image)
+        assert read is not None and read.dark is not None and read.dark > READING["dark_above"]
+        report = check_image(package, image)
+        assert next(c for c in report.checks if c.name == "polarity").status == "ok", rel
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from zoo.families import (
     BRIGHT_ON_DARK,
+    CLIPPED,
     DARK_ON_BRIGHT,
     FAMILY_NAMES,
     READING,
@@ -22,6 +23,7 @@ from zoo.families import (
     Polarity,
     dark_probability,
     family_of,
+    fits_family,
     polarity,
     polarity_family,
     reading_features,
@@ -273,22 +275,37 @@ def check_polarity(package: Package, measured: Polarity | None) -> list[Check]:
     without a fitted one) against the family of the model's training data, for an image
     whose modality is unknown: warns when it reads as another family (bright on dark for an
     electron-microscopy model, dark on bright for a fluorescence one; on a small plane only
-    the first)."""
+    the first), and for an electron or transmitted-light model where it does not read as
+    dark on bright (:func:`~zoo.families.fits_family`)."""
     theirs = model_families(package)
     if measured is None or not theirs:
         return []
-    fits = bool(theirs & set(polarity_family(measured.value, small=measured.small,
-                                             dark=measured.dark)))  # fmt: skip
+    fits = fits_family(theirs, measured.value, small=measured.small, dark=measured.dark,
+                       clipped=measured.clipped)  # fmt: skip
     dark = theirs.isdisjoint({"light"})
     if measured.dark is not None and READING:
         value: float = measured.dark
-        expected = [READING["light_below"], None] if dark else [None, READING["dark_above"]]
+        expected = [READING["dark_above"], None] if dark else [None, READING["dark_above"]]
         said = f" (probability {value:.2f} of a dark-on-bright image from its contrast)"
     else:
         value, said = measured.value, f" (contrast polarity {measured.value:.2f})"
         expected = [None, BRIGHT_ON_DARK] if dark else [DARK_ON_BRIGHT, None]
+    can = polarity_family(measured.value, small=measured.small, dark=measured.dark,
+                          clipped=measured.clipped)  # fmt: skip
     if fits:
         msg = "Contrast as in the training data's kind of image."
+    elif dark and "electron" in can and measured.clipped >= CLIPPED:
+        msg = (f"{measured.clipped:.0%} of the image's pixels are at its maximum (clipped): "
+               "its bright structures are flat, so its contrast does not tell electron or "
+               "transmitted light from saturated fluorescence; the model was trained on dark "
+               "structures on a bright background. Give the modality (--modality) if you "
+               "know it.")  # fmt: skip
+    elif dark and "electron" in can:
+        msg = (f"The contrast reads neither clearly as fluorescence nor as dark structures on "
+               f"a bright background{said}; electron and transmitted-light images read dark "
+               f"on bright (above {READING['dark_above']:.2f}), while dense, saturated or "
+               "zoomed fluorescence reads in between. Give the modality (--modality) if you "
+               "know it.")  # fmt: skip
     elif dark:
         msg = (f"Bright structures on a dark background, as in fluorescence{said}; the model "
                "was trained on dark structures on a bright background (electron or "
@@ -391,7 +408,10 @@ def image_polarity(image: Image) -> Polarity | None:
         if not READING or value > BRIGHT_ON_DARK:
             return Polarity(value, small=small)  # clearly bright on dark: no reading needed
         features = reading_features(plane)
-        return Polarity(value, small, dark_probability(features), tuple(map(float, features)))
+        top = np.max(plane)
+        clipped = float(np.count_nonzero(plane == top)) / plane.size if top > 0 else 0.0
+        return Polarity(value, small, dark_probability(features), tuple(map(float, features)),
+                        clipped)  # fmt: skip
     except ImageError:
         return None
 

@@ -27,6 +27,7 @@ from zoo.thresholds import log_odds, read_fitted
 
 __all__ = [
     "BRIGHT_ON_DARK",
+    "CLIPPED",
     "DARK_ON_BRIGHT",
     "FAMILY_NAMES",
     "READING",
@@ -35,6 +36,7 @@ __all__ = [
     "Polarity",
     "dark_probability",
     "family_of",
+    "fits_family",
     "polarity",
     "polarity_family",
     "reading_features",
@@ -187,18 +189,27 @@ def dark_probability(features: np.ndarray, fitted: dict[str, Any] | None = None)
 class Polarity(NamedTuple):
     """An image's contrast polarity, whether its plane is small (under
     :data:`zoo.checks.POLARITY_MIN` a side: only a bright-on-dark reading is trusted there),
-    and the family reading's probability that it is dark on bright (None without a fitted
-    reading) with the statistics it weighed."""
+    the family reading's probability that it is dark on bright (None without a fitted
+    reading) with the statistics it weighed, and the share of its pixels at the maximum
+    (measured with the reading; :data:`CLIPPED`)."""
 
     value: float
     small: bool = False
     dark: float | None = None
     features: tuple[float, ...] = ()
+    clipped: float = 0.0
+
+
+CLIPPED = 0.1
+"""Share of an image's pixels at its maximum from which its contrast is not read: where a
+tenth of the image is clipped (saturated), bright structures have become flat plateaus and
+neither the polarity nor the reading says which family it is (saturated fluorescence reads
+anywhere from light to dark on bright: docs/domain-check.md)."""
 
 
 def polarity_family(
     value: float, *, small: bool = False, dark: float | None = None,
-    fitted: dict[str, Any] | None = None,
+    fitted: dict[str, Any] | None = None, clipped: float = 0.0,
 ) -> tuple[Family, ...]:  # fmt: skip
     """The families an image can come from: light microscopy when bright on dark, electron
     or transmitted light when dark on bright, any in between. Light when the polarity
@@ -206,9 +217,12 @@ def polarity_family(
     family reading's probability ``dark``, by the cuts of ``fitted`` (the shipped
     :data:`READING` when None), else by the polarity alone. On a ``small`` plane a dark-on-bright
     reading says nothing (dense fluorescence fields read dark on bright there:
-    docs/domain-check.md); bright on dark holds."""
+    docs/domain-check.md); bright on dark holds. Where ``clipped`` (the share of pixels at
+    the maximum) reaches :data:`CLIPPED`, only a clearly bright-on-dark polarity reads."""
     f = READING if fitted is None else fitted
     light, other = value > BRIGHT_ON_DARK, value < DARK_ON_BRIGHT
+    if clipped >= CLIPPED:
+        return ("light",) if light else ("light", "electron", "transmitted")
     if dark is not None and f:
         # a clearly bright-on-dark polarity stands; the reading reads the rest
         light = light or dark < f["light_below"]
@@ -218,3 +232,23 @@ def polarity_family(
     if other and not small:
         return ("electron", "transmitted")
     return ("light", "electron", "transmitted")
+
+
+def fits_family(
+    theirs: set[Family], value: float, *, small: bool = False, dark: float | None = None,
+    fitted: dict[str, Any] | None = None, clipped: float = 0.0,
+) -> bool:  # fmt: skip
+    """Does an image of this contrast fit a model trained on the families ``theirs``? It
+    does when one of them is among the image's :func:`polarity_family`, with one exception:
+    a model trained on dark-on-bright images only (electron or transmitted light) fits,
+    where the family reading is judged (a fitted reading, ``dark`` given, not ``small``),
+    only an image that reads dark on bright. Every electron micrograph of the training
+    split reads so, while fluorescence fields that are dense, saturated or zoomed read in
+    between (docs/domain-check.md): a reading in between is not enough to trust an EM
+    model, where it is for a fluorescence one; nor is a clipped image (``clipped``:
+    :data:`CLIPPED`). Arguments as :func:`polarity_family`'s."""
+    can = polarity_family(value, small=small, dark=dark, fitted=fitted, clipped=clipped)
+    if not theirs & set(can):
+        return False
+    judged = dark is not None and bool(READING if fitted is None else fitted) and not small
+    return "light" in theirs or not judged or "light" not in can

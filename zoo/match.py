@@ -128,7 +128,8 @@ def image_families(
     measured = image_polarity(image) if polarity is None else polarity
     if measured is None:
         return ()
-    return polarity_family(measured.value, small=measured.small, dark=measured.dark)
+    return polarity_family(measured.value, small=measured.small, dark=measured.dark,
+                           clipped=measured.clipped)  # fmt: skip
 
 
 def _short(value: Any) -> str:

@@ -246,10 +246,10 @@ def run(
     models = np.array([p.model for p in pairs])
     per_model = judge_loso(table, sources, models, views)
     fitted = learned.shipped(table)
-    cross = _cross(pairs)
+    cross, em_light = _cross(pairs), _cross(pairs, EM_LIGHT)
     same = ~cross
     unseen = learned.judge_loso(table, sources, models, views)
-    return _trial(table, tried, score, y, cross) | {
+    return _trial(table, tried, score, y, cross, em_light) | {
         "date": datetime.date.today().isoformat(),
         "models": sorted({p.model for p in pairs}),
         "pooled": metrics(status, score, y),
@@ -265,6 +265,7 @@ def run(
         "by_model": _by(pairs, list(models), status, score, y),
         "by_source": _by(pairs, list(sources), status, score, y),
         "families": _families(cross, status),
+        "em_light": _families(em_light, status),
         "thresholds_families": _families(cross, thresholds[0]),
         "learned": fitted,
         "seconds": time.perf_counter() - t0,
@@ -272,7 +273,7 @@ def run(
 
 
 def _trial(table: Table, status: np.ndarray | None, score: np.ndarray, y: np.ndarray,
-           cross: np.ndarray) -> dict[str, Any]:  # fmt: skip
+           cross: np.ndarray, em_light: np.ndarray) -> dict[str, Any]:  # fmt: skip
     """The verdict with the trial as its last stage (``zoo check --trial``: ``status``,
     leave-one-source-out) and how often the trial lost on fine and on degraded pairs; empty
     when the pairs carry no trial outcome."""
@@ -283,6 +284,7 @@ def _trial(table: Table, status: np.ndarray | None, score: np.ndarray, y: np.nda
         "with_trial": metrics(status, score, y),
         "with_trial_ci95": bootstrap(status, score, y),
         "with_trial_families": _families(cross, status),
+        "with_trial_em_light": _families(em_light, status),
         "trial_lost": {"fine": float((~wins[~y]).mean()), "degraded": float((~wins[y]).mean())},
     }
 
@@ -294,15 +296,27 @@ def _by(pairs: list[Pair], keys: Sequence[str], status: np.ndarray, score: np.nd
             for k in sorted(set(keys))}  # fmt: skip
 
 
-def _cross(pairs: list[Pair]) -> np.ndarray:
-    """Per pair: is the model of another modality family than the image?"""
+def _image_family(pair: Pair) -> str:
+    """The modality family of the pair's image, by its source."""
+    if source_of(pair) in EM_SOURCES:
+        return "electron"
+    return "transmitted" if source_of(pair) == "IHC (synthetic)" else "light"
+
+
+def _cross(pairs: list[Pair], only: frozenset[str] | None = None) -> np.ndarray:
+    """Per pair: is the model of another modality family than the image? With ``only``
+    (two families), only pairs between those two (electron-microscopy models on light
+    microscopy and the reverse: issue 24's separation)."""
     out = np.zeros(len(pairs), bool)
     for i, p in enumerate(pairs):
-        theirs = model_families(p.package)
-        mine = "electron" if source_of(p) in EM_SOURCES else (
-            "transmitted" if source_of(p) == "IHC (synthetic)" else "light")  # fmt: skip
+        theirs, mine = model_families(p.package), _image_family(p)
         out[i] = bool(theirs) and mine not in theirs
+        if only is not None:
+            out[i] &= {mine, *theirs} <= only
     return out
+
+
+EM_LIGHT = frozenset({"electron", "light"})
 
 
 def _families(cross: np.ndarray, status: np.ndarray) -> dict[str, Any]:

@@ -69,7 +69,10 @@ def _pooled(result: dict[str, Any]) -> list[str]:
         "",
         f"Cross-family pairs (a model of another modality family than the image): "
         f"{fam['warned']} of {fam['cross_family_pairs']} warned by the learned score "
-        f"({100 * fam['share']:.1f} %; the calibrated thresholds: {old['warned']}).",
+        f"({100 * fam['share']:.1f} %; the calibrated thresholds: {old['warned']})"
+        f"{_em_light(result.get('em_light'))}. The IHC image was made from a brightfield one "
+        "inverted (1 − grey: ../shared/data/synthetic/make_ihc_pair.py) to look like "
+        "fluorescence: from its contrast it is one.",
         *([] if "with_trial" not in result else ["", _trial_line(result)]),
         *([] if "cross_to_warn" not in result else ["", _cross_line(result["cross_to_warn"])]),
         *([] if "unseen_model" not in result else ["", _unseen_line(result["unseen_model"])]),
@@ -91,10 +94,21 @@ def _trial_line(result: dict[str, Any]) -> str:
         f"{_fmt(m['verdict_false_warnings'])}{within.get('verdict_false_warnings', '')}, "
         f"`mismatch` on fine "
         f"{_fmt(m['mismatch_on_fine'])}; cross-family pairs warned {fam['warned']} of "
-        f"{fam['cross_family_pairs']}. The trial lost on {100 * lost['degraded']:.1f} % of the "
+        f"{fam['cross_family_pairs']}{_em_light(result.get('with_trial_em_light'))}. The "
+        f"trial lost on {100 * lost['degraded']:.1f} % of the "
         f"degraded pairs and on {100 * lost['fine']:.1f} % of the fine ones: a lost trial says "
         "little by itself (its noise model misjudges correlated, striped, saturated or "
         "strongly changed noise), which is why it warns and does not refuse."
+    )
+
+
+def _em_light(fam: dict[str, Any] | None) -> str:
+    """The cross-family pairs between electron and light microscopy, as a clause."""
+    if not fam:
+        return ""
+    return (
+        f"; electron-microscopy models on light-microscopy images and the reverse: "
+        f"{fam['warned']} of {fam['cross_family_pairs']} ({100 * fam['share']:.1f} %)"
     )
 
 

@@ -32,7 +32,7 @@ from zoo.families import (
     READING_FILE,
     WINDOW,
     dark_probability,
-    polarity_family,
+    fits_family,
     reading_features,
 )
 from zoo.thresholds import log_odds
@@ -189,8 +189,9 @@ def read_by(table: Table, fitted: dict[str, Any]) -> Table:
             continue
         if id(read) not in dark:
             dark[id(read)] = dark_probability(np.array(read.features), fitted)
-        can = polarity_family(read.value, small=read.small, dark=dark[id(read)], fitted=fitted)
-        warned[i] = not (model_families(pair.package) & set(can))
+        warned[i] = not fits_family(model_families(pair.package), read.value, small=read.small,
+                                    dark=dark[id(read)], fitted=fitted,
+                                    clipped=read.clipped)  # fmt: skip
     return dataclasses.replace(
         table,
         fixed_status=np.maximum(table.rest_status, warned.astype(np.int8)),
