@@ -53,7 +53,8 @@ def test_an_em_model_needs_an_image_that_reads_dark_on_bright() -> None:
     em, light = {"electron"}, {"light"}
     between = (READING["light_below"] + READING["dark_above"]) / 2
     assert fits_family(light, 0.1, dark=between) and not fits_family(em, 0.1, dark=between)
-    assert fits_family(em, 0.1, dark=between, small=True)  # small planes: as before
+    assert not fits_family(em, 0.1, dark=between, small=True)  # small planes too
+    assert fits_family(light, -0.2, dark=0.99, small=True)  # where dark reads say nothing
     dark = READING["dark_above"] + 0.01
     assert fits_family(em, -0.2, dark=dark) and not fits_family(light, -0.2, dark=dark)
     assert fits_family(light, -0.2, dark=dark, clipped=CLIPPED)  # clipped: no family
@@ -93,3 +94,21 @@ def test_the_shipped_reading_is_fitted_on_the_training_windows_alone() -> None:
     without = reading.readings(ws, ["W2S", "FMD"])
     assert "W2S" not in without["W2S"]["windows"] and without["W2S"]["left_out"] == "W2S"
     assert without["FMD"]["coefficients"] == fitted["coefficients"]  # no window of FMD
+
+
+def test_a_small_fluorescence_field_in_between_keeps_an_em_model_off(shared_data: Path) -> None:
+    """A 128² field of the held-out nucleus-tracking rows whose contrast reads in between:
+    an EM model warns (small planes too need a dark-on-bright reading for it); a 128²
+    crop of a held-out EM slice keeps the EM model's polarity check."""
+    plane = read_image(shared_data / "images" / "pairs" / "nucleus_tracking_low_snr.tif").data
+    field = Image(np.ascontiguousarray(plane[768:896, 512:640]), "yx")
+    read = image_polarity(field)
+    assert read is not None and read.small and read.dark is not None
+    assert READING["light_below"] <= read.dark <= READING["dark_above"]
+    package = open_model("care-em-generalist").package
+    check = next(c for c in check_image(package, field).checks if c.name == "polarity")
+    assert check.status == "warn"
+    em = read_image(shared_data / "images" / "em" / "isbi2012_train_5.png").data
+    crop = Image(np.ascontiguousarray(em[192:320, 192:320]), "yx")
+    check = next(c for c in check_image(package, crop).checks if c.name == "polarity")
+    assert check.status == "ok"

@@ -385,11 +385,11 @@ def plane_statistics(image: Image) -> dict[str, Stat]:
 
 
 POLARITY_MIN = 256
-"""Smallest side on which both readings of the contrast polarity are judged: on smaller
+"""Smallest side on which a dark-on-bright reading warns a fluorescence model: on smaller
 fields dense fluorescence can read dark on bright (docs/domain-check.md)."""
 POLARITY_SMALL = 128
-"""Smallest side the polarity is measured on at all: from here to :data:`POLARITY_MIN` only
-its bright-on-dark reading counts (fluorescence given to an EM model)."""
+"""Smallest side the polarity is measured on at all: from here to :data:`POLARITY_MIN` a
+dark-on-bright reading warns no fluorescence model, and an EM model still needs one."""
 
 
 def image_polarity(image: Image) -> Polarity | None:

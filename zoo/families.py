@@ -241,14 +241,17 @@ def fits_family(
     """Does an image of this contrast fit a model trained on the families ``theirs``? It
     does when one of them is among the image's :func:`polarity_family`, with one exception:
     a model trained on dark-on-bright images only (electron or transmitted light) fits,
-    where the family reading is judged (a fitted reading, ``dark`` given, not ``small``),
-    only an image that reads dark on bright. Every electron micrograph of the training
-    split reads so, while fluorescence fields that are dense, saturated or zoomed read in
-    between (docs/domain-check.md): a reading in between is not enough to trust an EM
-    model, where it is for a fluorescence one; nor is a clipped image (``clipped``:
+    where the family reading is available (a fitted reading, ``dark`` given; small planes
+    included), only an image that reads dark on bright. Every electron micrograph of the
+    training split reads so, while fluorescence fields that are dense, saturated or zoomed
+    read in between (docs/domain-check.md): a reading in between is not enough to trust an
+    EM model, where it is for a fluorescence one; nor is a clipped image (``clipped``:
     :data:`CLIPPED`). Arguments as :func:`polarity_family`'s."""
     can = polarity_family(value, small=small, dark=dark, fitted=fitted, clipped=clipped)
     if not theirs & set(can):
         return False
-    judged = dark is not None and bool(READING if fitted is None else fitted) and not small
-    return "light" in theirs or not judged or "light" not in can
+    if "light" in theirs or dark is None or not (READING if fitted is None else fitted):
+        return True
+    # on a small plane too: there dense fluorescence may read dark on bright (so a
+    # fluorescence model is not warned by it), but electron micrographs still read so
+    return "light" not in polarity_family(value, dark=dark, fitted=fitted, clipped=clipped)

@@ -209,8 +209,8 @@ def render(result: dict[str, Any]) -> str:
         "but one and judges that one (it never sees the source it is scored on); the first "
         "row pools those judgements. The held-out fields of the zoo-trained domains are cut "
         f"{side} × {side} (W2S: the centre {side}² of each held-out image), the size from which "
-        f"every check is judged; {small['field']}² fields, where the contrast polarity's "
-        "dark-on-bright reading is not, have [a section of their own](#small-fields).",
+        f"every check is judged; {small['field']}² fields, where a dark-on-bright reading "
+        "warns no fluorescence model, have [a section of their own](#small-fields).",
         *([] if "reading" not in result else ["", _reading_line(result["reading"])]),
         "",
         "## Pooled",
@@ -242,9 +242,9 @@ def render(result: dict[str, Any]) -> str:
         "## Small fields",
         "",
         f"The same run with the zoo-trained domains' held-out fields cut {small['field']} × "
-        f"{small['field']} ({small['pooled']['pairs']} pairs): on such fields only the "
-        "contrast polarity's bright-on-dark reading is judged (a fluorescence field with an "
-        "EM model), and a field inside a cell has no background to tell fluorescence by. "
+        f"{small['field']} ({small['pooled']['pairs']} pairs): on such fields a "
+        "dark-on-bright reading warns no fluorescence model (an EM model still needs one), "
+        "and a field inside a cell has no background to tell fluorescence by. "
         "The held-out images at full size are in "
         "[domain-check.md](domain-check.md#the-checks-and-their-thresholds).",
         "",
